@@ -1,0 +1,77 @@
+/** Execution providers Kiln can ask ONNX Runtime for, in the spelling model-config.yaml uses. */
+export const EXECUTION_PROVIDERS = ['cpu', 'cuda', 'tensorrt', 'webgpu'] as const;
+export type ExecutionProvider = (typeof EXECUTION_PROVIDERS)[number];
+
+const positiveInteger = { type: 'integer', minimum: 1 } as const;
+
+/**
+ * model-config.yaml as written: TorchServe's key names (and units: ms for maxBatchDelay and
+ * clientTimeoutInMills, seconds for the two timeouts), plus Kiln's own keys.
+ */
+export const modelConfigSchema = {
+  $id: 'https://kiln.dev/schemas/model-config.json',
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    minWorkers: positiveInteger,
+    maxWorkers: positiveInteger,
+    batchSize: { type: 'integer', minimum: 1, maximum: 4096 },
+    maxBatchDelay: { type: 'integer', minimum: 0 },
+    responseTimeout: positiveInteger,
+    startupTimeout: positiveInteger,
+    jobQueueSize: positiveInteger,
+    clientTimeoutInMills: { type: 'integer', minimum: 0 },
+    deviceType: { enum: ['cpu', 'gpu'] },
+    deviceIds: { type: 'array', items: { type: 'integer', minimum: 0 }, uniqueItems: true },
+    executionProviders: { type: 'array', items: { enum: EXECUTION_PROVIDERS }, minItems: 1, uniqueItems: true },
+    intraOpNumThreads: positiveInteger,
+    handler: { type: 'object' },
+  },
+} as const;
+
+/** The file's keys, exactly as written. */
+export interface ModelConfigFile {
+  minWorkers?: number;
+  maxWorkers?: number;
+  batchSize?: number;
+  maxBatchDelay?: number;
+  responseTimeout?: number;
+  startupTimeout?: number;
+  jobQueueSize?: number;
+  clientTimeoutInMills?: number;
+  deviceType?: 'cpu' | 'gpu';
+  deviceIds?: number[];
+  executionProviders?: ExecutionProvider[];
+  intraOpNumThreads?: number;
+  handler?: Record<string, unknown>;
+}
+
+/** The resolved config the server and handlers use: every value set, units in the names. */
+export interface ModelConfig {
+  minWorkers: number;
+  maxWorkers: number;
+  batchSize: number;
+  maxBatchDelayMs: number;
+  responseTimeoutS: number;
+  startupTimeoutS: number;
+  jobQueueSize: number;
+  /** 0 means requests never expire in the queue. */
+  clientTimeoutMs: number;
+  deviceType: 'cpu' | 'gpu';
+  deviceIds: readonly number[];
+  executionProviders: readonly ExecutionProvider[];
+  /** Undefined lets the server divide the cores among the workers. */
+  intraOpNumThreads: number | undefined;
+  handler: Readonly<Record<string, unknown>>;
+}
+
+export const MODEL_CONFIG_DEFAULTS = Object.freeze({
+  minWorkers: 1,
+  batchSize: 1,
+  maxBatchDelayMs: 100,
+  responseTimeoutS: 120,
+  startupTimeoutS: 120,
+  jobQueueSize: 100,
+  clientTimeoutMs: 0,
+  deviceType: 'cpu',
+} as const);

@@ -1,0 +1,57 @@
+import { sdkError } from '../errors/codes.js';
+import { compileSchema, formatErrors } from '../schema/ajv.js';
+import { BUNDLED_HANDLER_FILE, MANIFEST_PATH, type Manifest } from './manifest.js';
+import { manifestSchema } from './manifest-schema.js';
+import { deepFreeze } from '../util/deep-freeze.js';
+
+const validate = compileSchema<Manifest>(manifestSchema);
+
+/** Checks a parsed manifest against the schema and its own file list; returns it deeply frozen. */
+export function validateManifest(value: unknown, source = MANIFEST_PATH): Manifest {
+  const problems = validate(value) ? crossCheck(value) : formatErrors(validate.errors ?? []);
+  if (problems.length > 0) {
+    throw sdkError('KILN_ERR_MANIFEST_INVALID', `${source} is not a valid Kiln manifest:\n  ${problems.join('\n  ')}`, {
+      details: { source, problems },
+    });
+  }
+  return deepFreeze(value as Manifest);
+}
+
+/** Parses manifest bytes (as read from an archive) and validates them. */
+export function parseManifest(bytes: Uint8Array | string, source = MANIFEST_PATH): Manifest {
+  const text = typeof bytes === 'string' ? bytes : Buffer.from(bytes).toString('utf8');
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    throw sdkError('KILN_ERR_MANIFEST_INVALID', `${source} is not JSON: ${(error as Error).message}`, {
+      cause: error,
+      details: { source },
+    });
+  }
+  return validateManifest(value, source);
+}
+
+function crossCheck(manifest: Manifest): string[] {
+  const problems: string[] = [];
+  const listed = (field: string, file: string | undefined) => {
+    if (file !== undefined && !(file in manifest.files)) problems.push(`${field}: "${file}" is not in files`);
+  };
+  listed('model.serializedFile', manifest.model.serializedFile);
+  listed('model.configFile', manifest.model.configFile);
+  if (manifest.model.handler.split(':')[0] === BUNDLED_HANDLER_FILE) listed('model.handler', BUNDLED_HANDLER_FILE);
+  if (manifest.model.serializedFile !== undefined && manifest.signature === undefined) {
+    problems.push('signature: required when model.serializedFile is set');
+  }
+  for (const path of Object.keys(manifest.files)) {
+    if (!isSafeArchivePath(path) || path === MANIFEST_PATH) problems.push(`files: "${path}" is not a safe archive path`);
+  }
+  return problems;
+}
+
+/** A relative POSIX path with no empty, `.` or `..` segment, no backslash and no NUL. */
+export function isSafeArchivePath(path: string): boolean {
+  if (path === '' || path.startsWith('/') || path.includes('\\') || path.includes('\0')) return false;
+  if (/^[A-Za-z]:/.test(path)) return false;
+  return path.split('/').every((segment) => segment !== '' && segment !== '.' && segment !== '..');
+}

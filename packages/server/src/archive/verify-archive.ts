@@ -1,0 +1,84 @@
+import { createHash } from 'node:crypto';
+import { MANIFEST_PATH, parseManifest, type Manifest } from '@kiln/handler-sdk';
+import { serverError } from '../errors.js';
+import { walkArchive, type ArchiveFormat } from './walk-archive.js';
+
+export type FileStatus = 'ok' | 'size mismatch' | 'hash mismatch' | 'missing' | 'not in manifest';
+
+export interface VerifiedFile {
+  path: string;
+  size: number | undefined;
+  sha256: string | undefined;
+  expected: { size: number; sha256: string } | undefined;
+  status: FileStatus;
+}
+
+export interface ArchiveReport {
+  path: string;
+  format: ArchiveFormat;
+  manifest: Manifest;
+  files: VerifiedFile[];
+  ok: boolean;
+}
+
+/** The manifest cannot be larger than this; it is read into memory. */
+const MAX_MANIFEST_BYTES = 16 * 1024 * 1024;
+
+/**
+ * Reads an archive in one pass: hashes every file as it streams by, reads the manifest, then
+ * compares. Memory stays flat whatever the size of the weights.
+ */
+export async function verifyArchive(path: string): Promise<ArchiveReport> {
+  const actual = new Map<string, { size: number; sha256: string }>();
+  let manifestBytes: Buffer | undefined;
+  const format = await walkArchive(path, async (entry) => {
+    const stream = await entry.open();
+    if (entry.path === MANIFEST_PATH) {
+      const chunks: Buffer[] = [];
+      let length = 0;
+      for await (const chunk of stream) {
+        length += (chunk as Buffer).length;
+        if (length > MAX_MANIFEST_BYTES) throw serverError('KILN_ERR_ARCHIVE_UNREADABLE', `${path}: ${MANIFEST_PATH} is larger than 16 MiB`);
+        chunks.push(chunk as Buffer);
+      }
+      manifestBytes = Buffer.concat(chunks);
+      return;
+    }
+    const hash = createHash('sha256');
+    let size = 0;
+    for await (const chunk of stream) {
+      hash.update(chunk as Buffer);
+      size += (chunk as Buffer).length;
+    }
+    actual.set(entry.path, { size, sha256: hash.digest('hex') });
+  });
+  if (manifestBytes === undefined) {
+    throw serverError('KILN_ERR_ARCHIVE_UNREADABLE', `${path} has no ${MANIFEST_PATH}; build archives with kiln archive`, {
+      details: { path },
+    });
+  }
+  const manifest = parseManifest(manifestBytes, `${path}: ${MANIFEST_PATH}`);
+  const files: VerifiedFile[] = [];
+  for (const [file, expected] of Object.entries(manifest.files)) {
+    const got = actual.get(file);
+    const status: FileStatus =
+      got === undefined ? 'missing' : got.size !== expected.size ? 'size mismatch' : got.sha256 !== expected.sha256 ? 'hash mismatch' : 'ok';
+    files.push({ path: file, size: got?.size, sha256: got?.sha256, expected, status });
+  }
+  for (const [file, got] of actual) {
+    if (!(file in manifest.files)) files.push({ path: file, size: got.size, sha256: got.sha256, expected: undefined, status: 'not in manifest' });
+  }
+  files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  return { path, format, manifest, files, ok: files.every((f) => f.status === 'ok') };
+}
+
+/** The error `kiln inspect` and the loader raise for a report that is not ok. */
+export function integrityError(report: ArchiveReport) {
+  const bad = report.files.filter((f) => f.status !== 'ok');
+  const lines = bad.map((f) => `${f.path}: ${f.status}${f.expected && f.sha256 ? ` (manifest ${f.expected.sha256.slice(0, 12)}…, ${f.expected.size} B; archive ${f.sha256.slice(0, 12)}…, ${f.size} B)` : ''}`);
+  return serverError(
+    'KILN_ERR_ARCHIVE_INTEGRITY',
+    `${report.path} does not match its manifest:\n  ${lines.join('\n  ')}\nThe archive was changed after it was built; rebuild it with kiln archive.`,
+    { details: { path: report.path, files: bad.map((f) => ({ path: f.path, status: f.status })) } },
+  );
+}

@@ -1,0 +1,150 @@
+import { createReadStream, type Stats } from 'node:fs';
+import { lstat, open, readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { createGunzip } from 'node:zlib';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import tar from 'tar-stream';
+import yauzl from 'yauzl';
+import { isSafeArchivePath } from '@kiln/handler-sdk';
+import { serverError } from '../errors.js';
+
+export type ArchiveFormat = 'zip' | 'tgz' | 'directory';
+
+/** One regular file in an archive; `open` may be called once, before the visitor resolves. */
+export interface ArchiveFileEntry {
+  path: string;
+  /** The size the archive declares (zip, tar) or the file has (directory). */
+  size: number;
+  open: () => Promise<Readable>;
+}
+
+export type EntryVisitor = (entry: ArchiveFileEntry) => Promise<void>;
+
+/** Tells the format from the first bytes: zip `PK`, gzip 1f 8b, or a folder. */
+export async function detectFormat(path: string): Promise<ArchiveFormat> {
+  let stats: Stats;
+  try {
+    stats = await lstat(path);
+  } catch {
+    throw serverError('KILN_ERR_ARCHIVE_UNREADABLE', `${path}: no such file or folder`, { details: { path } });
+  }
+  if (stats.isDirectory()) return 'directory';
+  const handle = await open(path, 'r');
+  const head = Buffer.alloc(4);
+  try {
+    await handle.read(head, 0, 4, 0);
+  } finally {
+    await handle.close();
+  }
+  if (head[0] === 0x50 && head[1] === 0x4b) return 'zip';
+  if (head[0] === 0x1f && head[1] === 0x8b) return 'tgz';
+  throw serverError('KILN_ERR_ARCHIVE_UNREADABLE', `${path} is neither a zip (.mar), a .tar.gz nor a folder; build it with kiln archive`, {
+    details: { path },
+  });
+}
+
+/**
+ * Visits every regular file of an archive in the archive's own order, after checking its path.
+ * Links, unsafe paths and duplicates are refused before their bytes are read.
+ */
+export async function walkArchive(path: string, visit: EntryVisitor): Promise<ArchiveFormat> {
+  const format = await detectFormat(path);
+  const seen = new Set<string>();
+  const checked: EntryVisitor = (entry) => {
+    if (!isSafeArchivePath(entry.path)) throw unsafe(path, entry.path, 'its path is absolute, has a backslash or a `..`/empty segment');
+    if (seen.has(entry.path)) throw unsafe(path, entry.path, 'it appears twice');
+    seen.add(entry.path);
+    return visit(entry);
+  };
+  try {
+    if (format === 'zip') await walkZip(path, checked);
+    else if (format === 'tgz') await walkTgz(path, checked);
+    else await walkDirectory(path, '', checked);
+  } catch (error) {
+    if ((error as { code?: string }).code?.startsWith('KILN_ERR_')) throw error;
+    throw serverError('KILN_ERR_ARCHIVE_UNREADABLE', `${path} is not a readable ${format} archive: ${(error as Error).message}`, {
+      cause: error,
+      details: { path, format },
+    });
+  }
+  return format;
+}
+
+export function unsafe(archive: string, entry: string, why: string) {
+  return serverError('KILN_ERR_ARCHIVE_UNSAFE_ENTRY', `${archive}: entry "${entry}" is refused: ${why}`, {
+    details: { archive, entry },
+  });
+}
+
+const S_IFMT = 0o170000;
+const S_IFREG = 0o100000;
+
+function walkZip(path: string, visit: EntryVisitor): Promise<void> {
+  return new Promise((resolve, reject) => {
+    yauzl.open(path, { lazyEntries: true, autoClose: true, strictFileNames: true, validateEntrySizes: true }, (error, zip) => {
+      if (error) return reject(error);
+      zip.on('error', reject);
+      zip.on('end', () => resolve());
+      zip.on('entry', (entry: yauzl.Entry) => {
+        const mode = (entry.externalFileAttributes >>> 16) & S_IFMT;
+        if (entry.fileName.endsWith('/')) return zip.readEntry();
+        if (mode !== 0 && mode !== S_IFREG) {
+          zip.close();
+          return reject(unsafe(path, entry.fileName, 'it is a link or special file, not a regular file'));
+        }
+        const open = () =>
+          new Promise<Readable>((res, rej) => zip.openReadStream(entry, (e, stream) => (e ? rej(e) : res(stream))));
+        visit({ path: entry.fileName, size: entry.uncompressedSize, open }).then(
+          () => zip.readEntry(),
+          (e: unknown) => {
+            zip.close();
+            reject(e);
+          },
+        );
+      });
+      zip.readEntry();
+    });
+  });
+}
+
+async function walkTgz(path: string, visit: EntryVisitor): Promise<void> {
+  const extract = tar.extract();
+  const done = pipeline(createReadStream(path), createGunzip(), extract);
+  done.catch(() => {}); // a failure also ends the loop below, which rethrows it
+  for await (const entry of extract) {
+    const header = entry.header;
+    // torch-model-archiver's tgz puts everything under `<model-name>/`; strip that first segment.
+    const name = header.name.replace(/^\.?\//, '').split('/').slice(1).join('/');
+    if (header.type === 'directory' || name === '' || name.endsWith('/')) {
+      entry.resume();
+      continue;
+    }
+    if (header.type !== 'file' && header.type !== 'contiguous-file') {
+      entry.resume();
+      throw unsafe(path, header.name, `it is a ${header.type ?? 'special'} entry, not a regular file`);
+    }
+    let opened = false;
+    await visit({
+      path: name,
+      size: header.size ?? 0,
+      open: async () => {
+        opened = true;
+        return entry as unknown as Readable; // a streamx Readable: async-iterable and pipeable
+      },
+    });
+    if (!opened) entry.resume();
+  }
+  await done;
+}
+
+async function walkDirectory(root: string, prefix: string, visit: EntryVisitor): Promise<void> {
+  const names = (await readdir(join(root, prefix))).sort();
+  for (const name of names) {
+    const rel = prefix === '' ? name : `${prefix}/${name}`;
+    const stats = await lstat(join(root, rel));
+    if (stats.isDirectory()) await walkDirectory(root, rel, visit);
+    else if (stats.isFile()) await visit({ path: rel, size: stats.size, open: async () => createReadStream(join(root, rel)) });
+    else throw unsafe(root, rel, 'it is a link or special file, not a regular file');
+  }
+}
