@@ -16,14 +16,23 @@ export function buildProgram(io: CommandIO): Command {
     .version(CLI_VERSION, '--version', 'Print the version of kiln')
     .enablePositionalOptions()
     .exitOverride()
-    .configureOutput({ writeOut: io.stdout, writeErr: io.stderr });
+    .configureOutput(output(io));
   for (const spec of COMMANDS) program.addCommand(buildCommand(spec, io));
   return program;
 }
 
+/** Parser errors carry the usage code like every other error: `error KILN_ERR_USAGE: ...`. */
+function output(io: CommandIO) {
+  return {
+    writeOut: io.stdout,
+    writeErr: io.stderr,
+    outputError: (text: string, write: (text: string) => void) => write(text.replace(/^error: /, 'error KILN_ERR_USAGE: ')),
+  };
+}
+
 function buildCommand(spec: CommandSpec, io: CommandIO): Command {
   const command = new Command(spec.name).summary(spec.summary).description(spec.description ?? spec.summary);
-  command.exitOverride().configureOutput({ writeOut: io.stdout, writeErr: io.stderr });
+  command.exitOverride().configureOutput(output(io));
   for (const arg of spec.arguments ?? []) command.argument(arg.name, arg.description);
   for (const o of spec.options) {
     const option = new Option(o.flags, o.description);

@@ -8,7 +8,7 @@ export type { Datatype } from './manifest/datatypes.js';
 export { BUNDLED_HANDLER_FILE, MANIFEST_PATH } from './manifest/manifest.js';
 export type { FileEntry, Manifest, Signature, TensorSpec } from './manifest/manifest.js';
 export { manifestSchema } from './manifest/manifest-schema.js';
-export { isSafeArchivePath, parseManifest, validateManifest } from './manifest/validate-manifest.js';
+export { archivePathProblem, isSafeArchivePath, parseManifest, validateManifest } from './manifest/validate-manifest.js';
 
 export { EXECUTION_PROVIDERS, MODEL_CONFIG_DEFAULTS, modelConfigSchema } from './config/model-config-schema.js';
 export type { ExecutionProvider, ModelConfig, ModelConfigFile } from './config/model-config-schema.js';

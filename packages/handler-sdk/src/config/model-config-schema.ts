@@ -25,7 +25,8 @@ export const modelConfigSchema = {
     deviceIds: { type: 'array', items: { type: 'integer', minimum: 0 }, uniqueItems: true },
     executionProviders: { type: 'array', items: { enum: EXECUTION_PROVIDERS }, minItems: 1, uniqueItems: true },
     intraOpNumThreads: positiveInteger,
-    handler: { type: 'object' },
+    // Free-form, passed to the handler; an empty `handler:` (null) means no settings.
+    handler: { type: ['object', 'null'] },
   },
 } as const;
 
@@ -43,7 +44,7 @@ export interface ModelConfigFile {
   deviceIds?: number[];
   executionProviders?: ExecutionProvider[];
   intraOpNumThreads?: number;
-  handler?: Record<string, unknown>;
+  handler?: Record<string, unknown> | null;
 }
 
 /** The resolved config the server and handlers use: every value set, units in the names. */

@@ -22,27 +22,29 @@ export function parseModelConfig(text: string, fileName = 'model-config.yaml'): 
   const lineOf = (offset: number | undefined) => (offset === undefined ? 1 : lineCounter.linePos(offset).line);
 
   if (doc.errors.length > 0) {
-    const lines = doc.errors.map((e) => `${fileName}:${lineOf(e.pos[0])}: ${e.message.split('\n')[0]}`);
-    throw invalid(fileName, lines);
+    throw invalid(fileName, doc.errors.map((e) => ({ line: lineOf(e.pos[0]), text: e.message.split('\n')[0]! })));
   }
   const value: unknown = doc.toJS() ?? {};
-  if (validate(value)) {
-    if (value.minWorkers !== undefined && value.maxWorkers !== undefined && value.maxWorkers < value.minWorkers) {
-      const line = lineOf(rangeOf(doc, ['maxWorkers'], true));
-      throw invalid(fileName, [`${fileName}:${line}: maxWorkers (${value.maxWorkers}) is below minWorkers (${value.minWorkers})`]);
+  const problems: { line: number; text: string }[] = [];
+  if (!validate(value)) {
+    for (const error of validate.errors ?? []) {
+      const path = errorPath(error);
+      const extra = (error.params as { additionalProperty?: string }).additionalProperty;
+      const keyPath = extra === undefined ? path : [...path, extra];
+      const label = path.length === 0 ? '' : `${path.join('.')}: `;
+      const hint = extra === undefined || path.length > 0 ? '' : suggest(extra);
+      problems.push({ line: lineOf(rangeOf(doc, keyPath, extra !== undefined)), text: `${label}${describeError(error)}${hint}` });
     }
-    return deepFreeze(value);
   }
-  const lines = (validate.errors ?? []).map((error) => {
-    const path = errorPath(error);
-    const extra = (error.params as { additionalProperty?: string }).additionalProperty;
-    const keyPath = extra === undefined ? path : [...path, extra];
-    const line = lineOf(rangeOf(doc, keyPath, extra !== undefined));
-    const label = keyPath.join('.');
-    const hint = extra === undefined || path.length > 0 ? '' : suggest(extra);
-    return `${fileName}:${line}: ${label === '' ? '' : `${label}: `}${describeError(error)}${hint}`;
-  });
-  throw invalid(fileName, lines);
+  const { minWorkers, maxWorkers } = (value ?? {}) as Record<string, unknown>;
+  if (Number.isInteger(minWorkers) && Number.isInteger(maxWorkers) && (maxWorkers as number) < (minWorkers as number)) {
+    problems.push({
+      line: lineOf(rangeOf(doc, ['maxWorkers'], true)),
+      text: `maxWorkers (${String(maxWorkers)}) is below minWorkers (${String(minWorkers)})`,
+    });
+  }
+  if (problems.length > 0) throw invalid(fileName, problems);
+  return deepFreeze(value as ModelConfigFile);
 }
 
 /** Fills in defaults and converts TorchServe's key names to Kiln's unit-bearing ones. */
@@ -67,7 +69,8 @@ export function resolveModelConfig(file: ModelConfigFile = {}): ModelConfig {
   });
 }
 
-function invalid(fileName: string, lines: string[]) {
+function invalid(fileName: string, found: { line: number; text: string }[]) {
+  const lines = [...found].sort((a, b) => a.line - b.line).map((p) => `${fileName}:${p.line}: ${p.text}`);
   return sdkError('KILN_ERR_MODEL_CONFIG_INVALID', `${fileName} is not a valid model config:\n  ${lines.join('\n  ')}`, {
     details: { file: fileName, problems: lines },
   });
@@ -84,8 +87,25 @@ function rangeOf(doc: Document, path: string[], key: boolean): number | undefine
   return (pair?.key as { range?: [number, number, number] } | undefined)?.range?.[0];
 }
 
+/** The known key nearest to a misspelt one, ignoring case, `_` and `-`, within two edits. */
 function suggest(key: string): string {
-  const lower = key.toLowerCase().replace(/[_-]/g, '');
-  const match = KNOWN_KEYS.find((known) => known.toLowerCase() === lower);
-  return match === undefined ? ` (known keys: ${KNOWN_KEYS.join(', ')})` : ` (did you mean "${match}"?)`;
+  const norm = (k: string) => k.toLowerCase().replace(/[_-]/g, '');
+  let best: { key: string; distance: number } | undefined;
+  for (const known of KNOWN_KEYS) {
+    const distance = editDistance(norm(key), norm(known));
+    if (distance <= 2 && (best === undefined || distance < best.distance)) best = { key: known, distance };
+  }
+  return best === undefined ? ` (known keys: ${KNOWN_KEYS.join(', ')})` : ` (did you mean "${best.key}"?)`;
+}
+
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      current[j] = Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    previous = current;
+  }
+  return previous[b.length]!;
 }

@@ -44,14 +44,25 @@ function crossCheck(manifest: Manifest): string[] {
     problems.push('signature: required when model.serializedFile is set');
   }
   for (const path of Object.keys(manifest.files)) {
-    if (!isSafeArchivePath(path) || path === MANIFEST_PATH) problems.push(`files: "${path}" is not a safe archive path`);
+    if (!isSafeArchivePath(path)) problems.push(`files: "${path}" is not a safe archive path`);
+    else if (path.startsWith('MAR-INF/')) problems.push(`files: "${path}" is inside MAR-INF/, which is reserved for the manifest`);
   }
   return problems;
 }
 
+/** Why a path may not be stored in an archive, or undefined when it may. */
+export function archivePathProblem(path: string): string | undefined {
+  if (path === '') return 'its path is empty';
+  if (path.startsWith('/') || /^[A-Za-z]:/.test(path)) return 'its path is absolute';
+  if (path.includes('\\')) return 'its path has a backslash';
+  if (path.includes('\0')) return 'its path has a NUL byte';
+  const segments = path.split('/');
+  if (segments.includes('..')) return 'its path climbs out with `..`';
+  if (segments.some((s) => s === '' || s === '.')) return 'its path has an empty or `.` segment';
+  return undefined;
+}
+
 /** A relative POSIX path with no empty, `.` or `..` segment, no backslash and no NUL. */
 export function isSafeArchivePath(path: string): boolean {
-  if (path === '' || path.startsWith('/') || path.includes('\\') || path.includes('\0')) return false;
-  if (/^[A-Za-z]:/.test(path)) return false;
-  return path.split('/').every((segment) => segment !== '' && segment !== '.' && segment !== '..');
+  return archivePathProblem(path) === undefined;
 }

@@ -23,6 +23,8 @@ export function describeError(error: ErrorObject): string {
       return `missing required key "${String(p.missingProperty)}"`;
     case 'enum':
       return `must be one of ${(p.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ')}`;
+    case 'uniqueItems':
+      return `must not repeat an item (items ${String(p.j)} and ${String(p.i)} are the same)`;
     case 'const':
       return `must be ${JSON.stringify(p.allowedValue)}`;
     default:

@@ -6,7 +6,7 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
 import yauzl from 'yauzl';
-import { isSafeArchivePath } from '@kiln/handler-sdk';
+import { archivePathProblem } from '@kiln/handler-sdk';
 import { serverError } from '../errors.js';
 
 export type ArchiveFormat = 'zip' | 'tgz' | 'directory';
@@ -51,8 +51,9 @@ export async function detectFormat(path: string): Promise<ArchiveFormat> {
 export async function walkArchive(path: string, visit: EntryVisitor): Promise<ArchiveFormat> {
   const format = await detectFormat(path);
   const seen = new Set<string>();
-  const checked: EntryVisitor = (entry) => {
-    if (!isSafeArchivePath(entry.path)) throw unsafe(path, entry.path, 'its path is absolute, has a backslash or a `..`/empty segment');
+  const checked: EntryVisitor = async (entry) => {
+    const problem = archivePathProblem(entry.path);
+    if (problem !== undefined) throw unsafe(path, entry.path, problem);
     if (seen.has(entry.path)) throw unsafe(path, entry.path, 'it appears twice');
     seen.add(entry.path);
     return visit(entry);
@@ -82,20 +83,24 @@ const S_IFREG = 0o100000;
 
 function walkZip(path: string, visit: EntryVisitor): Promise<void> {
   return new Promise((resolve, reject) => {
-    yauzl.open(path, { lazyEntries: true, autoClose: true, strictFileNames: true, validateEntrySizes: true }, (error, zip) => {
+    // decodeStrings: false, so that names are decoded here and checked by Kiln's own rules
+    // (yauzl would reject some unsafe names itself, but as a generic read error).
+    yauzl.open(path, { lazyEntries: true, autoClose: true, decodeStrings: false, validateEntrySizes: true }, (error, zip) => {
       if (error) return reject(error);
       zip.on('error', reject);
       zip.on('end', () => resolve());
       zip.on('entry', (entry: yauzl.Entry) => {
+        const raw = entry.fileName as unknown as Buffer;
+        const name = yauzl.getFileNameLowLevel(entry.generalPurposeBitFlag, raw, entry.extraFields, true);
         const mode = (entry.externalFileAttributes >>> 16) & S_IFMT;
-        if (entry.fileName.endsWith('/')) return zip.readEntry();
+        if (name.endsWith('/') && entry.uncompressedSize === 0) return zip.readEntry();
         if (mode !== 0 && mode !== S_IFREG) {
           zip.close();
-          return reject(unsafe(path, entry.fileName, 'it is a link or special file, not a regular file'));
+          return reject(unsafe(path, name, 'it is a link or special file, not a regular file'));
         }
         const open = () =>
           new Promise<Readable>((res, rej) => zip.openReadStream(entry, (e, stream) => (e ? rej(e) : res(stream))));
-        visit({ path: entry.fileName, size: entry.uncompressedSize, open }).then(
+        visit({ path: name, size: entry.uncompressedSize, open }).then(
           () => zip.readEntry(),
           (e: unknown) => {
             zip.close();

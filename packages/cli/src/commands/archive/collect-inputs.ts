@@ -40,18 +40,21 @@ export function collectModel(value: string, cwd: string): { entries: ArchiveEntr
   for (const external of info.externalData) {
     const location = posix.normalize(external.location.replace(/\\/g, '/'));
     if (!isSafeArchivePath(location)) {
-      throw notAModel(value, `initializer "${external.tensor}" stores its data at "${external.location}", outside the model's folder; external data must sit beside the model or below it`);
+      throw externalProblem(value, `initializer "${external.tensor}" stores its data at "${external.location}", outside the model's folder; keep external data beside the model or below it`);
     }
     const dataFile = join(dirname(file), ...location.split('/'));
     let dataStats;
     try {
       dataStats = statSync(dataFile);
     } catch {
-      throw notAModel(value, `initializer "${external.tensor}" stores its data in "${location}", which does not exist next to the model; keep the external-data files beside the .onnx file`);
+      throw externalProblem(value, `initializer "${external.tensor}" stores its data in "${location}", which does not exist next to the model; keep the external-data files beside the .onnx file`);
+    }
+    if (!Number.isSafeInteger(external.offset) || external.offset < 0 || (external.length !== undefined && !(Number.isSafeInteger(external.length) && external.length >= 0))) {
+      throw externalProblem(value, `initializer "${external.tensor}" has a malformed external-data offset or length`);
     }
     const end = external.offset + (external.length ?? 0);
     if (end > dataStats.size) {
-      throw notAModel(value, `initializer "${external.tensor}" needs bytes up to ${end} of "${location}", which has only ${dataStats.size}; the external-data file is truncated or stale`);
+      throw externalProblem(value, `initializer "${external.tensor}" needs bytes up to ${end} of "${location}", which has only ${dataStats.size}; the external-data file is truncated or stale: export the model again`);
     }
     if (!seen.has(location)) {
       seen.add(location);
@@ -59,6 +62,10 @@ export function collectModel(value: string, cwd: string): { entries: ArchiveEntr
     }
   }
   return { entries, signature: info.signature, serializedFile };
+}
+
+function externalProblem(value: string, why: string) {
+  return cliError('KILN_ERR_NOT_ONNX_MODEL', `--serialized-file ${value}: ${why}`, { details: { path: value, reason: why } });
 }
 
 function notAModel(value: string, why: string) {
@@ -99,7 +106,7 @@ function walk(dir: string, prefix: string, origin: string, out: ArchiveEntry[]):
   }
 }
 
-/** Sorts entries by path (byte order, for reproducible archives) and refuses two at one path. */
+/** Sorts entries by path (code-unit order: stable across machines) and refuses two at one path. */
 export function orderEntries(entries: ArchiveEntry[]): ArchiveEntry[] {
   const byPath = new Map<string, ArchiveEntry>();
   for (const entry of entries) {
