@@ -29,6 +29,8 @@ export interface ModelSpec {
   inputs: ValueSpec[];
   outputs: ValueSpec[];
   nodes: { opType: string; inputs: string[]; outputs: string[]; attributes?: Record<string, number | number[]> }[];
+  /** Constant tensors (float, or int64 with `int64: true`), stored as initializers. */
+  constants?: { name: string; dims: number[]; values: number[]; int64?: boolean }[];
   initializers?: InitializerSpec[];
   /** List initializers as graph inputs too, as IR < 4 exporters did. */
   initializersAsInputs?: boolean;
@@ -112,7 +114,14 @@ export function buildModel(spec: ModelSpec, dir?: string): Buffer {
           ),
         }),
       ),
-      initializer: initializers,
+      initializer: [
+        ...initializers,
+        ...(spec.constants ?? []).map((c) =>
+          c.int64
+            ? onnx.TensorProto.create({ name: c.name, dims: c.dims, dataType: ElemType.INT64, rawData: Buffer.from(BigInt64Array.from(c.values.map(BigInt)).buffer) })
+            : onnx.TensorProto.create({ name: c.name, dims: c.dims, dataType: ElemType.FLOAT, rawData: floatBytes(c.values) }),
+        ),
+      ],
       input: [...spec.inputs, ...initializerInputs].map(valueInfo),
       output: spec.outputs.map(valueInfo),
     },

@@ -20,6 +20,9 @@ export const cliError = defineErrors({
   KILN_ERR_HANDLER_COMPILE: { status: 400, meaning: 'esbuild could not bundle the handler.' },
   KILN_ERR_HANDLER_EXPORT: { status: 400, meaning: 'The handler module does not export what --handler names.' },
   KILN_ERR_ARCHIVE_PATH_CONFLICT: { status: 400, meaning: 'Two inputs would be stored at the same archive path.' },
+  KILN_ERR_PREDICTION_FAILED: { status: 500, meaning: '`kiln predict`: one or more inputs got an error instead of an answer.' },
+  KILN_ERR_UNKNOWN_TEMPLATE: { status: 400, meaning: '`kiln init --template` names a template that does not exist.' },
+  KILN_ERR_INIT_TARGET_NOT_EMPTY: { status: 409, meaning: '`kiln init` would write into a folder that already has files.' },
 });
 
 export type CliErrorCode = keyof typeof cliError.catalogue;
@@ -29,4 +32,5 @@ export const USAGE_ERROR_CODES: ReadonlySet<string> = new Set<CliErrorCode>([
   'KILN_ERR_USAGE',
   'KILN_ERR_INVALID_MODEL_NAME',
   'KILN_ERR_EXPORT_PATH_NOT_DIR',
+  'KILN_ERR_UNKNOWN_TEMPLATE',
 ]);

@@ -17,3 +17,59 @@ export { parseModelConfig, resolveModelConfig } from './config/parse-model-confi
 export { BUILTIN_HANDLERS, isBuiltinHandler } from './builtin-handlers.js';
 export type { BuiltinHandlerName } from './builtin-handlers.js';
 export { SDK_VERSION } from './version.js';
+
+export { BaseHandler } from './handler/base-handler.js';
+export type { HandlerPhase } from './handler/base-handler.js';
+export { batchKey, collate, conformToSignature, split } from './handler/collate.js';
+export { RequestError } from './handler/request-error.js';
+export { HandlerResponse } from './handler/response.js';
+export type { ResponseInit } from './handler/response.js';
+export { createSession } from './handler/session.js';
+export type { SessionOptions } from './handler/session.js';
+export type {
+  Answer,
+  Counter,
+  Device,
+  Gauge,
+  Handler,
+  HandlerContext,
+  Histogram,
+  JsonValue,
+  KilnRequest,
+  Labels,
+  Logger,
+  Metrics,
+  RequestField,
+  Tensors,
+} from './handler/types.js';
+export { requestBytes } from './handler/request-bytes.js';
+
+export { Tensor, datatypeOf, shapeSize, tensor, tensorFromDatatype, tensorToJson, tensorValues } from './tensor/tensor.js';
+export type { TypedArray } from './tensor/tensor.js';
+export { DATATYPE_TO_TENSOR_TYPE, TENSOR_TYPE_TO_DATATYPE } from './tensor/datatypes.js';
+export type { TensorType } from './tensor/datatypes.js';
+export { tensorsFromJson } from './tensor/json-tensors.js';
+export { argmax, softmax, topK } from './tensor/softmax.js';
+export type { Ranked } from './tensor/softmax.js';
+
+export { DEFAULT_MAX_PIXELS, IMAGENET_MEAN, IMAGENET_STD, centerCrop, decodeImage, imageToTensor, resizeImage } from './image/image.js';
+export type { RawImage, Size, ToTensorOptions } from './image/image.js';
+
+export { loadModel } from './runtime/load-model.js';
+export type { LoadedModel, LoadOptions } from './runtime/load-model.js';
+export { runBatch } from './runtime/run-batch.js';
+export { fromWireRequest, isJson, toJsonValue, toWireError, toWireResult } from './runtime/wire.js';
+export type { WireBody, WireError, WirePhase, WireRequest, WireResult } from './runtime/wire.js';
+export { createLogger } from './runtime/logger.js';
+export type { LogLevel, LogSink } from './runtime/logger.js';
+export { createMetrics } from './runtime/metrics.js';
+export type { MetricSample, MetricSink } from './runtime/metrics.js';
+
+export { ImageClassifier, readLabels } from './builtin/image-classifier.js';
+export type { ImageClassifierConfig } from './builtin/image-classifier.js';
+export { ObjectDetector } from './builtin/object-detector.js';
+export type { Detection, ObjectDetectorConfig } from './builtin/object-detector.js';
+export { ImageSegmenter } from './builtin/image-segmenter.js';
+export type { ImageSegmenterConfig } from './builtin/image-segmenter.js';
+export { TensorHandler } from './builtin/tensor-handler.js';
+export { createBuiltinHandler } from './builtin/registry.js';

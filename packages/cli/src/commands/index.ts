@@ -1,6 +1,8 @@
 import type { CommandSpec } from '../command-spec.js';
 import { archiveCommand } from './archive/spec.js';
+import { initCommand } from './init/spec.js';
 import { inspectCommand } from './inspect/spec.js';
+import { predictCommand } from './predict/spec.js';
 
 /** Every command, in the order `kiln --help` lists them. */
-export const COMMANDS: readonly CommandSpec[] = [archiveCommand, inspectCommand];
+export const COMMANDS: readonly CommandSpec[] = [initCommand, archiveCommand, inspectCommand, predictCommand];

@@ -29,29 +29,47 @@ const MAX_MANIFEST_BYTES = 16 * 1024 * 1024;
  * compares. Memory stays flat whatever the size of the weights.
  */
 export async function verifyArchive(path: string): Promise<ArchiveReport> {
-  const actual = new Map<string, { size: number; sha256: string }>();
+  const measured = new Map<string, Measured>();
   let manifestBytes: Buffer | undefined;
   const format = await walkArchive(path, async (entry) => {
     const stream = await entry.open();
-    if (entry.path === MANIFEST_PATH) {
-      const chunks: Buffer[] = [];
-      let length = 0;
-      for await (const chunk of stream) {
-        length += (chunk as Buffer).length;
-        if (length > MAX_MANIFEST_BYTES) throw serverError('KILN_ERR_ARCHIVE_UNREADABLE', `${path}: ${MANIFEST_PATH} is larger than 16 MiB`);
-        chunks.push(chunk as Buffer);
-      }
-      manifestBytes = Buffer.concat(chunks);
-      return;
-    }
-    const hash = createHash('sha256');
-    let size = 0;
-    for await (const chunk of stream) {
-      hash.update(chunk as Buffer);
-      size += (chunk as Buffer).length;
-    }
-    actual.set(entry.path, { size, sha256: hash.digest('hex') });
+    if (entry.path === MANIFEST_PATH) manifestBytes = await readManifestBytes(path, stream);
+    else measured.set(entry.path, await measure(stream, () => {}));
   });
+  return compareWithManifest(path, format, manifestBytes, measured);
+}
+
+export interface Measured {
+  size: number;
+  sha256: string;
+}
+
+/** Hashes a stream while passing each chunk to `write`. */
+export async function measure(stream: AsyncIterable<unknown>, write: (chunk: Buffer) => void | Promise<void>): Promise<Measured> {
+  const hash = createHash('sha256');
+  let size = 0;
+  for await (const chunk of stream) {
+    const bytes = chunk as Buffer;
+    hash.update(bytes);
+    size += bytes.length;
+    await write(bytes);
+  }
+  return { size, sha256: hash.digest('hex') };
+}
+
+export async function readManifestBytes(path: string, stream: AsyncIterable<unknown>): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let length = 0;
+  for await (const chunk of stream) {
+    length += (chunk as Buffer).length;
+    if (length > MAX_MANIFEST_BYTES) throw serverError('KILN_ERR_ARCHIVE_UNREADABLE', `${path}: ${MANIFEST_PATH} is larger than 16 MiB`);
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks);
+}
+
+/** Parses the manifest and gives every file a status against what was measured. */
+export function compareWithManifest(path: string, format: ArchiveFormat, manifestBytes: Buffer | undefined, actual: Map<string, Measured>): ArchiveReport {
   if (manifestBytes === undefined) {
     throw serverError('KILN_ERR_ARCHIVE_UNREADABLE', `${path} has no ${MANIFEST_PATH}; build archives with kiln archive`, {
       details: { path },

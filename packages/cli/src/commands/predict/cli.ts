@@ -1,0 +1,47 @@
+import { isKilnError } from '@kiln/handler-sdk';
+import type { CommandIO } from '../../command-spec.js';
+import { cliError } from '../../errors.js';
+import { predict, type Prediction } from './predict.js';
+
+export async function execute(args: string[], options: Record<string, unknown>, io: CommandIO): Promise<void> {
+  const [archive, inputs] = args as unknown as [string, string[]];
+  let predictions: Prediction[];
+  try {
+    predictions = await predict({
+      archive,
+      inputs,
+      batch: options.batch === true,
+      ...(typeof options.contentType === 'string' ? { contentType: options.contentType } : {}),
+      cwd: io.cwd,
+      logSink: (level, message) => io.stderr(`[${level}] ${message}\n`),
+    });
+  } catch (error) {
+    // A handler that fails to load: show where, mapped to its TypeScript source.
+    if (isKilnError(error) && error.code === 'KILN_ERR_HANDLER_LOAD' && error.stack) io.stderr(`${error.stack}\n`);
+    throw error;
+  }
+  io.stdout(options.json === true ? `${JSON.stringify(predictions.map(toJson), null, 2)}\n` : predictions.map(render).join(''));
+  const failed = predictions.filter((p) => !p.result.ok);
+  if (failed.length > 0) {
+    throw cliError('KILN_ERR_PREDICTION_FAILED', `${failed.length} of ${predictions.length} inputs failed: ${failed.map((p) => p.input).join(', ')}`);
+  }
+}
+
+function render({ input, result }: Prediction): string {
+  if (!result.ok) {
+    const { code, status, message, phase, stack } = result.error;
+    const trace = status >= 500 && stack !== undefined ? `${stack.split('\n').slice(1).join('\n')}\n` : '';
+    return `== ${input}: ${status} ${code}${phase ? ` (in ${phase})` : ''}\n${message}\n${trace}`;
+  }
+  const { body, status } = result;
+  if (body.kind === 'json') return `== ${input}: ${status}\n${JSON.stringify(JSON.parse(body.text), null, 2)}\n`;
+  return `== ${input}: ${status} ${body.contentType}, ${body.data.length} bytes\n`;
+}
+
+function toJson({ input, result }: Prediction) {
+  if (!result.ok) return { input, ok: false, status: result.error.status, error: result.error };
+  const { body, status, headers } = result;
+  return body.kind === 'json'
+    ? { input, ok: true, status, headers, contentType: 'application/json', body: JSON.parse(body.text) as unknown }
+    : { input, ok: true, status, headers, contentType: body.contentType, bodyBase64: Buffer.from(body.data).toString('base64') };
+}

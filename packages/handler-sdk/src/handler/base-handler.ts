@@ -1,0 +1,128 @@
+import { join } from 'node:path';
+import type { InferenceSession } from 'onnxruntime-node';
+import { sdkError } from '../errors/codes.js';
+import { isKilnError, KilnError } from '../errors/kiln-error.js';
+import { tensorsFromJson } from '../tensor/json-tensors.js';
+import { tensorToJson } from '../tensor/tensor.js';
+import { batchKey, collate, conformToSignature, split } from './collate.js';
+import { createSession } from './session.js';
+import type { Answer, Handler, HandlerContext, JsonValue, KilnRequest, Tensors } from './types.js';
+
+export type HandlerPhase = 'preprocess' | 'inference' | 'postprocess';
+
+/**
+ * The preprocess → inference → postprocess template. `handle` calls preprocess once per request,
+ * stacks the requests' tensors along dimension 0 (checked against the model's signature), makes
+ * one ONNX Runtime run over the batch, splits the outputs back per request and calls postprocess
+ * once per request. A request that fails in preprocess or postprocess fails alone.
+ *
+ * Type parameters: `TJson` is a request's decoded JSON body, `TAnswer` a request's answer, and
+ * `TConfig` the `handler:` section of model-config.yaml.
+ */
+export class BaseHandler<TJson = unknown, TAnswer extends Answer = Answer, TConfig = Record<string, unknown>>
+  implements Handler<TAnswer>
+{
+  /** The ONNX Runtime session, created by initialize() when the archive has a model. */
+  session: InferenceSession | undefined;
+  /** The execution providers the session runs with, after unavailable ones were dropped. */
+  providers: string[] = [];
+
+  async initialize(context: HandlerContext<TConfig>): Promise<void> {
+    const file = context.manifest.model.serializedFile;
+    if (file === undefined) return;
+    const { session, providers } = await createSession(join(context.modelDir, file), {
+      executionProviders: context.executionProviders,
+      deviceId: context.device.id,
+      intraOpNumThreads: context.intraOpNumThreads,
+      logger: context.logger,
+    });
+    this.session = session;
+    this.providers = providers;
+  }
+
+  /**
+   * Turns one request into named input tensors. A tensor may carry the batch dimension or leave it
+   * out (one row). The default reads tensors from the KServe v2 protocol or from a JSON body
+   * `{"inputs": ...}`.
+   */
+  preprocess(request: KilnRequest<TJson>, context: HandlerContext<TConfig>): Tensors | Promise<Tensors> {
+    if (request.tensors !== undefined) return { ...request.tensors };
+    if (request.json === undefined) {
+      throw sdkError('KILN_ERR_BAD_REQUEST', `expected a JSON body with "inputs" (content type application/json), received ${request.contentType ?? 'no content type'}`);
+    }
+    return tensorsFromJson(request.json, context.signature);
+  }
+
+  /** One ONNX Runtime run over the whole batch. */
+  async inference(batch: Tensors, _context: HandlerContext<TConfig>): Promise<Tensors> {
+    if (this.session === undefined) {
+      throw sdkError('KILN_ERR_INFERENCE_FAILED', 'this handler has no ONNX session: the archive has no --serialized-file, so override inference() or handle()');
+    }
+    return (await this.session.run(batch)) as Tensors;
+  }
+
+  /** Turns one request's slice of the outputs into its answer. The default returns the tensors as JSON. */
+  postprocess(output: Tensors, _request: KilnRequest<TJson>, _context: HandlerContext<TConfig>): TAnswer | Promise<TAnswer> {
+    const outputs = Object.entries(output).map(([name, t]) => tensorToJson(name, t)) as unknown as JsonValue;
+    return { outputs } as unknown as TAnswer;
+  }
+
+  async handle(requests: KilnRequest<TJson>[], context: HandlerContext<TConfig>): Promise<(TAnswer | Error)[]> {
+    const results: (TAnswer | Error)[] = new Array(requests.length);
+    const groups = new Map<string, { index: number; tensors: Tensors; rows: number }[]>();
+
+    await Promise.all(
+      requests.map(async (request, index) => {
+        try {
+          const prepared = conformToSignature(await this.preprocess(request, context), context.signature);
+          const key = batchKey(prepared.tensors);
+          const group = groups.get(key) ?? [];
+          group.push({ index, ...prepared });
+          groups.set(key, group);
+        } catch (error) {
+          results[index] = inPhase(error, 'preprocess');
+        }
+      }),
+    );
+
+    // Requests whose tensors stack run together; in the common case that is one group and one run.
+    for (const group of groups.values()) {
+      group.sort((a, b) => a.index - b.index);
+      let slices: Tensors[];
+      try {
+        const outputs = await this.inference(collate(group.map((g) => g.tensors)), context);
+        slices = split(outputs, group.map((g) => g.rows));
+      } catch (error) {
+        const failure = inPhase(error, 'inference');
+        for (const item of group) results[item.index] = failure;
+        continue;
+      }
+      await Promise.all(
+        group.map(async (item, i) => {
+          try {
+            results[item.index] = await this.postprocess(slices[i]!, requests[item.index]!, context);
+          } catch (error) {
+            results[item.index] = inPhase(error, 'postprocess');
+          }
+        }),
+      );
+    }
+    return results;
+  }
+
+  async dispose(): Promise<void> {
+    await this.session?.release();
+    this.session = undefined;
+  }
+}
+
+/** Records the phase on an error so the client and the logs can say where it happened. */
+function inPhase(error: unknown, phase: HandlerPhase): Error {
+  const err = error instanceof Error ? error : new Error(String(error));
+  if (!isKilnError(err) && phase === 'inference') {
+    const wrapped = new KilnError('KILN_ERR_INFERENCE_FAILED', 500, `inference failed: ${err.message}`, { cause: err });
+    wrapped.stack = err.stack ?? wrapped.stack;
+    return Object.assign(wrapped, { phase });
+  }
+  return Object.assign(err, { phase });
+}

@@ -1,0 +1,145 @@
+import { Tensor } from 'onnxruntime-node';
+import { sdkError } from '../errors/codes.js';
+import type { Signature, TensorSpec } from '../manifest/manifest.js';
+import { DATATYPE_TO_TENSOR_TYPE } from '../tensor/datatypes.js';
+import type { TypedArray } from '../tensor/tensor.js';
+import type { Tensors } from './types.js';
+
+const shapeText = (dims: readonly number[]) => `[${dims.join(', ')}]`;
+
+/**
+ * Checks one request's tensors against the model's inputs and gives each a leading batch
+ * dimension: a tensor one rank short of the signature is a single row and gets dimension 0 of 1.
+ * Returns the tensors and the number of rows they carry.
+ */
+export function conformToSignature(inputs: Tensors, signature: Signature | undefined): { tensors: Tensors; rows: number } {
+  if (signature === undefined) return { tensors: inputs, rows: rowsOf(inputs) };
+  const names = signature.inputs.map((s) => s.name);
+  for (const name of Object.keys(inputs)) {
+    if (!names.includes(name)) throw mismatch(`unknown input "${name}"; the model's inputs are: ${names.join(', ')}`, name);
+  }
+  const tensors: Tensors = {};
+  for (const spec of signature.inputs) {
+    const t = inputs[spec.name];
+    if (t === undefined) throw mismatch(`missing input "${spec.name}" (${describeSpec(spec)})`, spec.name);
+    tensors[spec.name] = conformOne(spec, t);
+  }
+  return { tensors, rows: rowsOf(tensors) };
+}
+
+function conformOne(spec: TensorSpec, t: Tensor): Tensor {
+  const expectedType = DATATYPE_TO_TENSOR_TYPE[spec.datatype];
+  if (expectedType !== undefined && t.type !== expectedType) {
+    throw mismatch(`input "${spec.name}" must be ${spec.datatype} (${expectedType}), received ${t.type}`, spec.name);
+  }
+  if (spec.shape === undefined) return t;
+  let dims = t.dims;
+  if (dims.length === spec.shape.length - 1) dims = [1, ...dims];
+  if (dims.length !== spec.shape.length) {
+    throw mismatch(`input "${spec.name}" must have shape ${shapeText(spec.shape)} (rank ${spec.shape.length}), received ${shapeText(t.dims)}`, spec.name);
+  }
+  spec.shape.forEach((want, axis) => {
+    if (want !== -1 && dims[axis] !== want) {
+      throw mismatch(`input "${spec.name}" must have shape ${shapeText(spec.shape!)}, received ${shapeText(dims)} (dimension ${axis} is ${dims[axis]}, expected ${want})`, spec.name);
+    }
+  });
+  return dims === t.dims ? t : t.reshape(dims);
+}
+
+function rowsOf(tensors: Tensors): number {
+  let rows: number | undefined;
+  for (const [name, t] of Object.entries(tensors)) {
+    const n = t.dims[0] ?? 1;
+    if (rows !== undefined && n !== rows) {
+      throw mismatch(`inputs disagree on the batch dimension: "${name}" has ${n} rows, another input has ${rows}`, name);
+    }
+    rows = n;
+  }
+  return rows ?? 1;
+}
+
+function describeSpec(spec: TensorSpec): string {
+  return `${spec.datatype} ${spec.shape === undefined ? 'of any shape' : shapeText(spec.shape)}`;
+}
+
+function mismatch(message: string, input: string) {
+  return sdkError('KILN_ERR_INPUT_MISMATCH', message, { details: { input } });
+}
+
+/** A key equal for requests whose tensors can be stacked: same names, types and trailing dims. */
+export function batchKey(tensors: Tensors): string {
+  return Object.keys(tensors)
+    .sort()
+    .map((name) => `${name}:${tensors[name]!.type}:${tensors[name]!.dims.slice(1).join('x')}`)
+    .join('|');
+}
+
+/**
+ * Stacks several requests' tensors along dimension 0. Every request must give the same names,
+ * types and trailing dimensions; mixed shapes are an error naming both requests. One request is
+ * returned as is, without a copy.
+ */
+export function collate(items: readonly Tensors[]): Tensors {
+  if (items.length === 0) throw new Error('collate: no requests');
+  if (items.length === 1) return items[0]!;
+  const first = items[0]!;
+  const batch: Tensors = {};
+  for (const name of Object.keys(first)) {
+    const head = first[name]!;
+    let rows = 0;
+    items.forEach((item, i) => {
+      const t = item[name];
+      if (t === undefined) throw mismatch(`cannot batch: request ${i} has no input "${name}" but request 0 has`, name);
+      if (t.type !== head.type || t.dims.length !== head.dims.length || t.dims.some((d, axis) => axis > 0 && d !== head.dims[axis])) {
+        throw mismatch(
+          `cannot batch input "${name}": request 0 has ${head.type} ${shapeText(head.dims)}, request ${i} has ${t.type} ${shapeText(t.dims)}; only dimension 0 may differ`,
+          name,
+        );
+      }
+      rows += t.dims[0]!;
+    });
+    batch[name] = concat(items.map((item) => item[name]!), [rows, ...head.dims.slice(1)]);
+  }
+  return batch;
+}
+
+function concat(parts: Tensor[], dims: number[]): Tensor {
+  const head = parts[0]!;
+  if (head.type === 'string') return new Tensor('string', parts.flatMap((p) => p.data as string[]), dims);
+  const first = head.data as TypedArray;
+  const total = parts.reduce((n, p) => n + (p.data as TypedArray).length, 0);
+  const out = new (first.constructor as new (n: number) => TypedArray)(total);
+  let offset = 0;
+  for (const part of parts) {
+    const data = part.data as TypedArray;
+    out.set(data as never, offset);
+    offset += data.length;
+  }
+  return new Tensor(head.type as 'float32', out as Float32Array, dims);
+}
+
+/**
+ * Splits a batch's outputs back into one set per request, by the rows each request put in.
+ * An output whose dimension 0 is the batch's row count is sliced (views, no copies); any other
+ * output (no batch dimension) is given whole to every request.
+ */
+export function split(outputs: Tensors, rows: readonly number[]): Tensors[] {
+  const total = rows.reduce((n, r) => n + r, 0);
+  const parts: Tensors[] = rows.map(() => ({}));
+  for (const [name, t] of Object.entries(outputs)) {
+    if (rows.length === 1 || t.dims[0] !== total) {
+      for (const part of parts) part[name] = t;
+      continue;
+    }
+    const rowSize = t.dims.slice(1).reduce((n, d) => n * d, 1);
+    let start = 0;
+    rows.forEach((count, i) => {
+      const end = start + count;
+      const data = t.data as TypedArray | string[];
+      const slice = Array.isArray(data) ? data.slice(start * rowSize, end * rowSize) : data.subarray(start * rowSize, end * rowSize);
+      parts[i]![name] = new Tensor(t.type as 'float32', slice as Float32Array, [count, ...t.dims.slice(1)]);
+      start = end;
+    });
+  }
+  return parts;
+}

@@ -1,0 +1,106 @@
+import { readFile } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { isBuiltinHandler } from '../builtin-handlers.js';
+import { createBuiltinHandler } from '../builtin/registry.js';
+import { parseModelConfig, resolveModelConfig } from '../config/parse-model-config.js';
+import { sdkError } from '../errors/codes.js';
+import { isKilnError } from '../errors/kiln-error.js';
+import type { Device, Handler, HandlerContext } from '../handler/types.js';
+import { MANIFEST_PATH } from '../manifest/manifest.js';
+import { parseManifest } from '../manifest/validate-manifest.js';
+import { registerHandlerExternals } from './externals.js';
+import { createLogger, type LogSink } from './logger.js';
+import { createMetrics, type MetricSink } from './metrics.js';
+
+export interface LoadOptions {
+  /** The device this worker serves on; the server assigns GPU ids. Default: from the config. */
+  device?: Device;
+  /** Threads for ONNX Runtime; the server passes cores ÷ workers. Default: config, else all cores. */
+  intraOpNumThreads?: number;
+  logSink?: LogSink;
+  metricSink?: MetricSink;
+}
+
+export interface LoadedModel {
+  handler: Handler;
+  context: HandlerContext;
+}
+
+/**
+ * Loads an unpacked archive exactly as a server worker does: reads and validates the manifest and
+ * config, builds the context, imports the handler (a built-in, or the bundled `handler.mjs` with
+ * its externals resolved to the server's copies) and calls its initialize().
+ */
+export async function loadModel(modelDir: string, options: LoadOptions = {}): Promise<LoadedModel> {
+  const manifest = parseManifest(await readFile(join(modelDir, MANIFEST_PATH)), `${modelDir}/${MANIFEST_PATH}`);
+  const { modelName, modelVersion, configFile } = manifest.model;
+  const configText = configFile === undefined ? '' : await readFile(join(modelDir, configFile), 'utf8');
+  const config = resolveModelConfig(parseModelConfig(configText, configFile));
+  const logger = createLogger(modelName, options.logSink);
+  const device: Device = options.device ?? { type: config.deviceType, id: config.deviceType === 'gpu' ? (config.deviceIds[0] ?? 0) : undefined };
+  const context: HandlerContext = Object.freeze({
+    modelName,
+    modelVersion,
+    modelDir,
+    manifest,
+    signature: manifest.signature,
+    config,
+    device,
+    batchSize: config.batchSize,
+    executionProviders: device.type === 'cpu' ? config.executionProviders.filter((p) => p === 'cpu' || p === 'webgpu') : config.executionProviders,
+    intraOpNumThreads: options.intraOpNumThreads ?? config.intraOpNumThreads ?? availableParallelism(),
+    logger,
+    metrics: createMetrics(modelName, modelVersion, options.metricSink ?? (() => {})),
+  });
+  const handler = await importHandler(manifest.model.handler, modelDir);
+  try {
+    await handler.initialize?.(context);
+  } catch (error) {
+    throw loadError(`model "${modelName}" version ${modelVersion}: initialize() failed: ${(error as Error)?.message ?? String(error)}`, error);
+  }
+  return { handler, context };
+}
+
+async function importHandler(entry: string, modelDir: string): Promise<Handler> {
+  if (isBuiltinHandler(entry)) return createBuiltinHandler(entry);
+  const [file, exportName] = entry.split(':') as [string, string | undefined];
+  registerHandlerExternals();
+  let module: Record<string, unknown>;
+  try {
+    module = (await import(pathToFileURL(join(modelDir, file)).href)) as Record<string, unknown>;
+  } catch (error) {
+    throw loadError(`the handler module ${file} failed to load: ${(error as Error)?.message ?? String(error)}`, error);
+  }
+  const name = exportName ?? 'default';
+  const value = module[name];
+  const handler = toHandler(value);
+  if (handler === undefined) {
+    const exports = Object.keys(module).join(', ') || 'nothing';
+    throw loadError(`export "${name}" of ${file} is not a handler (a class or object with a handle() method, or a function); the module exports: ${exports}`);
+  }
+  return handler;
+}
+
+/** A class is instantiated, an object with handle() used as is, a bare function used as handle. */
+function toHandler(value: unknown): Handler | undefined {
+  if (typeof value === 'function') {
+    const proto = (value as { prototype?: { handle?: unknown } }).prototype;
+    if (proto !== undefined && typeof proto.handle === 'function') return new (value as new () => Handler)();
+    return { handle: value as Handler['handle'] };
+  }
+  if (value !== null && typeof value === 'object' && typeof (value as Handler).handle === 'function') return value as Handler;
+  return undefined;
+}
+
+function loadError(message: string, cause?: unknown) {
+  if (isKilnError(cause) && cause.code !== 'KILN_ERR_HANDLER_FAILED') {
+    const err = sdkError('KILN_ERR_HANDLER_LOAD', message, { cause, details: { cause: cause.code } });
+    err.stack = `${err.name}: ${message}\n${cause.stack?.split('\n').slice(1).join('\n') ?? ''}`;
+    return err;
+  }
+  const err = sdkError('KILN_ERR_HANDLER_LOAD', message, { cause });
+  if (cause instanceof Error && cause.stack !== undefined) err.stack = `${err.name}: ${message}\n${cause.stack.split('\n').slice(1).join('\n')}`;
+  return err;
+}

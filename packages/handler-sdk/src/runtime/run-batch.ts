@@ -1,0 +1,40 @@
+import { sdkError } from '../errors/codes.js';
+import type { KilnRequest } from '../handler/types.js';
+import type { LoadedModel } from './load-model.js';
+import { fromWireRequest, toWireError, toWireResult, type WireRequest, type WireResult } from './wire.js';
+
+/**
+ * Runs one batch through a loaded handler, as a server worker does, and returns one result per
+ * request, in order. Nothing a handler does makes this throw: a failure is the result of the
+ * requests it touched.
+ */
+export async function runBatch(model: LoadedModel, batch: readonly WireRequest[]): Promise<WireResult[]> {
+  const results: WireResult[] = new Array(batch.length);
+  const requests: KilnRequest[] = [];
+  const positions: number[] = [];
+  batch.forEach((wire, index) => {
+    try {
+      requests.push(fromWireRequest(wire));
+      positions.push(index);
+    } catch (error) {
+      results[index] = { ok: false, error: toWireError(error, index, 'decode') };
+    }
+  });
+  if (requests.length === 0) return results;
+
+  let answers: unknown[];
+  try {
+    answers = await model.handler.handle(requests, model.context);
+    if (!Array.isArray(answers) || answers.length !== requests.length) {
+      throw sdkError(
+        'KILN_ERR_HANDLER_FAILED',
+        `handle() must return one result per request: it got ${requests.length} requests and returned ${Array.isArray(answers) ? `${answers.length} results` : typeof answers}`,
+      );
+    }
+  } catch (error) {
+    positions.forEach((index) => (results[index] = { ok: false, error: toWireError(error, index, 'handle') }));
+    return results;
+  }
+  positions.forEach((index, i) => (results[index] = toWireResult(answers[i], index)));
+  return results;
+}

@@ -1,0 +1,182 @@
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { basename, dirname, extname, join } from 'node:path';
+import { InferenceSession } from 'onnxruntime-node';
+import { resolveModelConfig } from '../config/parse-model-config.js';
+import type { ModelConfigFile } from '../config/model-config-schema.js';
+import type { Handler, HandlerContext } from '../handler/types.js';
+import type { Datatype } from '../manifest/datatypes.js';
+import type { Manifest, Signature, TensorSpec } from '../manifest/manifest.js';
+import { TENSOR_TYPE_TO_DATATYPE } from '../tensor/datatypes.js';
+import { loadModel, type LoadedModel } from '../runtime/load-model.js';
+import { createLogger } from '../runtime/logger.js';
+import { createMetrics, type MetricSample } from '../runtime/metrics.js';
+import { runBatch } from '../runtime/run-batch.js';
+import type { WireRequest, WireResult } from '../runtime/wire.js';
+
+/** One input: raw bytes, a file to read, JSON, or a full request. */
+export type RunInput =
+  | Uint8Array
+  | { file: string; contentType?: string }
+  | { json: unknown }
+  | { body: Uint8Array | string; contentType?: string; headers?: Record<string, string>; query?: Record<string, string> };
+
+export interface RunOptions {
+  /** For a handler object or class: the ONNX model it serves (its signature is read by ONNX Runtime). */
+  modelPath?: string;
+  /** For a handler object or class: model-config.yaml's contents, `handler:` section included. */
+  config?: ModelConfigFile;
+  modelName?: string;
+  /** Send each input in its own batch instead of all inputs in one. */
+  oneByOne?: boolean;
+}
+
+/** What a client would receive for one input. */
+export interface RunResult {
+  ok: boolean;
+  status: number;
+  /** The parsed JSON answer, when the answer is JSON. */
+  json?: unknown;
+  bytes?: Uint8Array;
+  contentType: string;
+  headers: Record<string, string>;
+  error?: { code: string; message: string; phase: string | undefined; stack: string | undefined };
+}
+
+export interface RunReport {
+  results: RunResult[];
+  /** Custom metric samples the handler recorded. */
+  metrics: MetricSample[];
+}
+
+const CONTENT_TYPES: Record<string, string> = {
+  '.json': 'application/json',
+  '.png': 'image/png',
+  '.jpg': 'image/jpeg',
+  '.jpeg': 'image/jpeg',
+  '.webp': 'image/webp',
+  '.gif': 'image/gif',
+  '.tif': 'image/tiff',
+  '.tiff': 'image/tiff',
+  '.txt': 'text/plain',
+};
+
+/** The content type `kiln predict` and runHandler give a file, from its extension. */
+export function contentTypeFor(file: string): string {
+  return CONTENT_TYPES[extname(file).toLowerCase()] ?? 'application/octet-stream';
+}
+
+/**
+ * Runs a handler through the same code path as a server worker (load, initialize, handle with
+ * per-request results) without starting a server. `handlerOrArchive` is a handler object or class
+ * (with `options.modelPath` when it uses ONNX), an unpacked archive folder, or a `.mar`/`.tar.gz`
+ * (unpacked through @kiln/server).
+ */
+export async function runHandler(handlerOrArchive: string | Handler | (new () => Handler), inputs: readonly RunInput[], options: RunOptions = {}): Promise<RunResult[]> {
+  return (await runHandlerReport(handlerOrArchive, inputs, options)).results;
+}
+
+export async function runHandlerReport(
+  handlerOrArchive: string | Handler | (new () => Handler),
+  inputs: readonly RunInput[],
+  options: RunOptions = {},
+): Promise<RunReport> {
+  const metrics: MetricSample[] = [];
+  const cleanup: (() => Promise<void>)[] = [];
+  try {
+    const model = await load(handlerOrArchive, options, metrics, cleanup);
+    cleanup.push(async () => model.handler.dispose?.());
+    const wire = await Promise.all(inputs.map((input, i) => toWire(input, i)));
+    const batches = options.oneByOne ? wire.map((w) => [w]) : [wire];
+    const results: RunResult[] = [];
+    for (const batch of batches) results.push(...(await runBatch(model, batch)).map(fromWire));
+    return { results, metrics };
+  } finally {
+    for (const fn of cleanup.reverse()) await fn();
+  }
+}
+
+async function load(target: string | Handler | (new () => Handler), options: RunOptions, metrics: MetricSample[], cleanup: (() => Promise<void>)[]): Promise<LoadedModel> {
+  const metricSink = (s: MetricSample) => metrics.push(s);
+  if (typeof target === 'string') {
+    if ((await stat(target)).isDirectory()) return loadModel(target, { metricSink });
+    const dir = await mkdtemp(join(tmpdir(), 'kiln-run-'));
+    cleanup.push(() => rm(dir, { recursive: true, force: true }));
+    const server = (await import('@kiln/server' as string)) as { extractArchive(path: string, dest: string): Promise<unknown> };
+    await server.extractArchive(target, join(dir, 'model'));
+    return loadModel(join(dir, 'model'), { metricSink });
+  }
+  const handler: Handler = typeof target === 'function' ? new target() : target;
+  const context = await syntheticContext(options, metricSink);
+  await handler.initialize?.(context);
+  return { handler, context };
+}
+
+/** A context like the one an archive would give, for a handler tested on its own. */
+async function syntheticContext(options: RunOptions, metricSink: (s: MetricSample) => void): Promise<HandlerContext> {
+  const modelName = options.modelName ?? 'test-model';
+  const config = resolveModelConfig(options.config ?? {});
+  const signature = options.modelPath === undefined ? undefined : await readSignature(options.modelPath);
+  const manifest: Manifest = {
+    createdOn: '01/01/2026 00:00:00',
+    runtime: 'node',
+    archiverVersion: 'test',
+    sdkVersion: 'test',
+    model: {
+      modelName,
+      modelVersion: '1',
+      handler: 'test',
+      ...(options.modelPath === undefined ? {} : { serializedFile: basename(options.modelPath) }),
+    },
+    ...(signature === undefined ? {} : { signature }),
+    files: {},
+  };
+  return {
+    modelName,
+    modelVersion: '1',
+    modelDir: options.modelPath === undefined ? process.cwd() : dirname(options.modelPath),
+    manifest,
+    signature,
+    config,
+    device: { type: 'cpu', id: undefined },
+    batchSize: config.batchSize,
+    executionProviders: ['cpu'],
+    intraOpNumThreads: config.intraOpNumThreads ?? 1,
+    logger: createLogger(modelName),
+    metrics: createMetrics(modelName, '1', metricSink),
+  };
+}
+
+/** The model's signature as ONNX Runtime reports it (named dynamic dimensions become -1). */
+async function readSignature(modelPath: string): Promise<Signature> {
+  const session = await InferenceSession.create(modelPath);
+  try {
+    const spec = (m: InferenceSession.ValueMetadata): TensorSpec => {
+      if (!m.isTensor) return { name: m.name, datatype: 'BYTES' };
+      const datatype = (TENSOR_TYPE_TO_DATATYPE[m.type] ?? 'BYTES') as Datatype;
+      return { name: m.name, datatype, shape: m.shape.map((d) => (typeof d === 'number' ? d : -1)) };
+    };
+    return { inputs: session.inputMetadata.map(spec), outputs: session.outputMetadata.map(spec) };
+  } finally {
+    await session.release();
+  }
+}
+
+async function toWire(input: RunInput, i: number): Promise<WireRequest> {
+  const base = { id: `test-${i}`, headers: {}, query: {} };
+  if (input instanceof Uint8Array) return { ...base, body: input, contentType: 'application/octet-stream' };
+  if ('file' in input) return { ...base, body: await readFile(input.file), contentType: input.contentType ?? contentTypeFor(input.file) };
+  if ('json' in input) return { ...base, body: Buffer.from(JSON.stringify(input.json)), contentType: 'application/json' };
+  const body = typeof input.body === 'string' ? Buffer.from(input.body) : input.body;
+  return { ...base, body, contentType: input.contentType, headers: input.headers ?? {}, query: input.query ?? {} };
+}
+
+export function fromWire(result: WireResult): RunResult {
+  if (!result.ok) {
+    const { code, message, phase, stack, status } = result.error;
+    return { ok: false, status, contentType: 'application/json', headers: {}, error: { code, message, phase, stack } };
+  }
+  const { body, status, headers } = result;
+  if (body.kind === 'json') return { ok: true, status, headers, contentType: 'application/json', json: JSON.parse(body.text) };
+  return { ok: true, status, headers, contentType: body.contentType, bytes: body.data };
+}

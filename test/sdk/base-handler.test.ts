@@ -1,0 +1,173 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, test } from 'vitest';
+import { BaseHandler, RequestError, tensor, type HandlerContext, type KilnRequest, type Tensors } from '@kiln/handler-sdk';
+import { runHandler } from '@kiln/handler-sdk/testing';
+import { tempDir } from '../support/kiln.js';
+import { linearExpected, linearModel, writeModel } from '../support/onnx-models.js';
+
+interface Row {
+  row: number[];
+}
+
+/** y = xW + b on one row per request; counts how many times the model runs. */
+class LinearHandler extends BaseHandler<Row, number[]> {
+  runs: number[] = [];
+
+  override preprocess(request: KilnRequest<Row>): Tensors {
+    const row = request.json?.row;
+    if (!Array.isArray(row) || row.length !== 4) throw new RequestError(`"row" must be 4 numbers, received ${JSON.stringify(row)}`);
+    return { x: tensor('float32', row, [4]) };
+  }
+
+  override async inference(batch: Tensors, context: HandlerContext): Promise<Tensors> {
+    this.runs.push(batch.x!.dims[0]!);
+    return super.inference(batch, context);
+  }
+
+  override postprocess(output: Tensors): number[] {
+    return [...(output.y!.data as Float32Array)];
+  }
+}
+
+const ROWS = [
+  [1, 2, 3, 4],
+  [-1, 0.5, 0, 2],
+  [0, 0, 0, 0],
+  [10, -3, 2.5, 1],
+];
+const fround = (values: number[]) => values.map(Math.fround);
+
+describe('BaseHandler', () => {
+  test('a batch of 4 is one ONNX run, and each request gets its own row of y = xW + b', async () => {
+    const model = writeModel(tempDir(), 'linear.onnx', linearModel());
+    const handler = new LinearHandler();
+    const results = await runHandler(handler, ROWS.map((row) => ({ json: { row } })), { modelPath: model });
+    expect(handler.runs).toEqual([4]);
+    expect(results.map((r) => r.json)).toEqual(ROWS.map((row) => fround(linearExpected(row))));
+  });
+
+  test('one bad request in a batch of 4 fails alone: 3 answers and 1 error', async () => {
+    const model = writeModel(tempDir(), 'linear.onnx', linearModel());
+    const handler = new LinearHandler();
+    const inputs = [{ json: { row: ROWS[0] } }, { json: { row: [1, 2] } }, { json: { row: ROWS[2] } }, { json: { row: ROWS[3] } }];
+    const results = await runHandler(handler, inputs, { modelPath: model });
+    expect(handler.runs).toEqual([3]);
+    expect(results.map((r) => r.ok)).toEqual([true, false, true, true]);
+    expect(results[1]).toMatchObject({ status: 400, error: { code: 'KILN_ERR_BAD_REQUEST', message: '"row" must be 4 numbers, received [1,2]', phase: 'preprocess' } });
+    expect(results[3]!.json).toEqual(fround(linearExpected(ROWS[3]!)));
+  });
+
+  test('a body that is not JSON fails that request with 400, before the handler sees it', async () => {
+    const model = writeModel(tempDir(), 'linear.onnx', linearModel());
+    const results = await runHandler(LinearHandler, [{ body: '{"row": [1,', contentType: 'application/json' }, { json: { row: ROWS[0] } }], { modelPath: model });
+    expect(results[0]).toMatchObject({ ok: false, status: 400, error: { code: 'KILN_ERR_BAD_REQUEST', phase: 'decode' } });
+    expect(results[1]!.json).toEqual(fround(linearExpected(ROWS[0]!)));
+  });
+
+  test('a postprocess that throws fails only its request, with the handler message and a 500', async () => {
+    class Picky extends LinearHandler {
+      override postprocess(output: Tensors, request: KilnRequest<Row>): number[] {
+        if (request.json!.row[0] === 0) throw new Error('zero rows are not allowed here');
+        return super.postprocess(output);
+      }
+    }
+    const model = writeModel(tempDir(), 'linear.onnx', linearModel());
+    const results = await runHandler(Picky, ROWS.map((row) => ({ json: { row } })), { modelPath: model });
+    expect(results.map((r) => r.ok)).toEqual([true, true, false, true]);
+    expect(results[2]).toMatchObject({ status: 500, error: { code: 'KILN_ERR_HANDLER_FAILED', message: 'postprocess failed: zero rows are not allowed here' } });
+  });
+
+  test('requests whose shapes differ run in separate groups instead of failing', async () => {
+    const model = writeModel(tempDir(), 'linear.onnx', linearModel());
+    class TwoRows extends LinearHandler {
+      override preprocess(request: KilnRequest<Row>): Tensors {
+        const rows = request.json!.row.length === 8 ? 2 : 1;
+        return { x: tensor('float32', request.json!.row, [rows, 4]) };
+      }
+      override postprocess(output: Tensors): number[] {
+        return [...(output.y!.data as Float32Array)];
+      }
+    }
+    const handler = new TwoRows();
+    const results = await runHandler(handler, [{ json: { row: [...ROWS[0]!, ...ROWS[1]!] } }, { json: { row: ROWS[2] } }], { modelPath: model });
+    expect(handler.runs).toEqual([3]); // 2 rows + 1 row stack: the trailing dims agree
+    expect(results[0]!.json).toEqual(fround([...linearExpected(ROWS[0]!), ...linearExpected(ROWS[1]!)]));
+  });
+
+  test('sync and async hooks both work, and a handler may skip ONNX by overriding handle', async () => {
+    class Echo extends BaseHandler<{ text: string }, { upper: string }> {
+      override async handle(requests: KilnRequest<{ text: string }>[]) {
+        return requests.map((r) => (r.json?.text === undefined ? new RequestError('"text" is required') : { upper: r.json.text.toUpperCase() }));
+      }
+    }
+    const results = await runHandler(Echo, [{ json: { text: 'kiln' } }, { json: {} }]);
+    expect(results[0]!.json).toEqual({ upper: 'KILN' });
+    expect(results[1]).toMatchObject({ ok: false, status: 400, error: { message: '"text" is required' } });
+  });
+
+  test('the default hooks take and give tensors as JSON (the tensor handler)', async () => {
+    const model = writeModel(tempDir(), 'linear.onnx', linearModel());
+    const results = await runHandler(BaseHandler, [{ json: { inputs: [{ name: 'x', shape: [2, 4], datatype: 'FP32', data: [ROWS[0], ROWS[1]] }] } }], { modelPath: model });
+    expect(results[0]!.json).toEqual({ outputs: [{ name: 'y', datatype: 'FP32', shape: [2, 3], data: fround([...linearExpected(ROWS[0]!), ...linearExpected(ROWS[1]!)]) }] });
+  });
+
+  test('inputs that do not match the signature get 400 naming the input', async () => {
+    const model = writeModel(tempDir(), 'linear.onnx', linearModel());
+    const results = await runHandler(BaseHandler, [{ json: { inputs: { x: { shape: [1, 5], data: [1, 2, 3, 4, 5] } } } }], { modelPath: model });
+    expect(results[0]).toMatchObject({
+      ok: false,
+      status: 400,
+      error: { code: 'KILN_ERR_INPUT_MISMATCH', message: 'input "x" must have shape [-1, 4], received [1, 5] (dimension 1 is 5, expected 4)' },
+    });
+  });
+
+  test('handle returning the wrong number of results fails every request with a clear message', async () => {
+    class Short extends BaseHandler {
+      override async handle() {
+        return [{ a: 1 }];
+      }
+    }
+    const results = await runHandler(Short, [{ json: {} }, { json: {} }]);
+    expect(results.every((r) => r.error?.message.includes('got 2 requests and returned 1 results'))).toBe(true);
+  });
+
+  test('context carries the config, and metrics carry the model name', async () => {
+    class Configured extends BaseHandler<unknown, string, { greeting: string }> {
+      override async handle(requests: KilnRequest[], context: HandlerContext<{ greeting: string }>) {
+        context.metrics.counter('greetings_total').inc(requests.length);
+        return requests.map(() => `${context.config.handler.greeting} from ${context.modelName} (batch ${context.batchSize})`);
+      }
+    }
+    const { runHandlerReport } = await import('@kiln/handler-sdk/testing');
+    const report = await runHandlerReport(Configured, [{ json: 1 }], { modelName: 'greeter', config: { batchSize: 4, handler: { greeting: 'hi' } } });
+    expect(report.results[0]!.json).toBe('hi from greeter (batch 4)');
+    expect(report.metrics).toEqual([{ kind: 'counter', name: 'greetings_total', help: undefined, value: 1, labels: { model_name: 'greeter', model_version: '1' } }]);
+  });
+
+  test('answers can be bytes or carry their own status and headers', async () => {
+    const { HandlerResponse } = await import('@kiln/handler-sdk');
+    class Bytes extends BaseHandler {
+      override async handle(requests: KilnRequest[]) {
+        return requests.map((_, i) => (i === 0 ? Buffer.from('raw') : HandlerResponse.json({ queued: true }, { status: 202, headers: { 'x-kiln': 'yes' } })));
+      }
+    }
+    const results = await runHandler(Bytes, [{ json: 1 }, { json: 2 }]);
+    expect(Buffer.from(results[0]!.bytes!).toString()).toBe('raw');
+    expect(results[0]!.contentType).toBe('application/octet-stream');
+    expect(results[1]).toMatchObject({ status: 202, headers: { 'x-kiln': 'yes' }, json: { queued: true } });
+  });
+});
+
+test('a file written beside the model is in context.modelDir', async () => {
+  const dir = tempDir();
+  const model = writeModel(dir, 'linear.onnx', linearModel());
+  writeFileSync(join(dir, 'note.txt'), 'beside');
+  class Reader extends BaseHandler {
+    override async handle(requests: KilnRequest[], context: HandlerContext) {
+      const { readFileSync } = await import('node:fs');
+      return requests.map(() => readFileSync(join(context.modelDir, 'note.txt'), 'utf8'));
+    }
+  }
+  expect((await runHandler(Reader, [{ json: 1 }], { modelPath: model }))[0]!.json).toBe('beside');
+});
