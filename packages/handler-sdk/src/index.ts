@@ -17,6 +17,8 @@ export { parseModelConfig, resolveModelConfig } from './config/parse-model-confi
 export { BUILTIN_HANDLERS, isBuiltinHandler } from './builtin-handlers.js';
 export type { BuiltinHandlerName } from './builtin-handlers.js';
 export { SDK_VERSION } from './version.js';
+export { compileSchema, describeError, errorPath, formatErrors } from './schema/ajv.js';
+export { deepFreeze } from './util/deep-freeze.js';
 
 export { BaseHandler } from './handler/base-handler.js';
 export type { HandlerPhase } from './handler/base-handler.js';
@@ -33,6 +35,7 @@ export type {
   Gauge,
   Handler,
   HandlerContext,
+  InferenceSession,
   Histogram,
   JsonValue,
   KilnRequest,

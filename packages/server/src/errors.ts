@@ -11,6 +11,24 @@ export const serverError = defineErrors({
     status: 400,
     meaning: "An archive's files do not match the sizes and sha256 hashes its manifest lists.",
   },
+  KILN_ERR_ARCHIVE_LIMIT: {
+    status: 400,
+    meaning: 'An archive has too many entries, is too large when unpacked, or compresses suspiciously well (a zip bomb).',
+  },
+  KILN_ERR_SERVER_CONFIG_INVALID: { status: 400, meaning: 'A server flag, KILN_* variable or config file key is unknown or has a wrong value.' },
+  KILN_ERR_MODEL_NOT_FOUND: { status: 404, meaning: 'No model is registered under that name.' },
+  KILN_ERR_VERSION_NOT_FOUND: { status: 404, meaning: 'The model has no such version.' },
+  KILN_ERR_MODEL_CONFLICT: { status: 409, meaning: 'A model with that name and version is already registered.' },
+  KILN_ERR_MODEL_NOT_READY: { status: 503, meaning: 'The model is loading, failed to load, or is being unregistered.' },
+  KILN_ERR_QUEUE_FULL: { status: 503, meaning: "The model's request queue (jobQueueSize) is full." },
+  KILN_ERR_WORKER_DIED: { status: 500, meaning: 'The worker process serving the request exited or crashed.' },
+  KILN_ERR_RESPONSE_TIMEOUT: { status: 504, meaning: 'The worker did not answer within responseTimeout; it was stopped and restarted.' },
+  KILN_ERR_CLIENT_TIMEOUT: { status: 408, meaning: 'The request waited in the queue longer than clientTimeoutInMills and was dropped before it ran.' },
+  KILN_ERR_REQUEST_TOO_LARGE: { status: 413, meaning: 'The request body is larger than maxRequestSize.' },
+  KILN_ERR_ROUTE_NOT_FOUND: { status: 404, meaning: 'No API route has that path.' },
+  KILN_ERR_METHOD_NOT_ALLOWED: { status: 405, meaning: 'The route exists but not for that HTTP method.' },
+  KILN_ERR_SHUTTING_DOWN: { status: 503, meaning: 'The server is draining before it stops and takes no new requests.' },
+  KILN_ERR_MODEL_LOAD_FAILED: { status: 500, meaning: 'A model could not be loaded: its archive, its workers or its handler failed.' },
 });
 
 export type ServerErrorCode = keyof typeof serverError.catalogue;

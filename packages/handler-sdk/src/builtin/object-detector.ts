@@ -19,8 +19,6 @@ export interface ObjectDetectorConfig {
 
 export type Detection = Record<string, number[] | number>;
 
-const sizes = new WeakMap<KilnRequest, { width: number; height: number; inputWidth: number; inputHeight: number }>();
-
 /**
  * `--handler object_detector`: an image in; out, each detection above the threshold as
  * `{"<label>": [x1, y1, x2, y2], "score": s}` in the original image's pixels (TorchServe's shape).
@@ -58,7 +56,7 @@ export class ObjectDetector extends BaseHandler<unknown, Detection[], ObjectDete
     const image = await decodeImage(requestBytes(request));
     const { height, width } = this.layout;
     const input = height !== undefined && width !== undefined ? await resizeImage(image, { width, height }) : image;
-    sizes.set(request, { width: image.width, height: image.height, inputWidth: input.width, inputHeight: input.height });
+    request.locals.size = { width: image.width, height: image.height, inputWidth: input.width, inputHeight: input.height };
     const options = { layout: this.layout.layout, ...(this.mean ? { mean: this.mean } : {}), ...(this.std ? { std: this.std } : {}) };
     return { [this.layout.input]: imageToTensor(input, options) };
   }
@@ -67,7 +65,7 @@ export class ObjectDetector extends BaseHandler<unknown, Detection[], ObjectDete
     const boxes = (output[this.names.boxes] as Tensor).data as Float32Array;
     const labels = (output[this.names.labels] as Tensor).data as ArrayLike<number | bigint>;
     const scores = (output[this.names.scores] as Tensor).data as Float32Array;
-    const size = sizes.get(request)!;
+    const size = request.locals.size as { width: number; height: number; inputWidth: number; inputHeight: number };
     const sx = size.width / size.inputWidth;
     const sy = size.height / size.inputHeight;
     const detections: Detection[] = [];

@@ -26,6 +26,8 @@ export interface KilnRequest<TJson = unknown> {
   query: Readonly<Record<string, string>>;
   /** Named tensors, when the request arrived through the KServe v2 protocol. */
   tensors?: Readonly<Record<string, Tensor>>;
+  /** Scratch space for the handler: what preprocess learns (an image's size, say) for postprocess. */
+  locals: Record<string, unknown>;
 }
 
 /** A handler's answer to one request: a JSON value, bytes, or a response with its own status. */

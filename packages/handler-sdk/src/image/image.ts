@@ -16,14 +16,15 @@ export type Size = number | { width: number; height: number };
 export const DEFAULT_MAX_PIXELS = 64 * 1024 * 1024;
 
 /**
- * Decodes JPEG, PNG, WebP, GIF (first frame) or TIFF into RGB pixels with sharp. Alpha is
- * dropped and greyscale expanded. Anything else is a 400 `KILN_ERR_BAD_IMAGE` for that request.
+ * Decodes JPEG, PNG, WebP, GIF (first frame) or TIFF into RGB pixels with sharp. EXIF orientation
+ * is applied (phone photos come upright), transparency is flattened onto white and greyscale
+ * expanded. Anything else is a 400 `KILN_ERR_BAD_IMAGE` for that request.
  */
 export async function decodeImage(bytes: Uint8Array, options: { maxPixels?: number } = {}): Promise<RawImage> {
   if (bytes.length === 0) throw sdkError('KILN_ERR_BAD_IMAGE', 'the request has no image: the body is empty');
   try {
-    const { data, info } = await sharp(bytes, { limitInputPixels: options.maxPixels ?? DEFAULT_MAX_PIXELS, pages: 1 })
-      .removeAlpha()
+    const { data, info } = await sharp(bytes, { limitInputPixels: options.maxPixels ?? DEFAULT_MAX_PIXELS, pages: 1, autoOrient: true })
+      .flatten({ background: '#ffffff' })
       .toColourspace('srgb')
       .raw()
       .toBuffer({ resolveWithObject: true });

@@ -104,6 +104,7 @@ export function fromWireRequest(wire: WireRequest): import('../handler/types.js'
     fields,
     headers: wire.headers,
     query: wire.query,
+    locals: {},
     ...(tensors === undefined ? {} : { tensors }),
   };
 }

@@ -27,6 +27,8 @@ export interface RunOptions {
   /** For a handler object or class: model-config.yaml's contents, `handler:` section included. */
   config?: ModelConfigFile;
   modelName?: string;
+  /** For a handler object or class: the folder extra files are read from (default: the model's folder). */
+  modelDir?: string;
   /** Send each input in its own batch instead of all inputs in one. */
   oneByOne?: boolean;
 }
@@ -134,7 +136,7 @@ async function syntheticContext(options: RunOptions, metricSink: (s: MetricSampl
   return {
     modelName,
     modelVersion: '1',
-    modelDir: options.modelPath === undefined ? process.cwd() : dirname(options.modelPath),
+    modelDir: options.modelDir ?? (options.modelPath === undefined ? process.cwd() : dirname(options.modelPath)),
     manifest,
     signature,
     config,

@@ -1,0 +1,161 @@
+import type { WireRequest, WireResult } from '@kiln/handler-sdk';
+import { serverError } from '../errors.js';
+import { decide } from './batch-policy.js';
+
+/** What the batcher needs from a worker pool. */
+export interface BatchRunner {
+  freeWorkers(): number;
+  /** Runs one batch on a free worker; resolves with one result per request, never rejects. */
+  run(batch: WireRequest[]): Promise<WireResult[]>;
+}
+
+export interface BatcherOptions {
+  model: string;
+  batchSize: number;
+  maxBatchDelayMs: number;
+  jobQueueSize: number;
+  /** 0: requests never expire in the queue. */
+  clientTimeoutMs: number;
+  now?: () => number;
+}
+
+interface Job {
+  request: WireRequest;
+  arrival: number;
+  signal: AbortSignal | undefined;
+  settle: (result: WireResult) => void;
+}
+
+export interface BatchStats {
+  batches: number;
+  /** How many batches of each size were sent, by size. */
+  sizes: Map<number, number>;
+}
+
+/**
+ * One per model version: a bounded queue in front of the worker pool. It owns the timers; the
+ * decision of when to send lives in batch-policy.ts.
+ */
+export class Batcher {
+  private readonly queue: Job[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private timerAt = 0;
+  private inFlight = 0;
+  private readonly idleWaiters: (() => void)[] = [];
+  private readonly now: () => number;
+  readonly stats: BatchStats = { batches: 0, sizes: new Map() };
+
+  constructor(
+    private readonly runner: BatchRunner,
+    private readonly options: BatcherOptions,
+  ) {
+    this.now = options.now ?? (() => performance.now());
+  }
+
+  get queued(): number {
+    return this.queue.length;
+  }
+
+  get pending(): number {
+    return this.queue.length + this.inFlight;
+  }
+
+  /** Queues a request; resolves with its result (an error result when it cannot be served). */
+  submit(request: WireRequest, signal?: AbortSignal): Promise<WireResult> {
+    if (this.queue.length >= this.options.jobQueueSize) {
+      return Promise.resolve(failure(serverError(
+        'KILN_ERR_QUEUE_FULL',
+        `model "${this.options.model}" has ${this.queue.length} requests waiting, its limit (jobQueueSize ${this.options.jobQueueSize}); retry shortly, or raise jobQueueSize or the number of workers`,
+      )));
+    }
+    return new Promise((settle) => {
+      this.queue.push({ request, arrival: this.now(), signal, settle });
+      this.pump();
+    });
+  }
+
+  /** Re-evaluates the queue: call when a request arrives, a worker frees up, or a timer fires. */
+  pump(): void {
+    this.dropDead();
+    for (;;) {
+      const decision = decide({
+        waiting: this.queue.length,
+        oldestArrival: this.queue[0]?.arrival,
+        now: this.now(),
+        freeWorkers: this.runner.freeWorkers(),
+        batchSize: this.options.batchSize,
+        maxBatchDelayMs: this.options.maxBatchDelayMs,
+      });
+      if (decision.kind === 'dispatch') {
+        this.dispatch(this.queue.splice(0, decision.size));
+        continue;
+      }
+      if (decision.kind === 'wait') this.arm(decision.until);
+      return;
+    }
+  }
+
+  /** Resolves once nothing is queued or running. */
+  drained(): Promise<void> {
+    if (this.pending === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  /** Fails every queued request (used when the model is removed or the pool cannot start). */
+  failAll(error: Error): void {
+    for (const job of this.queue.splice(0)) job.settle(failure(error));
+    this.notifyIdle();
+  }
+
+  private dispatch(jobs: Job[]): void {
+    this.stats.batches++;
+    this.stats.sizes.set(jobs.length, (this.stats.sizes.get(jobs.length) ?? 0) + 1);
+    this.inFlight += jobs.length;
+    void this.runner.run(jobs.map((j) => j.request)).then((results) => {
+      jobs.forEach((job, i) => job.settle(results[i]!));
+      this.inFlight -= jobs.length;
+      this.notifyIdle();
+      this.pump();
+    });
+  }
+
+  /** Drops requests whose client left or whose clientTimeoutInMills ran out, before they run. */
+  private dropDead(): void {
+    const now = this.now();
+    const limit = this.options.clientTimeoutMs;
+    for (let i = this.queue.length - 1; i >= 0; i--) {
+      const job = this.queue[i]!;
+      if (job.signal?.aborted) {
+        this.queue.splice(i, 1);
+        job.settle(failure(serverError('KILN_ERR_CLIENT_TIMEOUT', 'the client disconnected before the request ran')));
+      } else if (limit > 0 && now - job.arrival >= limit) {
+        this.queue.splice(i, 1);
+        job.settle(failure(serverError('KILN_ERR_CLIENT_TIMEOUT', `the request waited ${Math.round(now - job.arrival)} ms in the queue of model "${this.options.model}", longer than clientTimeoutInMills (${limit}); it was not run`)));
+      }
+    }
+    if (limit > 0 && this.queue.length > 0) this.arm(this.queue[0]!.arrival + limit);
+    this.notifyIdle();
+  }
+
+  private arm(at: number): void {
+    if (this.timer !== undefined && this.timerAt <= at) return;
+    clearTimeout(this.timer);
+    this.timerAt = at;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.pump();
+    }, Math.max(0, at - this.now()));
+    this.timer.unref?.();
+  }
+
+  private notifyIdle(): void {
+    if (this.pending === 0) for (const resolve of this.idleWaiters.splice(0)) resolve();
+  }
+}
+
+function failure(error: Error & { code?: string; status?: number }): WireResult {
+  return {
+    ok: false,
+    error: { code: error.code ?? 'KILN_ERR_HANDLER_FAILED', status: error.status ?? 500, message: error.message, phase: undefined, itemIndex: 0, stack: undefined },
+  };
+}

@@ -1,0 +1,168 @@
+import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { resolve } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { compileSchema, formatErrors } from '@kiln/handler-sdk';
+import { serverError } from '../errors.js';
+
+/** The server config file (YAML or JSON), as written. Every key also has a flag and a KILN_* variable. */
+export interface ServerConfigFile {
+  models?: string[];
+  modelStore?: string;
+  inferenceAddress?: string;
+  managementAddress?: string;
+  metricsAddress?: string;
+  workers?: number;
+  maxRequestSize?: number;
+  jobQueueSize?: number;
+  drainTimeout?: number;
+  requestTimeout?: number;
+  headersTimeout?: number;
+}
+
+export const serverConfigSchema = {
+  $id: 'https://kiln.dev/schemas/server-config.json',
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    models: { type: 'array', items: { type: 'string', minLength: 1 } },
+    modelStore: { type: 'string', minLength: 1 },
+    inferenceAddress: { type: 'string', pattern: '^https?://' },
+    managementAddress: { type: 'string', pattern: '^https?://' },
+    metricsAddress: { type: 'string', pattern: '^https?://' },
+    workers: { type: 'integer', minimum: 1, maximum: 256 },
+    maxRequestSize: { type: 'integer', minimum: 1 },
+    jobQueueSize: { type: 'integer', minimum: 1 },
+    drainTimeout: { type: 'integer', minimum: 0 },
+    requestTimeout: { type: 'integer', minimum: 1 },
+    headersTimeout: { type: 'integer', minimum: 1 },
+  },
+} as const;
+
+/** The resolved config: every value set, units in the names. */
+export interface ServerConfig {
+  models: readonly string[];
+  modelStore: string | undefined;
+  inferenceAddress: string;
+  managementAddress: string;
+  metricsAddress: string;
+  /** Default workers per model; a model's minWorkers overrides it. */
+  workers: number;
+  maxRequestSizeBytes: number;
+  /** Default queue bound per model; a model's jobQueueSize overrides it. */
+  jobQueueSize: number;
+  drainTimeoutMs: number;
+  requestTimeoutMs: number;
+  headersTimeoutMs: number;
+}
+
+export const SERVER_DEFAULTS: ServerConfigFile = Object.freeze({
+  models: [],
+  inferenceAddress: 'http://127.0.0.1:8080',
+  managementAddress: 'http://127.0.0.1:8081',
+  metricsAddress: 'http://127.0.0.1:8082',
+  workers: 1,
+  maxRequestSize: 6_553_500,
+  jobQueueSize: 100,
+  drainTimeout: 30,
+  requestTimeout: 60,
+  headersTimeout: 20,
+});
+
+/** Flag name, env variable and parser for each key, in one table (also used by the docs). */
+export const SERVER_KEYS = {
+  models: { flag: '--models', env: 'KILN_MODELS', parse: (v: string) => v.split(/[\s,]+/).filter(Boolean) },
+  modelStore: { flag: '--model-store', env: 'KILN_MODEL_STORE', parse: (v: string) => v },
+  inferenceAddress: { flag: '--inference-address', env: 'KILN_INFERENCE_ADDRESS', parse: (v: string) => v },
+  managementAddress: { flag: '--management-address', env: 'KILN_MANAGEMENT_ADDRESS', parse: (v: string) => v },
+  metricsAddress: { flag: '--metrics-address', env: 'KILN_METRICS_ADDRESS', parse: (v: string) => v },
+  workers: { flag: '--workers', env: 'KILN_WORKERS', parse: Number },
+  maxRequestSize: { flag: '--max-request-size', env: 'KILN_MAX_REQUEST_SIZE', parse: Number },
+  jobQueueSize: { flag: '--job-queue-size', env: 'KILN_JOB_QUEUE_SIZE', parse: Number },
+  drainTimeout: { flag: '--drain-timeout', env: 'KILN_DRAIN_TIMEOUT', parse: Number },
+  requestTimeout: { flag: '--request-timeout', env: 'KILN_REQUEST_TIMEOUT', parse: Number },
+  headersTimeout: { flag: '--headers-timeout', env: 'KILN_HEADERS_TIMEOUT', parse: Number },
+} as const satisfies Record<keyof ServerConfigFile, { flag: string; env: string; parse: (v: string) => unknown }>;
+
+const validate = compileSchema<ServerConfigFile>(serverConfigSchema);
+
+export interface ConfigSources {
+  /** Values from flags, already parsed by the CLI. */
+  flags?: ServerConfigFile;
+  env?: NodeJS.ProcessEnv;
+  /** `--config` (or KILN_CONFIG): a YAML or JSON file. */
+  file?: string | undefined;
+  cwd?: string;
+}
+
+/**
+ * Resolves the server config: flags > KILN_* environment > config file > defaults. Each layer
+ * is validated on its own so an error names where the bad value came from.
+ */
+export function resolveServerConfig(sources: ConfigSources = {}): ServerConfig {
+  const env = sources.env ?? {};
+  const cwd = sources.cwd ?? process.cwd();
+  const fileName = sources.file ?? env.KILN_CONFIG;
+  const fromFile = fileName === undefined ? {} : checked(readConfigFile(resolve(cwd, fileName)), fileName);
+  const fromEnv: Record<string, unknown> = {};
+  for (const [key, spec] of Object.entries(SERVER_KEYS)) {
+    const raw = env[spec.env];
+    if (raw !== undefined && raw !== '') fromEnv[key] = spec.parse(raw);
+  }
+  checked(fromEnv, 'the environment', (path) => SERVER_KEYS[path[0] as keyof typeof SERVER_KEYS]?.env ?? path.join('.'));
+  const fromFlags = checked(stripUndefined(sources.flags ?? {}), 'the command line', (path) => SERVER_KEYS[path[0] as keyof typeof SERVER_KEYS]?.flag ?? path.join('.'));
+  const merged = { ...SERVER_DEFAULTS, ...fromFile, ...fromEnv, ...fromFlags } as Required<ServerConfigFile>;
+  const modelStore = merged.modelStore === undefined ? undefined : resolve(cwd, merged.modelStore);
+  return Object.freeze({
+    models: Object.freeze([...merged.models]),
+    modelStore,
+    inferenceAddress: merged.inferenceAddress,
+    managementAddress: merged.managementAddress,
+    metricsAddress: merged.metricsAddress,
+    workers: merged.workers,
+    maxRequestSizeBytes: merged.maxRequestSize,
+    jobQueueSize: merged.jobQueueSize,
+    drainTimeoutMs: merged.drainTimeout * 1000,
+    requestTimeoutMs: merged.requestTimeout * 1000,
+    headersTimeoutMs: merged.headersTimeout * 1000,
+  });
+}
+
+/** The number of CPU cores ONNX Runtime threads are divided among. */
+export function coreCount(): number {
+  return availableParallelism();
+}
+
+function readConfigFile(path: string): unknown {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch {
+    throw serverError('KILN_ERR_SERVER_CONFIG_INVALID', `--config ${path}: no such file`, { details: { path } });
+  }
+  try {
+    return parseYaml(text) ?? {}; // YAML is a superset of JSON: one parser reads both
+  } catch (error) {
+    throw serverError('KILN_ERR_SERVER_CONFIG_INVALID', `${path} is not YAML or JSON: ${(error as Error).message}`, { details: { path } });
+  }
+}
+
+function checked(value: unknown, source: string, label?: (path: string[]) => string): ServerConfigFile {
+  if (validate(value)) return value;
+  const problems = formatErrors(validate.errors ?? [], label);
+  throw serverError('KILN_ERR_SERVER_CONFIG_INVALID', `invalid server configuration from ${source}:\n  ${problems.join('\n  ')}`, {
+    details: { source, problems },
+  });
+}
+
+function stripUndefined<T extends object>(value: T): T {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as T;
+}
+
+/** `http://127.0.0.1:8080` → host and port for listen(); port 0 picks a free one. */
+export function parseAddress(address: string): { host: string; port: number; protocol: 'http' | 'https' } {
+  const url = new URL(address);
+  const protocol = url.protocol === 'https:' ? 'https' : 'http';
+  const port = url.port === '' ? (protocol === 'https' ? 443 : 80) : Number(url.port);
+  return { host: url.hostname.replace(/^\[|\]$/g, ''), port, protocol };
+}

@@ -1,0 +1,175 @@
+import type { Device, WireError, WireRequest, WireResult } from '@kiln/handler-sdk';
+import type { BatchRunner } from '../batching/batcher.js';
+import { serverError } from '../errors.js';
+import { describeExit, WorkerProcess, type WorkerEvents } from './worker-process.js';
+
+export interface PoolOptions {
+  model: string;
+  version: string;
+  modelDir: string;
+  workers: number;
+  responseTimeoutMs: number;
+  startupTimeoutMs: number;
+  intraOpNumThreads: number;
+  /** The device for the n-th worker (GPU ids round-robin over deviceIds). */
+  device: (index: number) => Device;
+  events: WorkerEvents;
+  /** Called whenever a worker becomes free, so the batcher can send the next batch. */
+  onFree: () => void;
+}
+
+const BACKOFF_BASE_MS = 250;
+const BACKOFF_MAX_MS = 30_000;
+const STOP_GRACE_MS = 5_000;
+
+/**
+ * The worker processes of one model version: starts them, hands each batch to an idle one,
+ * enforces responseTimeout and startupTimeout, and restarts any that die, with exponential backoff.
+ */
+export class WorkerPool implements BatchRunner {
+  private readonly workers = new Set<WorkerProcess>();
+  private target: number;
+  private spawned = 0;
+  private failures = 0;
+  private stopped = false;
+  private restartTimer: NodeJS.Timeout | undefined;
+  /** The last reason a worker failed to load or died, for /ping, describe and error messages. */
+  lastError: string | undefined;
+
+  constructor(private readonly options: PoolOptions) {
+    this.target = options.workers;
+  }
+
+  /** Starts the workers; resolves when one is ready, or with the load error if every first attempt failed. */
+  async start(): Promise<WireError | undefined> {
+    const attempts = Array.from({ length: this.target }, () => this.spawn());
+    const errors: WireError[] = [];
+    return new Promise((resolve) => {
+      let settled = false;
+      attempts.forEach((attempt) =>
+        attempt.then((error) => {
+          if (settled) return;
+          if (error === undefined) {
+            settled = true;
+            resolve(undefined);
+          } else if (errors.push(error) === attempts.length) {
+            settled = true;
+            resolve(errors[0]);
+          }
+        }),
+      );
+    });
+  }
+
+  get readyCount(): number {
+    return [...this.workers].filter((w) => w.state === 'idle' || w.state === 'busy').length;
+  }
+
+  get size(): number {
+    return this.target;
+  }
+
+  freeWorkers(): number {
+    let free = 0;
+    for (const w of this.workers) if (w.state === 'idle') free++;
+    return free;
+  }
+
+  list(): readonly WorkerProcess[] {
+    return [...this.workers];
+  }
+
+  async run(batch: WireRequest[]): Promise<WireResult[]> {
+    const worker = [...this.workers].find((w) => w.state === 'idle');
+    if (worker === undefined) return batch.map(() => failure(serverError('KILN_ERR_MODEL_NOT_READY', `model "${this.options.model}" has no free worker`)));
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      this.options.events.onLog('warn', `worker ${worker.id} did not answer within responseTimeout (${this.options.responseTimeoutMs / 1000} s); stopping it`, {});
+      worker.kill('SIGKILL');
+    }, this.options.responseTimeoutMs);
+    const results = await worker.run(batch);
+    clearTimeout(timer);
+    if (results !== undefined) {
+      this.failures = 0;
+      this.options.onFree();
+      return results;
+    }
+    const { code, signal } = await worker.exited;
+    const error = timedOut
+      ? serverError('KILN_ERR_RESPONSE_TIMEOUT', `model "${this.options.model}" did not answer within responseTimeout (${this.options.responseTimeoutMs / 1000} s); worker ${worker.id} was stopped and is being restarted`)
+      : serverError('KILN_ERR_WORKER_DIED', `the worker of model "${this.options.model}" (pid ${worker.pid}) died while running this request (${describeExit(code, signal)}${worker.why()}); it is being restarted`);
+    return batch.map(() => failure(error));
+  }
+
+  /** Sets the number of workers, starting or stopping processes to match. */
+  async scale(workers: number): Promise<void> {
+    this.target = workers;
+    const live = [...this.workers].filter((w) => w.state !== 'stopping' && w.state !== 'dead');
+    const starts: Promise<unknown>[] = [];
+    for (let i = live.length; i < workers; i++) starts.push(this.spawn());
+    const surplus = live.slice(workers).sort((a, b) => (a.state === 'idle' ? -1 : 0) - (b.state === 'idle' ? -1 : 0));
+    await Promise.all([...starts, ...surplus.map((w) => w.stop(STOP_GRACE_MS))]);
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.restartTimer);
+    await Promise.all([...this.workers].map((w) => w.stop(STOP_GRACE_MS)));
+  }
+
+  private spawn(): Promise<WireError | undefined> {
+    const index = this.spawned++;
+    const worker = new WorkerProcess(`${this.options.model}-${this.options.version}-w${index}`, this.options.events);
+    this.workers.add(worker);
+    void worker.exited.then(({ code, signal }) => this.onExit(worker, code, signal));
+    const timer = setTimeout(() => {
+      worker.lastError = `initialize() did not finish within startupTimeout (${this.options.startupTimeoutMs / 1000} s)`;
+      worker.kill('SIGKILL');
+    }, this.options.startupTimeoutMs);
+    return worker.load(this.options.modelDir, this.options.device(index), this.options.intraOpNumThreads).then((error) => {
+      clearTimeout(timer);
+      if (error === undefined) {
+        this.options.onFree();
+        return undefined;
+      }
+      this.lastError = error.message;
+      worker.kill('SIGKILL');
+      return error;
+    });
+  }
+
+  private onExit(worker: WorkerProcess, code: number | null, signal: NodeJS.Signals | null): void {
+    const wasStopping = worker.state === 'stopping' || this.stopped;
+    this.workers.delete(worker);
+    if (wasStopping) return;
+    this.lastError = `worker ${worker.id} exited (${describeExit(code, signal)}${worker.why()})`;
+    this.options.events.onLog('error', this.lastError, {});
+    this.failures++;
+    this.scheduleRestart();
+  }
+
+  private scheduleRestart(): void {
+    if (this.stopped || this.restartTimer !== undefined) return;
+    const live = [...this.workers].filter((w) => w.state !== 'stopping' && w.state !== 'dead').length;
+    if (live >= this.target) return;
+    const delay = Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** Math.max(0, this.failures - 1));
+    this.options.events.onLog('info', `restarting a worker of model "${this.options.model}" in ${delay} ms`, {});
+    this.restartTimer = setTimeout(() => {
+      this.restartTimer = undefined;
+      if (this.stopped) return;
+      void this.spawn().then((error) => {
+        if (error !== undefined) this.failures++;
+        this.scheduleRestart();
+      });
+    }, delay);
+    this.restartTimer.unref();
+  }
+}
+
+export function failure(error: Error & { code?: string; status?: number }): WireResult {
+  return {
+    ok: false,
+    error: { code: error.code ?? 'KILN_ERR_WORKER_DIED', status: error.status ?? 500, message: error.message, phase: undefined, itemIndex: 0, stack: undefined },
+  };
+}
