@@ -5,3 +5,7 @@ export type { ArchiveFileEntry, ArchiveFormat, EntryVisitor } from './archive/wa
 export { integrityError, verifyArchive } from './archive/verify-archive.js';
 export { extractArchive } from './archive/extract-archive.js';
 export type { ArchiveReport, FileStatus, VerifiedFile } from './archive/verify-archive.js';
+export { startServer, modelSources, readyLine } from './serve.js';
+export type { KilnServer, ServerLog } from './serve.js';
+export { resolveServerConfig, parseAddress, SERVER_DEFAULTS, SERVER_KEYS, serverConfigSchema } from './config/server-config.js';
+export type { ServerConfig, ServerConfigFile } from './config/server-config.js';

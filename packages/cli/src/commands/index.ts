@@ -3,6 +3,7 @@ import { archiveCommand } from './archive/spec.js';
 import { initCommand } from './init/spec.js';
 import { inspectCommand } from './inspect/spec.js';
 import { predictCommand } from './predict/spec.js';
+import { serveCommand } from './serve/spec.js';
 
 /** Every command, in the order `kiln --help` lists them. */
-export const COMMANDS: readonly CommandSpec[] = [initCommand, archiveCommand, inspectCommand, predictCommand];
+export const COMMANDS: readonly CommandSpec[] = [initCommand, archiveCommand, inspectCommand, predictCommand, serveCommand];

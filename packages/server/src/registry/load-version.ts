@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { readFile, rename, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, readFile, rename, rm } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { parseModelConfig, resolveModelConfig, type Device, type ModelConfig } from '@kiln/handler-sdk';
 import { extractArchive } from '../archive/extract-archive.js';
 import { Batcher } from '../batching/batcher.js';
@@ -37,6 +37,7 @@ export async function loadVersion(archive: string, name: string | undefined, con
   const entry = new ModelEntry(name ?? manifest.model.modelName, manifest.model.modelVersion, archive);
   const modelDir = join(context.workDir, 'models', `${entry.name}-${tag}`);
   try {
+    await mkdir(dirname(modelDir), { recursive: true });
     await rename(staging, modelDir);
     const configText = manifest.model.configFile === undefined ? '' : await readFile(join(modelDir, manifest.model.configFile), 'utf8');
     const file = parseModelConfig(configText, manifest.model.configFile);

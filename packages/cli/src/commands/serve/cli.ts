@@ -1,0 +1,31 @@
+import { resolveServerConfig, startServer } from '@kiln/server';
+import type { CommandIO } from '../../command-spec.js';
+import { flagsToConfig } from './spec.js';
+
+/** Runs the server until SIGTERM or SIGINT, then drains and returns (exit code 0). */
+export async function execute(_args: string[], options: Record<string, unknown>, io: CommandIO): Promise<void> {
+  const config = resolveServerConfig({
+    flags: flagsToConfig(options),
+    env: io.env,
+    file: typeof options.config === 'string' ? options.config : undefined,
+    cwd: io.cwd,
+  });
+  const server = await startServer(config, {
+    info: (m) => io.stdout(`${m}\n`),
+    warn: (m) => io.stderr(`${m}\n`),
+    error: (m) => io.stderr(`${m}\n`),
+  });
+  const stopped = new Promise<void>((resolve) => {
+    const stop = (signal: NodeJS.Signals) => {
+      io.stdout(`received ${signal}\n`);
+      void server.close().then(resolve);
+    };
+    process.once('SIGTERM', stop);
+    process.once('SIGINT', stop);
+  });
+  void server.loaded.then((entries) => {
+    const failed = config.models.length === 0 ? 0 : entries.filter((e) => e.state !== 'ready').length;
+    io.stdout(`Kiln is ready: ${entries.length - failed} model${entries.length - failed === 1 ? '' : 's'} serving${failed > 0 ? `, ${failed} failed` : ''}\n`);
+  });
+  await stopped;
+}

@@ -1,0 +1,66 @@
+import { randomUUID } from 'node:crypto';
+import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
+import { serverError } from '../errors.js';
+import { errorBody, toHttpError } from './error-body.js';
+
+export interface AppOptions {
+  maxRequestSizeBytes: number;
+  requestTimeoutMs: number;
+  headersTimeoutMs: number;
+}
+
+const REQUEST_ID = /^[A-Za-z0-9._-]{1,128}$/;
+
+/**
+ * A fastify instance with what every Kiln API shares: bodies kept as raw bytes (handlers decide
+ * what they mean), an `x-request-id` on every response, Node's timeouts set explicitly, and
+ * errors in TorchServe's `{code, type, message}` shape with Kiln's `errorCode`.
+ */
+export function createApp(options: AppOptions): FastifyInstance {
+  const app = Fastify({
+    logger: false,
+    bodyLimit: options.maxRequestSizeBytes,
+    requestTimeout: options.requestTimeoutMs,
+    forceCloseConnections: 'idle',
+    return503OnClosing: false,
+    genReqId: (req) => {
+      const given = req.headers['x-request-id'];
+      return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+    },
+  });
+  app.server.headersTimeout = options.headersTimeoutMs;
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+  });
+  app.setErrorHandler((error, _request, reply) => {
+    const http = toHttpError(error);
+    if ((error as { code?: string }).code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+      return sendError(reply, serverError('KILN_ERR_REQUEST_TOO_LARGE', `the request body is larger than maxRequestSize (${options.maxRequestSizeBytes} bytes); send a smaller body or raise --max-request-size`));
+    }
+    return sendError(reply, http);
+  });
+  app.setNotFoundHandler((request, reply) =>
+    sendError(reply, serverError('KILN_ERR_ROUTE_NOT_FOUND', `Requested resource is not found, please refer to API document: ${request.method} ${request.url.split('?')[0]}`)),
+  );
+  return app;
+}
+
+export function sendError(reply: FastifyReply, error: { code: string; status: number; message: string }): FastifyReply {
+  if (error.status === 503) reply.header('retry-after', '1');
+  return reply.code(error.status).type('application/json').send(JSON.stringify(errorBody(error)));
+}
+
+/** Answers 405 for the other methods of a path, naming the ones it takes. */
+export function methodNotAllowed(app: FastifyInstance, url: string, allowed: string[]): void {
+  const all = ['GET', 'POST', 'PUT', 'DELETE', 'PATCH'];
+  app.route({
+    method: all.filter((m) => !allowed.includes(m)),
+    url,
+    handler: (request, reply) => {
+      reply.header('allow', allowed.join(', '));
+      return sendError(reply, serverError('KILN_ERR_METHOD_NOT_ALLOWED', `Requested method is not allowed, please refer to API document: ${request.method} ${url} takes ${allowed.join(', ')}`));
+    },
+  });
+}

@@ -1,0 +1,56 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { WireResult } from '@kiln/handler-sdk';
+import { serverError } from '../errors.js';
+import type { ModelEntry } from '../registry/model-entry.js';
+import type { ModelRegistry } from '../registry/registry.js';
+import { methodNotAllowed, sendError } from './create-app.js';
+import { toWireRequest } from './wire-request.js';
+
+export interface InferenceDeps {
+  registry: ModelRegistry;
+  /** True once shutdown has begun: new requests get 503. */
+  closing: () => boolean;
+  onResult?: (entry: ModelEntry, result: WireResult) => void;
+}
+
+/** TorchServe's inference API: GET /ping and POST /predictions/{model}[/{version}]. */
+export function inferenceApi(app: FastifyInstance, deps: InferenceDeps): void {
+  app.get('/ping', async (_request, reply) => {
+    const failed = deps.registry.all().filter((m) => m.state === 'failed');
+    if (failed.length > 0) return reply.code(500).send({ status: 'Unhealthy', failed: failed.map((m) => `${m.name} ${m.version}: ${m.reason}`) });
+    return { status: 'Healthy' };
+  });
+
+  const predict = async (request: FastifyRequest<{ Params: { model: string; version?: string } }>, reply: FastifyReply) => {
+    if (deps.closing()) return sendError(reply, serverError('KILN_ERR_SHUTTING_DOWN', 'the server is shutting down and takes no new requests'));
+    const entry = deps.registry.resolve(request.params.model, request.params.version);
+    return predictOn(entry, request, reply, deps);
+  };
+  app.post('/predictions/:model', predict);
+  app.post('/predictions/:model/:version', predict);
+  methodNotAllowed(app, '/predictions/:model', ['POST']);
+  methodNotAllowed(app, '/predictions/:model/:version', ['POST']);
+}
+
+/** Queues one request on a model and writes its result, whatever it is. */
+export async function predictOn(entry: ModelEntry, request: FastifyRequest, reply: FastifyReply, deps: Pick<InferenceDeps, 'onResult'>): Promise<FastifyReply> {
+  if (entry.state !== 'ready' || entry.batcher === undefined) {
+    return sendError(reply, serverError('KILN_ERR_MODEL_NOT_READY', `model "${entry.name}" version ${entry.version} cannot serve: ${entry.reason}`));
+  }
+  const wire = await toWireRequest(request);
+  const gone = new AbortController();
+  reply.raw.once('close', () => {
+    if (!reply.raw.writableFinished) gone.abort();
+  });
+  const result = await entry.batcher.submit(wire, gone.signal);
+  deps.onResult?.(entry, result);
+  return sendResult(reply, result);
+}
+
+export function sendResult(reply: FastifyReply, result: WireResult): FastifyReply {
+  if (!result.ok) return sendError(reply, result.error);
+  reply.code(result.status).headers(result.headers);
+  if (result.body.kind === 'json') return reply.type('application/json').send(result.body.text);
+  const { data, contentType } = result.body;
+  return reply.type(contentType).send(Buffer.from(data.buffer, data.byteOffset, data.byteLength));
+}
