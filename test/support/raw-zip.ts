@@ -2,11 +2,15 @@
  * Writes a stored (uncompressed) zip byte by byte, with names exactly as given: zip libraries
  * refuse or clean up hostile names, and tests need archives that carry them.
  */
-import { crc32 } from 'node:zlib';
+import { crc32, deflateRawSync } from 'node:zlib';
 
 export interface RawEntry {
   name: string;
   data: Buffer;
+  /** Store `data` deflated (method 8). */
+  deflate?: boolean;
+  /** Claim this uncompressed size instead of the real one. */
+  declaredSize?: number;
   /** Unix mode in the high 16 bits of the external attributes, e.g. 0o120777 for a link. */
   mode?: number;
 }
@@ -18,28 +22,33 @@ export function rawZip(entries: RawEntry[]): Buffer {
   for (const entry of entries) {
     const name = Buffer.from(entry.name, 'utf8');
     const crc = crc32(entry.data);
+    const stored = entry.deflate ? deflateRawSync(entry.data) : entry.data;
+    const method = entry.deflate ? 8 : 0;
+    const size = entry.declaredSize ?? entry.data.length;
     const local = Buffer.alloc(30);
     local.writeUInt32LE(0x04034b50, 0);
     local.writeUInt16LE(20, 4); // version needed
     local.writeUInt16LE(0x800, 6); // UTF-8 names
+    local.writeUInt16LE(method, 8);
     local.writeUInt32LE(crc, 14);
-    local.writeUInt32LE(entry.data.length, 18);
-    local.writeUInt32LE(entry.data.length, 22);
+    local.writeUInt32LE(stored.length, 18);
+    local.writeUInt32LE(size, 22);
     local.writeUInt16LE(name.length, 26);
     const central = Buffer.alloc(46);
     central.writeUInt32LE(0x02014b50, 0);
     central.writeUInt16LE((3 << 8) | 20, 4); // made by Unix
     central.writeUInt16LE(20, 6);
     central.writeUInt16LE(0x800, 8);
+    central.writeUInt16LE(method, 10);
     central.writeUInt32LE(crc, 16);
-    central.writeUInt32LE(entry.data.length, 20);
-    central.writeUInt32LE(entry.data.length, 24);
+    central.writeUInt32LE(stored.length, 20);
+    central.writeUInt32LE(size, 24);
     central.writeUInt16LE(name.length, 28);
     central.writeUInt32LE(((entry.mode ?? 0o100644) << 16) >>> 0, 38);
     central.writeUInt32LE(offset, 42);
-    locals.push(local, name, entry.data);
+    locals.push(local, name, stored);
     centrals.push(central, name);
-    offset += local.length + name.length + entry.data.length;
+    offset += local.length + name.length + stored.length;
   }
   const directory = Buffer.concat(centrals);
   const end = Buffer.alloc(22);

@@ -54,7 +54,12 @@ export async function startServer(config: ServerConfig, log: ServerLog = console
     }),
   };
 
-  const appOptions = { maxRequestSizeBytes: config.maxRequestSizeBytes, requestTimeoutMs: config.requestTimeoutMs, headersTimeoutMs: config.headersTimeoutMs };
+  const appOptions = {
+    maxRequestSizeBytes: config.maxRequestSizeBytes,
+    requestTimeoutMs: config.requestTimeoutMs,
+    headersTimeoutMs: config.headersTimeoutMs,
+    closing: () => closing,
+  };
   const inference = createApp(appOptions);
   await inference.register(multipart, { limits: { fileSize: config.maxRequestSizeBytes, files: 16, fields: 64 } });
   inferenceApi(inference, { registry, closing: () => closing, onResult: (entry, result) => metrics.recordResult(entry, result) });
@@ -90,7 +95,8 @@ export async function startServer(config: ServerConfig, log: ServerLog = console
       entry = await loadVersion(path, name, context);
       registry.add(entry);
     } catch (error) {
-      log.error(`model ${name ?? basename(path)} failed to load from ${path}: ${(error as Error).message}`);
+      const code = (error as { code?: string }).code;
+      log.error(`model ${name ?? basename(path)} failed to load from ${path}: ${code?.startsWith('KILN_ERR_') ? `${code} ` : ''}${(error as Error).message}`);
       return undefined;
     }
     await startVersion(entry, context);
@@ -107,8 +113,13 @@ export async function startServer(config: ServerConfig, log: ServerLog = console
       closing = true;
       log.info('shutting down: answering accepted requests, then stopping workers');
       const deadline = new Promise<void>((r) => setTimeout(r, config.drainTimeoutMs).unref());
-      // Stop accepting connections; requests already accepted finish through the batchers.
-      await Promise.race([Promise.all(apps.map(([, app]) => app.close())), deadline]);
+      // Stop listening; requests already accepted finish through the batchers, and their responses
+      // carry `Connection: close` so keep-alive clients let go.
+      const closed = Promise.all(apps.map(([, app]) => app.close()));
+      await Promise.race([Promise.all(registry.all().map((entry) => entry.batcher?.drained())), deadline]);
+      await new Promise((r) => setImmediate(r)); // let the last responses be written
+      for (const [, app] of apps) app.server.closeAllConnections();
+      await closed;
       await Promise.all(registry.all().map((entry) => stopVersion(entry, config.drainTimeoutMs)));
       await rm(workDir, { recursive: true, force: true });
       log.info('stopped');

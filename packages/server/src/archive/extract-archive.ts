@@ -5,6 +5,7 @@ import { dirname, join } from 'node:path';
 import { MANIFEST_PATH } from '@kiln/handler-sdk';
 import { serverError } from '../errors.js';
 import { compareWithManifest, integrityError, measure, readManifestBytes, type ArchiveReport, type Measured } from './verify-archive.js';
+import { DEFAULT_LIMITS, preflight, type ArchiveLimits } from './preflight.js';
 import { walkArchive } from './walk-archive.js';
 
 /**
@@ -12,7 +13,8 @@ import { walkArchive } from './walk-archive.js';
  * before writing it and every hash after. On any failure `dest` is removed: nothing is left behind.
  * An entry that outgrows the size it declared is cut off mid-stream.
  */
-export async function extractArchive(path: string, dest: string): Promise<ArchiveReport> {
+export async function extractArchive(path: string, dest: string, limits: ArchiveLimits = DEFAULT_LIMITS): Promise<ArchiveReport> {
+  await preflight(path, limits);
   await mkdir(dirname(dest), { recursive: true });
   await mkdir(dest); // fails if it exists: never write into someone else's folder
   try {

@@ -17,6 +17,8 @@ export interface ArchiveFileEntry {
   /** The size the archive declares (zip, tar) or the file has (directory). */
   size: number;
   open: () => Promise<Readable>;
+  /** True when the bytes can only be had by reading past them (tar): skipping costs a read. */
+  streamed?: boolean;
 }
 
 export type EntryVisitor = (entry: ArchiveFileEntry) => Promise<void>;
@@ -99,12 +101,22 @@ function walkZip(path: string, visit: EntryVisitor): Promise<void> {
           return reject(unsafe(path, name, 'it is a link or special file, not a regular file'));
         }
         const open = () =>
-          new Promise<Readable>((res, rej) => zip.openReadStream(entry, (e, stream) => (e ? rej(e) : res(stream))));
+          new Promise<Readable>((res, rej) =>
+            zip.openReadStream(entry, (e, stream) => {
+              if (e) return rej(e);
+              // A reader that stops early (a size guard) leaves yauzl's checks to fail later; the
+              // reader has seen the error already, so a late one must not crash the process.
+              stream.on('error', () => {});
+              res(stream);
+            }),
+          );
         visit({ path: name, size: entry.uncompressedSize, open }).then(
           () => zip.readEntry(),
           (e: unknown) => {
             zip.close();
-            reject(e);
+            const message = (e as Error).message ?? String(e);
+            // yauzl checks each entry's real size against the one it declares.
+            reject(/bytes in the stream/.test(message) ? unsafe(path, name, `its data does not match the size it declares (${message})`) : e);
           },
         );
       });
@@ -133,6 +145,7 @@ async function walkTgz(path: string, visit: EntryVisitor): Promise<void> {
     await visit({
       path: name,
       size: header.size ?? 0,
+      streamed: true,
       open: async () => {
         opened = true;
         return entry as unknown as Readable; // a streamx Readable: async-iterable and pipeable

@@ -7,6 +7,8 @@ export interface AppOptions {
   maxRequestSizeBytes: number;
   requestTimeoutMs: number;
   headersTimeoutMs: number;
+  /** While the server drains, responses ask clients to close their connection. */
+  closing?: () => boolean;
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,128}$/;
@@ -33,6 +35,9 @@ export function createApp(options: AppOptions): FastifyInstance {
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
+  });
+  app.addHook('onSend', async (_request, reply) => {
+    if (options.closing?.() === true) reply.header('connection', 'close');
   });
   app.setErrorHandler((error, _request, reply) => {
     const http = toHttpError(error);

@@ -1,0 +1,84 @@
+import { describe, expect, test } from 'vitest';
+import { tempDir } from '../support/kiln.js';
+import { linearExpected } from '../support/onnx-models.js';
+import { linearArchive, post, startKiln } from '../support/server.js';
+
+const y = (row: number[]) => linearExpected(row).map(Math.fround);
+const rows = (n: number) => Array.from({ length: n }, (_, i) => [i, -i / 2, 1 + i / 4, (i % 5) - 2]);
+
+describe('kiln serve: TorchServe inference API', () => {
+  test('answers predictions computed by the model, one at a time and under 32 concurrent requests, with batches > 1', async () => {
+    const archive = linearArchive(tempDir(), 'linear', 'batchSize: 8\nmaxBatchDelay: 50\n');
+    const kiln = await startKiln(['--models', `linear=${archive}`]);
+    expect(kiln.output()).toMatch(/model linear 1\.0 ready: 1 worker, batchSize 8, maxBatchDelay 50 ms/);
+
+    for (const row of rows(3)) {
+      const answer = await post(`${kiln.inference}/predictions/linear`, { row });
+      expect(answer.status).toBe(200);
+      expect(answer.json).toMatchObject({ y: y(row), batch: 1 });
+    }
+
+    const many = rows(32);
+    const answers = await Promise.all(many.map((row) => post(`${kiln.inference}/predictions/linear/1.0`, { row })));
+    answers.forEach((answer, i) => expect(answer.json).toMatchObject({ y: y(many[i]!) }));
+    const batches = answers.map((a) => a.json.batch as number);
+    expect(Math.max(...batches)).toBeGreaterThan(1);
+    expect(Math.max(...batches)).toBeLessThanOrEqual(8);
+
+    const metrics = await (await fetch(`${kiln.metrics}/metrics`)).text();
+    expect(metrics).toMatch(/kiln_requests_total\{model_name="linear",model_version="1.0",status="200"\} 35/);
+    expect(metrics).toMatch(/kiln_batches_total\{model_name="linear",model_version="1.0",batch_size="[2-8]"\} \d+/);
+  });
+
+  test('a lone request with batchSize 1 does not wait for maxBatchDelay 5000', async () => {
+    const archive = linearArchive(tempDir(), 'linear', 'batchSize: 1\nmaxBatchDelay: 5000\n');
+    const kiln = await startKiln(['--models', `linear=${archive}`]);
+    const started = performance.now();
+    const answer = await post(`${kiln.inference}/predictions/linear`, { row: [1, 2, 3, 4] });
+    expect(answer.json).toMatchObject({ y: y([1, 2, 3, 4]) });
+    expect(performance.now() - started).toBeLessThan(2000);
+  });
+
+  test('ping, request ids, multipart bodies, and errors in TorchServe shape with Kiln codes', async () => {
+    const archive = linearArchive(tempDir(), 'linear', 'batchSize: 1\n');
+    const kiln = await startKiln(['--models', `linear=${archive}`, '--max-request-size', '2000']);
+
+    const ping = await fetch(`${kiln.inference}/ping`);
+    expect(ping.status).toBe(200);
+    expect(await ping.json()).toEqual({ status: 'Healthy' });
+    expect(ping.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
+
+    const mine = await post(`${kiln.inference}/predictions/linear`, { row: [1, 2, 3, 4] }, { 'content-type': 'application/json', 'x-request-id': 'client-42' });
+    expect(mine.headers.get('x-request-id')).toBe('client-42');
+
+    const form = new FormData();
+    form.append('data', new Blob([JSON.stringify({ row: [4, 3, 2, 1] })], { type: 'application/json' }), 'row.json');
+    const multipart = await fetch(`${kiln.inference}/predictions/linear`, { method: 'POST', body: form });
+    expect(multipart.status).toBe(200);
+    expect(await multipart.json()).toMatchObject({ y: y([4, 3, 2, 1]) });
+
+    const unknown = await post(`${kiln.inference}/predictions/resnet`, { row: [1, 2, 3, 4] });
+    expect(unknown.status).toBe(404);
+    expect(unknown.json).toEqual({ code: 404, type: 'ModelNotFoundException', message: 'Model not found: resnet; registered models: linear', errorCode: 'KILN_ERR_MODEL_NOT_FOUND' });
+    expect(unknown.headers.get('x-request-id')).toBeTruthy();
+
+    const version = await post(`${kiln.inference}/predictions/linear/9`, { row: [1, 2, 3, 4] });
+    expect(version.status).toBe(404);
+    expect(version.json).toMatchObject({ type: 'ModelVersionNotFoundException', message: 'Model version: 9 does not exist for model: linear; versions: 1.0' });
+
+    const big = await post(`${kiln.inference}/predictions/linear`, 'x'.repeat(5000), { 'content-type': 'text/plain' });
+    expect(big.status).toBe(413);
+    expect(big.json).toMatchObject({ code: 413, errorCode: 'KILN_ERR_REQUEST_TOO_LARGE' });
+    expect(String(big.json.message)).toContain('maxRequestSize (2000 bytes)');
+
+    const bad = await post(`${kiln.inference}/predictions/linear`, { row: 'nope' });
+    expect(bad.status).toBe(400);
+    expect(bad.json).toMatchObject({ code: 400, errorCode: 'KILN_ERR_BAD_REQUEST', message: 'send {"row": [4 numbers]}, received {"row":"nope"}' });
+
+    const get = await fetch(`${kiln.inference}/predictions/linear`);
+    expect(get.status).toBe(405);
+    const nowhere = await fetch(`${kiln.inference}/nowhere`);
+    expect(nowhere.status).toBe(404);
+    expect(await nowhere.json()).toMatchObject({ errorCode: 'KILN_ERR_ROUTE_NOT_FOUND' });
+  });
+});

@@ -1,0 +1,85 @@
+import { readdirSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { expect, test } from 'vitest';
+import { tempDir } from '../support/kiln.js';
+import { rawZip, type RawEntry } from '../support/raw-zip.js';
+import { linearArchive, post, startKiln } from '../support/server.js';
+
+/** Every file under a folder, recursively. */
+function filesUnder(dir: string): string[] {
+  return readdirSync(dir).flatMap((name) => {
+    const path = join(dir, name);
+    return statSync(path).isDirectory() ? filesUnder(path) : [path];
+  });
+}
+
+/** A tar header block for one regular file of `size` bytes (ustar). */
+function tarHeader(name: string, size: number): Buffer {
+  const header = Buffer.alloc(512);
+  header.write(name, 0);
+  header.write('0000644\0', 100);
+  header.write('0000000\0', 108);
+  header.write('0000000\0', 116);
+  header.write(`${size.toString(8).padStart(11, '0')}\0`, 124);
+  header.write('00000000000\0', 136);
+  header.write('        ', 148);
+  header.write('0', 156);
+  header.write('ustar\0', 257);
+  header.write('00', 263);
+  let sum = 0;
+  for (const byte of header) sum += byte;
+  header.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148);
+  return header;
+}
+
+const MB = 1024 * 1024;
+const HOSTILE: Record<string, { file: () => Buffer; ext: string; refusal: RegExp }> = {
+  climb: { ext: 'mar', file: () => rawZip([{ name: '../../evil.sh', data: Buffer.from('rm -rf /') }]), refusal: /KILN_ERR_ARCHIVE_UNSAFE_ENTRY.*"\.\.\/\.\.\/evil\.sh" is refused: its path climbs out/ },
+  absolute: { ext: 'mar', file: () => rawZip([{ name: '/etc/cron.d/evil', data: Buffer.from('x') }]), refusal: /"\/etc\/cron\.d\/evil" is refused: its path is absolute/ },
+  backslash: { ext: 'mar', file: () => rawZip([{ name: '..\\evil.dll', data: Buffer.from('x') }]), refusal: /is refused: its path has a backslash/ },
+  link: { ext: 'mar', file: () => rawZip([{ name: 'passwd', data: Buffer.from('/etc/passwd'), mode: 0o120777 }]), refusal: /"passwd" is refused: it is a link/ },
+  duplicate: { ext: 'mar', file: () => rawZip([{ name: 'a.txt', data: Buffer.from('1') }, { name: 'a.txt', data: Buffer.from('2') }]), refusal: /"a\.txt" is refused: it appears twice/ },
+  many: {
+    ext: 'mar',
+    file: () => rawZip(Array.from({ length: 10_001 }, (_, i): RawEntry => ({ name: `f${i}`, data: Buffer.alloc(0) }))),
+    refusal: /KILN_ERR_ARCHIVE_LIMIT.*more than 10000 entries/,
+  },
+  zipbomb: { ext: 'mar', file: () => rawZip([{ name: 'zeros.bin', data: Buffer.alloc(80 * MB), deflate: true }]), refusal: /KILN_ERR_ARCHIVE_LIMIT.*a compression bomb/ },
+  understated: {
+    ext: 'mar',
+    file: () => rawZip([{ name: 'small.bin', data: Buffer.alloc(100_000), deflate: true, declaredSize: 10 }]),
+    refusal: /KILN_ERR_ARCHIVE_UNSAFE_ENTRY.*"small\.bin" is refused: (its data does not match the size it declares|holds more than)/,
+  },
+  tgzbomb: {
+    ext: 'tar.gz',
+    file: () => gzipSync(Buffer.concat([tarHeader('evil/zeros.bin', 100 * MB), Buffer.alloc(100 * MB), Buffer.alloc(1024)])),
+    refusal: /KILN_ERR_ARCHIVE_LIMIT.*a compression bomb/,
+  },
+};
+
+test('each unsafe archive is refused, leaves nothing on disk, and the server serves the rest', async () => {
+  const dir = tempDir();
+  const scratch = tempDir('kiln-tmpdir-'); // the server's TMPDIR, where it stages archives
+  const models = Object.entries(HOSTILE).map(([name, hostile]) => {
+    const path = join(dir, `${name}.${hostile.ext}`);
+    writeFileSync(path, hostile.file());
+    return `${name}=${path}`;
+  });
+  const good = linearArchive(dir, 'linear', 'batchSize: 1\n');
+  const kiln = await startKiln(['--models', ...models, `linear=${good}`], { env: { TMPDIR: scratch } });
+
+  for (const [name, hostile] of Object.entries(HOSTILE)) {
+    const line = kiln.output().split('\n').find((l) => l.startsWith(`model ${name} failed to load`));
+    expect(line, name).toBeDefined();
+    expect(line, name).toMatch(hostile.refusal);
+  }
+  expect(kiln.output()).toContain('Kiln is ready: 1 model serving');
+  expect((await post(`${kiln.inference}/predictions/linear`, { row: [1, 2, 3, 4] })).status).toBe(200);
+
+  // Only the good model's files exist in the server's working folder.
+  const files = readdirSync(scratch).filter((d) => d.startsWith('kiln-server-')).flatMap((d) => filesUnder(join(scratch, d)));
+  expect(files.length).toBeGreaterThan(0);
+  expect(files.filter((f) => !/\/models\/linear-[0-9a-f]+\//.test(f))).toEqual([]);
+  for (const name of Object.keys(HOSTILE)) expect((await post(`${kiln.inference}/predictions/${name}`, {})).status).toBe(404);
+});

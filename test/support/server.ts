@@ -1,0 +1,75 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { onTestFinished } from 'vitest';
+import { KILN_BIN, REPO_ROOT, kiln } from './kiln.js';
+import { linearModel, writeModel } from './onnx-models.js';
+
+export interface RunningKiln {
+  inference: string;
+  management: string;
+  metrics: string;
+  child: ChildProcess;
+  output: () => string;
+  /** Sends a signal and resolves with the exit code. */
+  stop: (signal?: NodeJS.Signals) => Promise<number | null>;
+}
+
+/** Starts the real `kiln serve` on free ports and waits until it says it is ready. */
+export async function startKiln(args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv; waitFor?: RegExp } = {}): Promise<RunningKiln> {
+  const child = spawn(
+    process.execPath,
+    [KILN_BIN, 'serve', '--inference-address', 'http://127.0.0.1:0', '--management-address', 'http://127.0.0.1:0', '--metrics-address', 'http://127.0.0.1:0', ...args],
+    { cwd: options.cwd ?? REPO_ROOT, env: { ...process.env, ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let output = '';
+  child.stdout!.on('data', (d) => (output += d));
+  child.stderr!.on('data', (d) => (output += d));
+  const exited = once(child, 'exit').then(([code]) => code as number | null);
+  onTestFinished(() => {
+    if (child.exitCode === null) child.kill('SIGKILL');
+  });
+  const waitFor = options.waitFor ?? /Kiln is ready/;
+  const deadline = Date.now() + 30_000;
+  while (!waitFor.test(output)) {
+    if (child.exitCode !== null || Date.now() > deadline) throw new Error(`kiln serve did not get ready:\n${output}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  const address = (api: string) => new RegExp(`${api} API listening on (\\S+)`).exec(output)![1]!;
+  return {
+    inference: address('inference'),
+    management: address('management'),
+    metrics: address('metrics'),
+    child,
+    output: () => output,
+    stop: async (signal = 'SIGTERM') => {
+      child.kill(signal);
+      return exited;
+    },
+  };
+}
+
+/** Archives the linear model with one of test/fixtures/handlers and a model-config. Returns the .mar path. */
+export function linearArchive(dir: string, handler: string, config: string, name = 'linear', version = '1.0'): string {
+  writeModel(dir, 'linear.onnx', linearModel());
+  writeFileSync(join(dir, `${name}-config.yaml`), config);
+  const run = kiln(
+    ['archive', '--model-name', name, '-v', version, '--serialized-file', 'linear.onnx', '--handler', join(REPO_ROOT, 'test/fixtures/handlers', `${handler}.ts`), '-c', `${name}-config.yaml`, '--export-path', 'store', '-f'],
+    { cwd: dir },
+  );
+  if (run.status !== 0) throw new Error(run.stderr);
+  return join(dir, 'store', `${name}.mar`);
+}
+
+export async function post(url: string, body: unknown, headers: Record<string, string> = { 'content-type': 'application/json' }) {
+  const response = await fetch(url, { method: 'POST', body: typeof body === 'string' || body instanceof Uint8Array ? body : JSON.stringify(body), headers });
+  const text = await response.text();
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = undefined;
+  }
+  return { status: response.status, headers: response.headers, text, json: json as Record<string, unknown> };
+}
