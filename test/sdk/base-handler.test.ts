@@ -171,3 +171,22 @@ test('a file written beside the model is in context.modelDir', async () => {
   }
   expect((await runHandler(Reader, [{ json: 1 }], { modelPath: model }))[0]!.json).toBe('beside');
 });
+
+test('a model with a fixed batch dimension of 1 runs one request at a time', async () => {
+  const dir = tempDir();
+  const fixed = { ...linearModel(), inputs: [{ name: 'x', elemType: 1, dims: [1, 4] }], outputs: [{ name: 'y', elemType: 1, dims: [1, 3] }] };
+  const model = writeModel(dir, 'fixed.onnx', fixed);
+  const handler = new LinearHandler();
+  const results = await runHandler(handler, ROWS.slice(0, 3).map((row) => ({ json: { row } })), { modelPath: model });
+  expect(handler.runs).toEqual([1, 1, 1]);
+  expect(results.map((r) => r.json)).toEqual(ROWS.slice(0, 3).map((row) => fround(linearExpected(row))));
+});
+
+test('an initialize that throws is a load error, as in a worker', async () => {
+  class Broken extends BaseHandler {
+    override async initialize(): Promise<void> {
+      throw new Error('no labels');
+    }
+  }
+  await expect(runHandler(Broken, [{ json: 1 }])).rejects.toMatchObject({ code: 'KILN_ERR_HANDLER_LOAD', message: 'model "test-model" version 1: initialize() failed: no labels' });
+});

@@ -58,7 +58,7 @@ export type { Ranked } from './tensor/softmax.js';
 export { DEFAULT_MAX_PIXELS, IMAGENET_MEAN, IMAGENET_STD, centerCrop, decodeImage, imageToTensor, resizeImage } from './image/image.js';
 export type { RawImage, Size, ToTensorOptions } from './image/image.js';
 
-export { loadModel } from './runtime/load-model.js';
+export { createContext, initializeHandler, loadModel } from './runtime/load-model.js';
 export type { LoadedModel, LoadOptions } from './runtime/load-model.js';
 export { runBatch } from './runtime/run-batch.js';
 export { fromWireRequest, isJson, toJsonValue, toWireError, toWireResult } from './runtime/wire.js';

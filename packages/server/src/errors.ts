@@ -28,7 +28,7 @@ export const serverError = defineErrors({
   KILN_ERR_ROUTE_NOT_FOUND: { status: 404, meaning: 'No API route has that path.' },
   KILN_ERR_METHOD_NOT_ALLOWED: { status: 405, meaning: 'The route exists but not for that HTTP method.' },
   KILN_ERR_SHUTTING_DOWN: { status: 503, meaning: 'The server is draining before it stops and takes no new requests.' },
-  KILN_ERR_MODEL_LOAD_FAILED: { status: 500, meaning: 'A model could not be loaded: its archive, its workers or its handler failed.' },
+  KILN_ERR_INTERNAL: { status: 500, meaning: 'An unexpected error inside the server (a bug); the message says what failed.' },
 });
 
 export type ServerErrorCode = keyof typeof serverError.catalogue;

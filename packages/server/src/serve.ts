@@ -62,7 +62,19 @@ export async function startServer(config: ServerConfig, log: ServerLog = console
   };
   const inference = createApp(appOptions);
   await inference.register(multipart, { limits: { fileSize: config.maxRequestSizeBytes, files: 16, fields: 64 } });
-  inferenceApi(inference, { registry, closing: () => closing, onResult: (entry, result) => metrics.recordResult(entry, result) });
+  inferenceApi(inference, {
+    registry,
+    closing: () => closing,
+    onResult: (entry, result, requestId) => {
+      metrics.recordResult(entry, result);
+      // A server-side failure is logged with the handler's stack (mapped to its .ts source).
+      if (!result.ok && result.error.status >= 500) {
+        const { code, message, stack } = result.error;
+        const trace = stack?.split('\n').slice(1).join('\n');
+        log.error(`[${entry.name}] request ${requestId} failed: ${code}: ${message}${trace ? `\n${trace}` : ''}`);
+      }
+    },
+  });
   const management = createApp(appOptions);
   managementApi(management, registry);
   const metricsApp = createApp(appOptions);

@@ -4,7 +4,7 @@ import type { Tensor } from 'onnxruntime-node';
 import { BaseHandler } from '../handler/base-handler.js';
 import { requestBytes } from '../handler/request-bytes.js';
 import type { HandlerContext, KilnRequest, Tensors } from '../handler/types.js';
-import { IMAGENET_MEAN, IMAGENET_STD, centerCrop, decodeImage, imageToTensor, resizeImage } from '../image/image.js';
+import { IMAGENET_MEAN, IMAGENET_STD, centerCrop, decodeImage, imageToTensor, resizeImage, type Size } from '../image/image.js';
 import { softmax, topK } from '../tensor/softmax.js';
 import { imageLayout, numberList, type ImageLayout } from './image-options.js';
 
@@ -31,21 +31,27 @@ export interface ImageClassifierConfig {
 export class ImageClassifier extends BaseHandler<unknown, Record<string, number>, ImageClassifierConfig> {
   protected labels: Record<string, string> = {};
   protected layout!: ImageLayout;
-  protected settings!: { resize: number; crop: number; mean: number[]; std: number[]; topk: number; softmax: boolean | 'auto' };
+  protected settings!: { resize: number; crop: Size; mean: number[]; std: number[]; topk: number; softmax: boolean | 'auto' };
 
   override async initialize(context: HandlerContext<ImageClassifierConfig>): Promise<void> {
     await super.initialize(context);
     const c = context.config.handler;
     this.layout = imageLayout(context.signature);
-    const crop = c.crop ?? this.layout.height ?? 224;
+    // A model with a fixed input size is cropped to exactly that size, square or not.
+    const fixed = this.layout.height !== undefined && this.layout.width !== undefined;
+    const crop: Size = c.crop ?? (fixed ? { width: this.layout.width!, height: this.layout.height! } : 224);
+    const cropMax = typeof crop === 'number' ? crop : Math.max(crop.width, crop.height);
     this.settings = {
-      resize: c.resize ?? Math.max(256, crop),
+      resize: Math.max(c.resize ?? 256, cropMax),
       crop,
       mean: numberList(c.mean, 'mean', 3) ?? [...IMAGENET_MEAN],
       std: numberList(c.std, 'std', 3) ?? [...IMAGENET_STD],
       topk: c.topk ?? 5,
       softmax: c.softmax ?? 'auto',
     };
+    if (c.labels !== undefined && !existsSync(join(context.modelDir, c.labels))) {
+      throw new TypeError(`handler.labels names ${c.labels}, which is not in the archive; add it with --extra-files`);
+    }
     this.labels = readLabels(join(context.modelDir, c.labels ?? 'index_to_name.json'));
   }
 

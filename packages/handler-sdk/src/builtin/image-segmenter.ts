@@ -14,7 +14,7 @@ export interface ImageSegmenterConfig {
 
 /**
  * `--handler image_segmenter`: an image in, the class of every pixel out, as a list of H rows of
- * W class indices (the argmax over the model's [1, C, H, W] scores), as TorchServe answers.
+ * W class indices (the argmax over the model's [1, C, H, W] scores).
  */
 export class ImageSegmenter extends BaseHandler<unknown, number[][], ImageSegmenterConfig> {
   protected layout!: ImageLayout;
@@ -29,6 +29,10 @@ export class ImageSegmenter extends BaseHandler<unknown, number[][], ImageSegmen
     this.mean = numberList(c.mean, 'mean', 3) ?? this.mean;
     this.std = numberList(c.std, 'std', 3) ?? this.std;
     this.output = c.output;
+    const outputs = context.signature?.outputs.map((o) => o.name) ?? [];
+    if (c.output !== undefined && !outputs.includes(c.output)) {
+      throw new TypeError(`handler.output "${c.output}" is not an output of the model; its outputs are: ${outputs.join(', ')}`);
+    }
   }
 
   override async preprocess(request: KilnRequest): Promise<Tensors> {

@@ -17,7 +17,7 @@ export const sdkError = defineErrors({
     meaning: "A request's tensors do not match the model's signature (name, datatype or shape).",
   },
   KILN_ERR_HANDLER_FAILED: { status: 500, meaning: 'The handler threw while processing a request.' },
-  KILN_ERR_INFERENCE_FAILED: { status: 500, meaning: 'ONNX Runtime failed to run the batch.' },
+  KILN_ERR_INFERENCE_FAILED: { status: 500, meaning: 'The inference step failed: ONNX Runtime, or an overridden inference().' },
   KILN_ERR_HANDLER_LOAD: {
     status: 500,
     meaning: "The model could not be loaded: the handler module, its export, initialize() or the ONNX session failed.",

@@ -86,12 +86,13 @@ export class BaseHandler<TJson = unknown, TAnswer extends Answer = Answer, TConf
     );
 
     // Requests whose tensors stack run together; in the common case that is one group and one run.
-    for (const group of groups.values()) {
-      group.sort((a, b) => a.index - b.index);
+    // A model whose batch dimension is fixed (say [1, 3, 224, 224]) runs in chunks of that size.
+    const maxRows = fixedBatch(context.signature);
+    for (const group of [...groups.values()].flatMap((g) => chunk(g.sort((a, b) => a.index - b.index), maxRows))) {
       let slices: Tensors[];
       try {
         const outputs = await this.inference(collate(group.map((g) => g.tensors)), context);
-        slices = split(outputs, group.map((g) => g.rows));
+        slices = split(outputs, group.map((g) => g.rows), context.signature);
       } catch (error) {
         const failure = inPhase(error, 'inference');
         for (const item of group) results[item.index] = failure;
@@ -114,6 +115,31 @@ export class BaseHandler<TJson = unknown, TAnswer extends Answer = Answer, TConf
     await this.session?.release();
     this.session = undefined;
   }
+}
+
+/** The model's fixed batch size when its first input fixes dimension 0; otherwise unlimited. */
+function fixedBatch(signature: HandlerContext['signature']): number {
+  const first = signature?.inputs[0]?.shape?.[0];
+  return first !== undefined && first > 0 ? first : Infinity;
+}
+
+/** Splits a group into runs of at most `maxRows` rows (a request is never split). */
+function chunk<T extends { rows: number }>(items: T[], maxRows: number): T[][] {
+  if (maxRows === Infinity) return [items];
+  const runs: T[][] = [];
+  let current: T[] = [];
+  let rows = 0;
+  for (const item of items) {
+    if (current.length > 0 && rows + item.rows > maxRows) {
+      runs.push(current);
+      current = [];
+      rows = 0;
+    }
+    current.push(item);
+    rows += item.rows;
+  }
+  if (current.length > 0) runs.push(current);
+  return runs;
 }
 
 /** Records the phase on an error so the client and the logs can say where it happened. */

@@ -120,14 +120,17 @@ function concat(parts: Tensor[], dims: number[]): Tensor {
 
 /**
  * Splits a batch's outputs back into one set per request, by the rows each request put in.
- * An output whose dimension 0 is the batch's row count is sliced (views, no copies); any other
- * output (no batch dimension) is given whole to every request.
+ * An output whose dimension 0 is the batch's row count is sliced (views, no copies), unless the
+ * signature fixes that dimension (then it is not a batch dimension); any other output is given
+ * whole to every request.
  */
-export function split(outputs: Tensors, rows: readonly number[]): Tensors[] {
+export function split(outputs: Tensors, rows: readonly number[], signature?: Signature): Tensors[] {
   const total = rows.reduce((n, r) => n + r, 0);
   const parts: Tensors[] = rows.map(() => ({}));
   for (const [name, t] of Object.entries(outputs)) {
-    if (rows.length === 1 || t.dims[0] !== total) {
+    const declared = signature?.outputs.find((o) => o.name === name)?.shape?.[0];
+    const batched = declared === undefined || declared === -1;
+    if (rows.length === 1 || t.dims[0] !== total || !batched) {
       for (const part of parts) part[name] = t;
       continue;
     }

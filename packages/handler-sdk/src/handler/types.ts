@@ -14,7 +14,7 @@ export interface RequestField {
 export interface KilnRequest<TJson = unknown> {
   /** The request id, also sent back as `x-request-id`. */
   id: string;
-  /** The raw body bytes (for multipart bodies, the whole body). */
+  /** The raw body bytes; empty for a multipart body, whose parts are in `fields`. */
   body: Buffer;
   contentType: string | undefined;
   /** The decoded body when the content type is JSON, otherwise undefined. */

@@ -7,7 +7,9 @@ import { createBuiltinHandler } from '../builtin/registry.js';
 import { parseModelConfig, resolveModelConfig } from '../config/parse-model-config.js';
 import { sdkError } from '../errors/codes.js';
 import { isKilnError } from '../errors/kiln-error.js';
+import type { ModelConfig } from '../config/model-config-schema.js';
 import type { Device, Handler, HandlerContext } from '../handler/types.js';
+import type { Manifest } from '../manifest/manifest.js';
 import { MANIFEST_PATH } from '../manifest/manifest.js';
 import { parseManifest } from '../manifest/validate-manifest.js';
 import { registerHandlerExternals } from './externals.js';
@@ -38,9 +40,17 @@ export async function loadModel(modelDir: string, options: LoadOptions = {}): Pr
   const { modelName, modelVersion, configFile } = manifest.model;
   const configText = configFile === undefined ? '' : await readFile(join(modelDir, configFile), 'utf8');
   const config = resolveModelConfig(parseModelConfig(configText, configFile));
-  const logger = createLogger(modelName, options.logSink);
+  const context = createContext(manifest, modelDir, config, options);
+  const handler = await importHandler(manifest.model.handler, modelDir);
+  await initializeHandler(handler, context);
+  return { handler, context };
+}
+
+/** The context a worker gives its handler; runHandler builds the same one for tests. */
+export function createContext(manifest: Manifest, modelDir: string, config: ModelConfig, options: LoadOptions = {}): HandlerContext {
+  const { modelName, modelVersion } = manifest.model;
   const device: Device = options.device ?? { type: config.deviceType, id: config.deviceType === 'gpu' ? (config.deviceIds[0] ?? 0) : undefined };
-  const context: HandlerContext = Object.freeze({
+  return Object.freeze({
     modelName,
     modelVersion,
     modelDir,
@@ -51,16 +61,18 @@ export async function loadModel(modelDir: string, options: LoadOptions = {}): Pr
     batchSize: config.batchSize,
     executionProviders: device.type === 'cpu' ? config.executionProviders.filter((p) => p === 'cpu' || p === 'webgpu') : config.executionProviders,
     intraOpNumThreads: options.intraOpNumThreads ?? config.intraOpNumThreads ?? availableParallelism(),
-    logger,
+    logger: createLogger(modelName, options.logSink),
     metrics: createMetrics(modelName, modelVersion, options.metricSink ?? (() => {})),
   });
-  const handler = await importHandler(manifest.model.handler, modelDir);
+}
+
+/** Calls initialize(), turning any failure into KILN_ERR_HANDLER_LOAD with the handler's stack. */
+export async function initializeHandler(handler: Handler, context: HandlerContext): Promise<void> {
   try {
     await handler.initialize?.(context);
   } catch (error) {
-    throw loadError(`model "${modelName}" version ${modelVersion}: initialize() failed: ${(error as Error)?.message ?? String(error)}`, error);
+    throw loadError(`model "${context.modelName}" version ${context.modelVersion}: initialize() failed: ${(error as Error)?.message ?? String(error)}`, error);
   }
-  return { handler, context };
 }
 
 async function importHandler(entry: string, modelDir: string): Promise<Handler> {

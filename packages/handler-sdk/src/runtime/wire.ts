@@ -40,7 +40,7 @@ export type WireResult =
 
 /** Normalises whatever a handler returned or threw for request `index` into a WireResult. */
 export function toWireResult(answer: unknown, index: number): WireResult {
-  if (answer instanceof Error) return { ok: false, error: toWireError(answer, index) };
+  if (answer instanceof Error) return { ok: false, error: toWireError(answer, index, 'handle') };
   try {
     if (answer instanceof HandlerResponse) {
       const body: WireBody =

@@ -2,6 +2,7 @@ import { Tensor } from 'onnxruntime-node';
 import { sdkError } from '../errors/codes.js';
 import type { Datatype } from '../manifest/datatypes.js';
 import { DATATYPE_TO_TENSOR_TYPE, TENSOR_TYPE_TO_DATATYPE, type TensorType } from './datatypes.js';
+import { fromHalf, toHalf } from './float16.js';
 
 export { Tensor };
 
@@ -50,9 +51,18 @@ export function tensor(type: TensorType, data: TypedArray | readonly (number | b
   if (ArrayBuffer.isView(data)) return new Tensor(type, data as never, dims);
   const Ctor = ARRAY_FOR_TYPE[type];
   if (Ctor === undefined) throw sdkError('KILN_ERR_BAD_REQUEST', `tensors of type ${type} cannot be created from plain values`);
+  const values = data as readonly unknown[];
+  const integer = type !== 'float32' && type !== 'float64' && type !== 'float16';
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    const ok = type === 'bool' ? typeof v === 'boolean' || v === 0 || v === 1 : typeof v === 'bigint' || (typeof v === 'number' && (!integer || Number.isInteger(v)));
+    if (!ok) {
+      throw sdkError('KILN_ERR_BAD_REQUEST', `a ${type} tensor cannot hold ${JSON.stringify(typeof v === 'bigint' ? String(v) : v)} (value ${i}); send ${integer ? 'integers' : 'numbers'}`);
+    }
+  }
   const big = type === 'int64' || type === 'uint64';
-  const values = (data as readonly (number | bigint | boolean)[]).map((v) => (big ? BigInt(v as number) : Number(v)));
-  return new Tensor(type, Ctor.from(values as never) as never, dims);
+  const converted = values.map((v) => (big ? BigInt(v as number) : type === 'float16' ? toHalf(Number(v)) : Number(v)));
+  return new Tensor(type, Ctor.from(converted as never) as never, dims);
 }
 
 /** The same, with the type named by its KServe v2 datatype (`FP32`, `INT64`, ...). */
@@ -71,9 +81,10 @@ export function tensorValues(t: Tensor): (number | string | boolean)[] {
   const data = t.data as ArrayLike<number | bigint | string>;
   const out = new Array<number | string | boolean>(data.length);
   const bool = t.type === 'bool';
+  const half = t.type === 'float16' && data instanceof Uint16Array;
   for (let i = 0; i < data.length; i++) {
     const v = data[i]!;
-    out[i] = typeof v === 'bigint' ? Number(v) : bool ? v !== 0 : v;
+    out[i] = typeof v === 'bigint' ? Number(v) : bool ? v !== 0 : half ? fromHalf(v as number) : v;
   }
   return out;
 }

@@ -8,9 +8,8 @@ import type { Handler, HandlerContext } from '../handler/types.js';
 import type { Datatype } from '../manifest/datatypes.js';
 import type { Manifest, Signature, TensorSpec } from '../manifest/manifest.js';
 import { TENSOR_TYPE_TO_DATATYPE } from '../tensor/datatypes.js';
-import { loadModel, type LoadedModel } from '../runtime/load-model.js';
-import { createLogger } from '../runtime/logger.js';
-import { createMetrics, type MetricSample } from '../runtime/metrics.js';
+import { createContext, initializeHandler, loadModel, type LoadedModel } from '../runtime/load-model.js';
+import type { MetricSample } from '../runtime/metrics.js';
 import { runBatch } from '../runtime/run-batch.js';
 import type { WireRequest, WireResult } from '../runtime/wire.js';
 
@@ -110,7 +109,7 @@ async function load(target: string | Handler | (new () => Handler), options: Run
   }
   const handler: Handler = typeof target === 'function' ? new target() : target;
   const context = await syntheticContext(options, metricSink);
-  await handler.initialize?.(context);
+  await initializeHandler(handler, context);
   return { handler, context };
 }
 
@@ -133,20 +132,8 @@ async function syntheticContext(options: RunOptions, metricSink: (s: MetricSampl
     ...(signature === undefined ? {} : { signature }),
     files: {},
   };
-  return {
-    modelName,
-    modelVersion: '1',
-    modelDir: options.modelDir ?? (options.modelPath === undefined ? process.cwd() : dirname(options.modelPath)),
-    manifest,
-    signature,
-    config,
-    device: { type: 'cpu', id: undefined },
-    batchSize: config.batchSize,
-    executionProviders: ['cpu'],
-    intraOpNumThreads: config.intraOpNumThreads ?? 1,
-    logger: createLogger(modelName),
-    metrics: createMetrics(modelName, '1', metricSink),
-  };
+  const modelDir = options.modelDir ?? (options.modelPath === undefined ? process.cwd() : dirname(options.modelPath));
+  return createContext(manifest, modelDir, config, { metricSink });
 }
 
 /** The model's signature as ONNX Runtime reports it (named dynamic dimensions become -1). */

@@ -10,7 +10,7 @@ export interface InferenceDeps {
   registry: ModelRegistry;
   /** True once shutdown has begun: new requests get 503. */
   closing: () => boolean;
-  onResult?: (entry: ModelEntry, result: WireResult) => void;
+  onResult?: (entry: ModelEntry, result: WireResult, requestId: string) => void;
 }
 
 /** TorchServe's inference API: GET /ping and POST /predictions/{model}[/{version}]. */
@@ -43,7 +43,7 @@ export async function predictOn(entry: ModelEntry, request: FastifyRequest, repl
     if (!reply.raw.writableFinished) gone.abort();
   });
   const result = await entry.batcher.submit(wire, gone.signal);
-  deps.onResult?.(entry, result);
+  deps.onResult?.(entry, result, request.id);
   return sendResult(reply, result);
 }
 
