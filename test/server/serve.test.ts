@@ -81,4 +81,19 @@ describe('kiln serve: TorchServe inference API', () => {
     expect(nowhere.status).toBe(404);
     expect(await nowhere.json()).toMatchObject({ errorCode: 'KILN_ERR_ROUTE_NOT_FOUND' });
   });
+
+  test('--models all loads every archive in --model-store: zip, tgz and folder alike, each with its own version', async () => {
+    const dir = tempDir();
+    linearArchive(dir, 'linear', 'batchSize: 1\n', 'zipped', '1.0');
+    linearArchive(dir, 'linear', 'batchSize: 1\n', 'tarred', '2.0', 'tgz');
+    linearArchive(dir, 'linear', 'batchSize: 1\n', 'folder', '3.0', 'no-archive');
+    const kiln = await startKiln(['--model-store', 'store', '--models', 'all'], { cwd: dir });
+    for (const [name, version] of [['zipped', '1.0'], ['tarred', '2.0'], ['folder', '3.0']] as const) {
+      expect(kiln.output()).toContain(`model ${name} ${version} ready`);
+      const answer = await post(`${kiln.inference}/predictions/${name}/${version}`, { row: [1, 1, 1, 1] });
+      expect(answer.json).toMatchObject({ y: y([1, 1, 1, 1]) });
+    }
+    const list = await (await fetch(`${kiln.management}/models`)).json();
+    expect(list.models.map((m: { modelName: string }) => m.modelName)).toEqual(['folder', 'tarred', 'zipped']);
+  });
 });

@@ -51,15 +51,15 @@ export async function startKiln(args: string[], options: { cwd?: string; env?: N
 }
 
 /** Archives the linear model with one of test/fixtures/handlers and a model-config. Returns the .mar path. */
-export function linearArchive(dir: string, handler: string, config: string, name = 'linear', version = '1.0'): string {
+export function linearArchive(dir: string, handler: string, config: string, name = 'linear', version = '1.0', format = 'default'): string {
   writeModel(dir, 'linear.onnx', linearModel());
   writeFileSync(join(dir, `${name}-config.yaml`), config);
   const run = kiln(
-    ['archive', '--model-name', name, '-v', version, '--serialized-file', 'linear.onnx', '--handler', join(REPO_ROOT, 'test/fixtures/handlers', `${handler}.ts`), '-c', `${name}-config.yaml`, '--export-path', 'store', '-f'],
+    ['archive', '--model-name', name, '-v', version, '--serialized-file', 'linear.onnx', '--handler', join(REPO_ROOT, 'test/fixtures/handlers', `${handler}.ts`), '-c', `${name}-config.yaml`, '--export-path', 'store', '--archive-format', format, '-f'],
     { cwd: dir },
   );
   if (run.status !== 0) throw new Error(run.stderr);
-  return join(dir, 'store', `${name}.mar`);
+  return join(dir, 'store', format === 'tgz' ? `${name}.tar.gz` : format === 'no-archive' ? name : `${name}.mar`);
 }
 
 export async function post(url: string, body: unknown, headers: Record<string, string> = { 'content-type': 'application/json' }) {

@@ -103,7 +103,7 @@ export function resolveServerConfig(sources: ConfigSources = {}): ServerConfig {
   const env = sources.env ?? {};
   const cwd = sources.cwd ?? process.cwd();
   const fileName = sources.file ?? env.KILN_CONFIG;
-  const fromFile = fileName === undefined ? {} : checked(readConfigFile(resolve(cwd, fileName)), fileName);
+  const fromFile = fileName === undefined ? {} : checked(readConfigFile(resolve(cwd, fileName), fileName), fileName);
   const fromEnv: Record<string, unknown> = {};
   for (const [key, spec] of Object.entries(SERVER_KEYS)) {
     const raw = env[spec.env];
@@ -133,12 +133,12 @@ export function coreCount(): number {
   return availableParallelism();
 }
 
-function readConfigFile(path: string): unknown {
+function readConfigFile(path: string, given: string): unknown {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
   } catch {
-    throw serverError('KILN_ERR_SERVER_CONFIG_INVALID', `--config ${path}: no such file`, { details: { path } });
+    throw serverError('KILN_ERR_SERVER_CONFIG_INVALID', `--config ${given}: no such file (looked for ${path})`, { details: { path } });
   }
   try {
     return parseYaml(text) ?? {}; // YAML is a superset of JSON: one parser reads both
