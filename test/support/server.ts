@@ -17,7 +17,7 @@ export interface RunningKiln {
 }
 
 /** Starts the real `kiln serve` on free ports and waits until it says it is ready. */
-export async function startKiln(args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv; waitFor?: RegExp } = {}): Promise<RunningKiln> {
+export async function startKiln(args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv; waitFor?: RegExp; shared?: boolean } = {}): Promise<RunningKiln> {
   const child = spawn(
     process.execPath,
     [KILN_BIN, 'serve', '--inference-address', 'http://127.0.0.1:0', '--management-address', 'http://127.0.0.1:0', '--metrics-address', 'http://127.0.0.1:0', ...args],
@@ -27,9 +27,12 @@ export async function startKiln(args: string[], options: { cwd?: string; env?: N
   child.stdout!.on('data', (d) => (output += d));
   child.stderr!.on('data', (d) => (output += d));
   const exited = once(child, 'exit').then(([code]) => code as number | null);
-  onTestFinished(() => {
-    if (child.exitCode === null) child.kill('SIGKILL');
-  });
+  // A server shared by a file's tests (started in beforeAll) is stopped by its afterAll.
+  if (options.shared !== true) {
+    onTestFinished(() => {
+      if (child.exitCode === null) child.kill('SIGKILL');
+    });
+  }
   const waitFor = options.waitFor ?? /Kiln is ready/;
   const deadline = Date.now() + 30_000;
   while (!waitFor.test(output)) {

@@ -9,3 +9,4 @@ export { startServer, modelSources, readyLine } from './serve.js';
 export type { KilnServer, ServerLog } from './serve.js';
 export { resolveServerConfig, parseAddress, SERVER_DEFAULTS, SERVER_KEYS, serverConfigSchema } from './config/server-config.js';
 export type { ServerConfig, ServerConfigFile } from './config/server-config.js';
+export { SERVER_VERSION } from './version.js';

@@ -7,7 +7,9 @@ import multipart from '@fastify/multipart';
 import { parseAddress, type ServerConfig } from './config/server-config.js';
 import { serverError } from './errors.js';
 import { createApp } from './http/create-app.js';
-import { inferenceApi } from './http/inference-api.js';
+import { inferenceApi, type InferenceDeps } from './http/inference-api.js';
+import { v1Api } from './kserve/v1-api.js';
+import { v2Api } from './kserve/v2-api.js';
 import { managementApi } from './http/management-api.js';
 import { metricsApi, ServerMetrics } from './http/metrics-api.js';
 import type { ModelEntry } from './registry/model-entry.js';
@@ -62,7 +64,7 @@ export async function startServer(config: ServerConfig, log: ServerLog = console
   };
   const inference = createApp(appOptions);
   await inference.register(multipart, { limits: { fileSize: config.maxRequestSizeBytes, files: 16, fields: 64 } });
-  inferenceApi(inference, {
+  const inferenceDeps: InferenceDeps = {
     registry,
     closing: () => closing,
     onResult: (entry, result, requestId) => {
@@ -74,7 +76,10 @@ export async function startServer(config: ServerConfig, log: ServerLog = console
         log.error(`[${entry.name}] request ${requestId} failed: ${code}: ${message}${trace ? `\n${trace}` : ''}`);
       }
     },
-  });
+  };
+  inferenceApi(inference, inferenceDeps);
+  v2Api(inference, inferenceDeps);
+  v1Api(inference, inferenceDeps);
   const management = createApp(appOptions);
   managementApi(management, registry);
   const metricsApp = createApp(appOptions);

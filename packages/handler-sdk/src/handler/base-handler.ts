@@ -3,10 +3,9 @@ import type { InferenceSession } from 'onnxruntime-node';
 import { sdkError } from '../errors/codes.js';
 import { isKilnError, KilnError } from '../errors/kiln-error.js';
 import { tensorsFromJson } from '../tensor/json-tensors.js';
-import { tensorToJson } from '../tensor/tensor.js';
 import { batchKey, collate, conformToSignature, split } from './collate.js';
 import { createSession } from './session.js';
-import type { Answer, Handler, HandlerContext, JsonValue, KilnRequest, Tensors } from './types.js';
+import type { Answer, Handler, HandlerContext, KilnRequest, Tensors } from './types.js';
 
 export type HandlerPhase = 'preprocess' | 'inference' | 'postprocess';
 
@@ -61,10 +60,26 @@ export class BaseHandler<TJson = unknown, TAnswer extends Answer = Answer, TConf
     return (await this.session.run(batch)) as Tensors;
   }
 
-  /** Turns one request's slice of the outputs into its answer. The default returns the tensors as JSON. */
+  /**
+   * Turns one request's slice of the outputs into its answer. The default returns the tensors,
+   * which TorchServe routes send as `{"outputs": [{name, datatype, shape, data}]}`.
+   */
   postprocess(output: Tensors, _request: KilnRequest<TJson>, _context: HandlerContext<TConfig>): TAnswer | Promise<TAnswer> {
-    const outputs = Object.entries(output).map(([name, t]) => tensorToJson(name, t)) as unknown as JsonValue;
-    return { outputs } as unknown as TAnswer;
+    return output as unknown as TAnswer;
+  }
+
+  /**
+   * The KServe v2 hook, in place of preprocess for a request that arrived as named tensors
+   * (`POST /v2/models/{m}/infer`). The default passes them to the model as they are; override it
+   * to turn a v2 client's tensors into the model's (a BYTES image, say).
+   */
+  preprocessTensors(tensors: Readonly<Tensors>, _request: KilnRequest<TJson>, _context: HandlerContext<TConfig>): Tensors | Promise<Tensors> {
+    return { ...tensors };
+  }
+
+  /** The KServe v2 hook, in place of postprocess: must answer named tensors. The default returns the model's outputs. */
+  postprocessTensors(output: Tensors, _request: KilnRequest<TJson>, _context: HandlerContext<TConfig>): Tensors | Promise<Tensors> {
+    return output;
   }
 
   async handle(requests: KilnRequest<TJson>[], context: HandlerContext<TConfig>): Promise<(TAnswer | Error)[]> {
@@ -74,7 +89,8 @@ export class BaseHandler<TJson = unknown, TAnswer extends Answer = Answer, TConf
     await Promise.all(
       requests.map(async (request, index) => {
         try {
-          const prepared = conformToSignature(await this.preprocess(request, context), context.signature);
+          const inputs = request.tensors === undefined ? await this.preprocess(request, context) : await this.preprocessTensors(request.tensors, request, context);
+          const prepared = conformToSignature(inputs, context.signature);
           const key = batchKey(prepared.tensors);
           const group = groups.get(key) ?? [];
           group.push({ index, ...prepared });
@@ -101,7 +117,10 @@ export class BaseHandler<TJson = unknown, TAnswer extends Answer = Answer, TConf
       await Promise.all(
         group.map(async (item, i) => {
           try {
-            results[item.index] = await this.postprocess(slices[i]!, requests[item.index]!, context);
+            const request = requests[item.index]!;
+            results[item.index] = await (request.tensors === undefined
+              ? this.postprocess(slices[i]!, request, context)
+              : (this.postprocessTensors(slices[i]!, request, context) as TAnswer | Promise<TAnswer>));
           } catch (error) {
             results[item.index] = inPhase(error, 'postprocess');
           }

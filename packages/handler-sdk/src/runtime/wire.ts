@@ -3,7 +3,9 @@ import { sdkError } from '../errors/codes.js';
 import { isKilnError } from '../errors/kiln-error.js';
 import { HandlerResponse } from '../handler/response.js';
 import type { RequestField } from '../handler/types.js';
-import { tensorToJson } from '../tensor/tensor.js';
+import type { Datatype } from '../manifest/datatypes.js';
+import { DATATYPE_TO_TENSOR_TYPE } from '../tensor/datatypes.js';
+import { datatypeOf, tensorToJson, tensorValues } from '../tensor/tensor.js';
 
 /**
  * A request as it crosses from the HTTP server to a worker: plain data only (structured-clone
@@ -20,7 +22,19 @@ export interface WireRequest {
   tensors?: Record<string, { type: Tensor.Type; data: Tensor.DataType; dims: readonly number[] }>;
 }
 
-export type WireBody = { kind: 'json'; text: string } | { kind: 'bytes'; data: Uint8Array; contentType: string };
+/** One output tensor as it crosses back: typed-array data (string[] for BYTES), never JSON. */
+export interface WireTensor {
+  name: string;
+  datatype: Datatype;
+  shape: number[];
+  data: Tensor.DataType;
+}
+
+export type WireBody =
+  | { kind: 'json'; text: string }
+  | { kind: 'bytes'; data: Uint8Array; contentType: string }
+  /** Named tensors: the v2 route encodes them as JSON or binary; TorchServe routes as `{"outputs": [...]}`. */
+  | { kind: 'tensors'; outputs: WireTensor[] };
 
 /** Where a failure happened, for the client's message and the logs. */
 export type WirePhase = 'decode' | 'preprocess' | 'inference' | 'postprocess' | 'handle';
@@ -49,6 +63,10 @@ export function toWireResult(answer: unknown, index: number): WireResult {
           : { kind: 'bytes', data: answer.body.data, contentType: answer.body.contentType };
       return { ok: true, status: answer.status, headers: { ...answer.headers }, body };
     }
+    if (isTensors(answer)) {
+      const outputs = Object.entries(answer).map(([name, t]) => ({ name, datatype: datatypeOf(t), shape: [...t.dims], data: t.data }));
+      return { ok: true, status: 200, headers: {}, body: { kind: 'tensors', outputs } };
+    }
     if (answer instanceof Uint8Array) {
       return { ok: true, status: 200, headers: {}, body: { kind: 'bytes', data: answer, contentType: 'application/octet-stream' } };
     }
@@ -57,6 +75,27 @@ export function toWireResult(answer: unknown, index: number): WireResult {
   } catch (error) {
     return { ok: false, error: toWireError(error, index, 'postprocess') };
   }
+}
+
+/** A record whose every value is a tensor: a handler answering with the model's outputs. */
+function isTensors(value: unknown): value is Record<string, Tensor> {
+  if (value === null || typeof value !== 'object' || Array.isArray(value) || ArrayBuffer.isView(value)) return false;
+  const values = Object.values(value);
+  return values.length > 0 && values.every((v) => v instanceof Tensor);
+}
+
+/** `{"outputs": [{name, datatype, shape, data}]}`: how TorchServe routes send a tensors answer. */
+export function tensorsAsJson(outputs: readonly WireTensor[]): string {
+  return JSON.stringify({
+    outputs: outputs.map((o) => ({ name: o.name, datatype: o.datatype, shape: o.shape, data: tensorValues(new Tensor(o.datatype === 'BYTES' ? 'string' : (DATATYPE_TO_TENSOR_TYPE[o.datatype] ?? 'float32') as 'float32', o.data as Float32Array, o.shape)) })),
+  });
+}
+
+/** A body as TorchServe-style routes send it: JSON text (tensors as `{"outputs": [...]}`) or bytes. */
+export function renderBody(body: WireBody): { contentType: string; data: string | Uint8Array } {
+  if (body.kind === 'json') return { contentType: 'application/json', data: body.text };
+  if (body.kind === 'tensors') return { contentType: 'application/json', data: tensorsAsJson(body.outputs) };
+  return { contentType: body.contentType, data: body.data };
 }
 
 /** Keeps the handler's own code and message; anything unknown becomes KILN_ERR_HANDLER_FAILED. */

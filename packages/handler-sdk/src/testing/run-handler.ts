@@ -11,7 +11,7 @@ import { TENSOR_TYPE_TO_DATATYPE } from '../tensor/datatypes.js';
 import { createContext, initializeHandler, loadModel, type LoadedModel } from '../runtime/load-model.js';
 import type { MetricSample } from '../runtime/metrics.js';
 import { runBatch } from '../runtime/run-batch.js';
-import type { WireRequest, WireResult } from '../runtime/wire.js';
+import { renderBody, type WireRequest, type WireResult } from '../runtime/wire.js';
 
 /** One input: raw bytes, a file to read, JSON, or a full request. */
 export type RunInput =
@@ -165,7 +165,8 @@ export function fromWire(result: WireResult): RunResult {
     const { code, message, phase, stack, status } = result.error;
     return { ok: false, status, contentType: 'application/json', headers: {}, error: { code, message, phase, stack } };
   }
-  const { body, status, headers } = result;
-  if (body.kind === 'json') return { ok: true, status, headers, contentType: 'application/json', json: JSON.parse(body.text) };
-  return { ok: true, status, headers, contentType: body.contentType, bytes: body.data };
+  const { status, headers } = result;
+  const { contentType, data } = renderBody(result.body);
+  if (typeof data === 'string') return { ok: true, status, headers, contentType, json: JSON.parse(data) };
+  return { ok: true, status, headers, contentType, bytes: data };
 }

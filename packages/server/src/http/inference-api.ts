@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { WireResult } from '@kiln/handler-sdk';
+import { renderBody, type WireResult } from '@kiln/handler-sdk';
 import { serverError } from '../errors.js';
 import type { ModelEntry } from '../registry/model-entry.js';
 import type { ModelRegistry } from '../registry/registry.js';
@@ -50,7 +50,6 @@ export async function predictOn(entry: ModelEntry, request: FastifyRequest, repl
 export function sendResult(reply: FastifyReply, result: WireResult): FastifyReply {
   if (!result.ok) return sendError(reply, result.error);
   reply.code(result.status).headers(result.headers);
-  if (result.body.kind === 'json') return reply.type('application/json').send(result.body.text);
-  const { data, contentType } = result.body;
-  return reply.type(contentType).send(Buffer.from(data.buffer, data.byteOffset, data.byteLength));
+  const { contentType, data } = renderBody(result.body);
+  return reply.type(contentType).send(typeof data === 'string' ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength));
 }

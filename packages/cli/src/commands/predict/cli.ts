@@ -1,4 +1,4 @@
-import { isKilnError } from '@kiln/handler-sdk';
+import { isKilnError, renderBody } from '@kiln/handler-sdk';
 import type { CommandIO } from '../../command-spec.js';
 import { cliError } from '../../errors.js';
 import { predict, type Prediction } from './predict.js';
@@ -33,15 +33,16 @@ function render({ input, result }: Prediction): string {
     const trace = status >= 500 && stack !== undefined ? `${stack.split('\n').slice(1).join('\n')}\n` : '';
     return `== ${input}: ${status} ${code}${phase ? ` (in ${phase})` : ''}\n${message}\n${trace}`;
   }
-  const { body, status } = result;
-  if (body.kind === 'json') return `== ${input}: ${status}\n${JSON.stringify(JSON.parse(body.text), null, 2)}\n`;
-  return `== ${input}: ${status} ${body.contentType}, ${body.data.length} bytes\n`;
+  const { contentType, data } = renderBody(result.body);
+  if (typeof data === 'string') return `== ${input}: ${result.status}\n${JSON.stringify(JSON.parse(data), null, 2)}\n`;
+  return `== ${input}: ${result.status} ${contentType}, ${data.length} bytes\n`;
 }
 
 function toJson({ input, result }: Prediction) {
   if (!result.ok) return { input, ok: false, status: result.error.status, error: result.error };
-  const { body, status, headers } = result;
-  return body.kind === 'json'
-    ? { input, ok: true, status, headers, contentType: 'application/json', body: JSON.parse(body.text) as unknown }
-    : { input, ok: true, status, headers, contentType: body.contentType, bodyBase64: Buffer.from(body.data).toString('base64') };
+  const { status, headers } = result;
+  const { contentType, data } = renderBody(result.body);
+  return typeof data === 'string'
+    ? { input, ok: true, status, headers, contentType, body: JSON.parse(data) as unknown }
+    : { input, ok: true, status, headers, contentType, bodyBase64: Buffer.from(data).toString('base64') };
 }

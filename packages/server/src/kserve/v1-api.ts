@@ -1,0 +1,64 @@
+import type { FastifyInstance } from 'fastify';
+import { serverError } from '../errors.js';
+import type { InferenceDeps } from '../http/inference-api.js';
+import { toWireRequest } from '../http/wire-request.js';
+import { renderBody } from '@kiln/handler-sdk';
+import { sendV2Error } from './v2-api.js';
+
+/**
+ * KServe v1: `{"instances": [...]}` → `{"predictions": [...]}`. Each instance is one request to the
+ * handler (its JSON body), so instances batch with each other and with other traffic.
+ */
+export function v1Api(app: FastifyInstance, deps: InferenceDeps): void {
+  app.get('/v1/models', async () => ({ models: deps.registry.names() }));
+  app.get<{ Params: { model: string } }>('/v1/models/:model', async (request, reply) => {
+    try {
+      const entry = deps.registry.resolve(request.params.model);
+      const ready = entry.state === 'ready';
+      return reply.code(ready ? 200 : 503).send({ name: entry.name, ready });
+    } catch (error) {
+      return sendV2Error(reply, error as never);
+    }
+  });
+  // `/v1/models/{name}:predict`: the colon is part of one path segment, so the route takes the
+  // whole segment and splits it.
+  app.post<{ Params: { target: string } }>('/v1/models/:target', async (request, reply) => {
+    const match = /^(.+):predict$/.exec(request.params.target);
+    if (match === null) {
+      return sendV2Error(reply, serverError('KILN_ERR_ROUTE_NOT_FOUND', `POST /v1/models/${request.params.target}: the v1 route is /v1/models/{name}:predict`));
+    }
+    let entry;
+    try {
+      entry = deps.registry.resolve(match[1]!);
+    } catch (error) {
+      return sendV2Error(reply, error as never);
+    }
+    if (entry.state !== 'ready' || entry.batcher === undefined) {
+      return sendV2Error(reply, serverError('KILN_ERR_MODEL_NOT_READY', `model "${entry.name}" version ${entry.version} cannot serve: ${entry.reason}`));
+    }
+    let instances: unknown;
+    try {
+      instances = JSON.parse((request.body as Buffer | undefined)?.toString('utf8') ?? '');
+    } catch {
+      instances = undefined;
+    }
+    const list = (instances as { instances?: unknown } | undefined)?.instances;
+    if (!Array.isArray(list)) return sendV2Error(reply, { code: 'KILN_ERR_BAD_REQUEST', status: 400, message: 'expected a JSON body {"instances": [...]}' });
+    const base = await toWireRequest(request);
+    const batcher = entry.batcher;
+    const results = await Promise.all(
+      list.map((instance, i) => batcher.submit({ ...base, id: `${request.id}-${i}`, body: Buffer.from(JSON.stringify(instance)), contentType: 'application/json' })),
+    );
+    for (const result of results) deps.onResult?.(entry, result, request.id);
+    const failed = results.findIndex((r) => !r.ok);
+    if (failed !== -1) {
+      const { error } = results[failed] as { error: { code: string; status: number; message: string } };
+      return sendV2Error(reply, { ...error, message: `instance ${failed}: ${error.message}` });
+    }
+    const predictions = results.map((r) => {
+      const { data } = renderBody((r as { body: Parameters<typeof renderBody>[0] }).body);
+      return typeof data === 'string' ? data : JSON.stringify(Buffer.from(data).toString('base64'));
+    });
+    return reply.type('application/json').send(`{"predictions":[${predictions.join(',')}]}`);
+  });
+}

@@ -1,0 +1,91 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { isKilnError, type WireError } from '@kiln/handler-sdk';
+import { serverError } from '../errors.js';
+import type { ModelEntry } from '../registry/model-entry.js';
+import type { InferenceDeps } from '../http/inference-api.js';
+import { SERVER_VERSION } from '../version.js';
+import { encodeV2Response, parseV2Request } from './v2-codec.js';
+
+type ModelParams = { Params: { model: string; version?: string } };
+
+/** v2 errors are `{"error": "..."}` (Triton's shape), with Kiln's code beside it. */
+export function sendV2Error(reply: FastifyReply, error: { code: string; status: number; message: string }): FastifyReply {
+  if (error.status === 503) reply.header('retry-after', '1');
+  return reply.code(error.status).type('application/json').send(JSON.stringify({ error: error.message, errorCode: error.code }));
+}
+
+function asWireError(error: unknown): WireError {
+  if (isKilnError(error)) return { code: error.code, status: error.status, message: error.message, phase: undefined, itemIndex: 0, stack: error.stack };
+  throw error;
+}
+
+/** The KServe Open Inference Protocol v2 (REST), with Triton's binary tensor extension. */
+export function v2Api(app: FastifyInstance, deps: InferenceDeps): void {
+  app.get('/v2', async () => ({ name: 'kiln', version: SERVER_VERSION, extensions: ['binary_tensor_data'] }));
+  app.get('/v2/health/live', async () => ({ live: true }));
+  app.get('/v2/health/ready', async (_request, reply) => {
+    const ready = !deps.closing() && deps.registry.all().every((m) => m.state === 'ready');
+    return reply.code(ready ? 200 : 503).send({ ready });
+  });
+
+  const withModel = (handler: (entry: ModelEntry, request: FastifyRequest<ModelParams>, reply: FastifyReply) => Promise<unknown>) =>
+    async (request: FastifyRequest<ModelParams>, reply: FastifyReply) => {
+      let entry: ModelEntry;
+      try {
+        entry = deps.registry.resolve(request.params.model, request.params.version);
+      } catch (error) {
+        return sendV2Error(reply, asWireError(error));
+      }
+      return handler(entry, request, reply);
+    };
+
+  const metadata = withModel(async (entry) => ({
+    name: entry.name,
+    versions: deps.registry.versions(entry.name).map((v) => v.version),
+    platform: 'onnxruntime_onnx',
+    inputs: (entry.manifest?.signature?.inputs ?? []).map((t) => ({ name: t.name, datatype: t.datatype, shape: t.shape ?? [-1] })),
+    outputs: (entry.manifest?.signature?.outputs ?? []).map((t) => ({ name: t.name, datatype: t.datatype, shape: t.shape ?? [-1] })),
+  }));
+  const ready = withModel(async (entry) => ({ name: entry.name, ready: entry.state === 'ready' }));
+  const infer = withModel(async (entry, request, reply) => {
+    if (deps.closing()) return sendV2Error(reply, serverError('KILN_ERR_SHUTTING_DOWN', 'the server is shutting down and takes no new requests'));
+    if (entry.state !== 'ready' || entry.batcher === undefined) {
+      return sendV2Error(reply, serverError('KILN_ERR_MODEL_NOT_READY', `model "${entry.name}" version ${entry.version} cannot serve: ${entry.reason}`));
+    }
+    const headerLength = request.headers['inference-header-content-length'];
+    const body = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
+    let parsed;
+    try {
+      parsed = parseV2Request(body, headerLength === undefined ? undefined : Number(headerLength), entry.manifest?.signature);
+    } catch (error) {
+      return sendV2Error(reply, asWireError(error));
+    }
+    const gone = new AbortController();
+    reply.raw.once('close', () => {
+      if (!reply.raw.writableFinished) gone.abort();
+    });
+    const result = await entry.batcher.submit(
+      { id: request.id, body: new Uint8Array(), contentType: undefined, headers: {}, query: {}, tensors: parsed.tensors },
+      gone.signal,
+    );
+    deps.onResult?.(entry, result, request.id);
+    if (!result.ok) return sendV2Error(reply, result.error);
+    if (result.body.kind !== 'tensors') {
+      return sendV2Error(reply, serverError('KILN_ERR_INTERNAL', `the handler of model "${entry.name}" answered a v2 request with ${result.body.kind === 'json' ? 'JSON' : 'bytes'}; answer tensors (see postprocessTensors)`));
+    }
+    let encoded;
+    try {
+      encoded = encodeV2Response(result.body.outputs, parsed, { name: entry.name, version: entry.version });
+    } catch (error) {
+      return sendV2Error(reply, asWireError(error));
+    }
+    if (encoded.headerLength === undefined) return reply.type('application/json').send(encoded.body);
+    return reply.header('inference-header-content-length', String(encoded.headerLength)).type('application/octet-stream').send(encoded.body);
+  });
+
+  for (const prefix of ['/v2/models/:model', '/v2/models/:model/versions/:version']) {
+    app.get(prefix, metadata);
+    app.get(`${prefix}/ready`, ready);
+    app.post(`${prefix}/infer`, infer);
+  }
+}
