@@ -4,17 +4,19 @@ import { tmpdir } from 'node:os';
 import { basename, isAbsolute, join, resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import multipart from '@fastify/multipart';
-import { parseAddress, type ServerConfig } from './config/server-config.js';
+import { parseAddress, type ApiName, type ServerConfig } from './config/server-config.js';
 import { serverError } from './errors.js';
-import { createApp } from './http/create-app.js';
+import { createApp, sendError } from './http/create-app.js';
 import { inferenceApi, type InferenceDeps } from './http/inference-api.js';
-import { v1Api } from './kserve/v1-api.js';
-import { v2Api } from './kserve/v2-api.js';
 import { managementApi } from './http/management-api.js';
 import { metricsApi, ServerMetrics } from './http/metrics-api.js';
+import { allowOrigins, isLoopback, requireToken } from './http/security.js';
+import { v1Api } from './kserve/v1-api.js';
+import { sendV2Error, v2Api } from './kserve/v2-api.js';
 import type { ModelEntry } from './registry/model-entry.js';
+import { ModelService } from './registry/model-service.js';
 import { ModelRegistry } from './registry/registry.js';
-import { loadVersion, startVersion, stopVersion, type LoadContext } from './registry/load-version.js';
+import { stopVersion, type LoadContext } from './registry/load-version.js';
 
 export interface ServerLog {
   info(message: string): void;
@@ -24,7 +26,7 @@ export interface ServerLog {
 
 export interface KilnServer {
   /** The addresses actually bound (port 0 resolves to a real port). */
-  addresses: { inference: string; management: string; metrics: string };
+  addresses: Record<ApiName, string>;
   registry: ModelRegistry;
   /** Resolves when every model given at start has loaded or failed. */
   loaded: Promise<ModelEntry[]>;
@@ -55,15 +57,8 @@ export async function startServer(config: ServerConfig, log: ServerLog = console
       onMetric: (sample) => metrics.recordSample(sample as never),
     }),
   };
+  const service = new ModelService(registry, config, context);
 
-  const appOptions = {
-    maxRequestSizeBytes: config.maxRequestSizeBytes,
-    requestTimeoutMs: config.requestTimeoutMs,
-    headersTimeoutMs: config.headersTimeoutMs,
-    closing: () => closing,
-  };
-  const inference = createApp(appOptions);
-  await inference.register(multipart, { limits: { fileSize: config.maxRequestSizeBytes, files: 16, fields: 64 } });
   const inferenceDeps: InferenceDeps = {
     registry,
     closing: () => closing,
@@ -77,31 +72,34 @@ export async function startServer(config: ServerConfig, log: ServerLog = console
       }
     },
   };
-  inferenceApi(inference, inferenceDeps);
-  v2Api(inference, inferenceDeps);
-  v1Api(inference, inferenceDeps);
-  const management = createApp(appOptions);
-  managementApi(management, registry);
-  const metricsApp = createApp(appOptions);
-  metricsApi(metricsApp, registry, metrics);
+  const apps: Record<ApiName, FastifyInstance> = {
+    inference: await buildApp('inference', 'Kiln inference API (TorchServe, KServe v2 and v1)', config, () => closing),
+    management: await buildApp('management', 'Kiln management API', config, () => closing),
+    metrics: await buildApp('metrics', 'Kiln metrics API', config, () => closing),
+  };
+  await apps.inference.register(multipart, { limits: { fileSize: config.maxRequestSizeBytes, files: 16, fields: 64 } });
+  inferenceApi(apps.inference, inferenceDeps);
+  v2Api(apps.inference, inferenceDeps);
+  v1Api(apps.inference, inferenceDeps);
+  managementApi(apps.management, service);
+  metricsApi(apps.metrics, registry, metrics);
 
-  const apps: [string, FastifyInstance, string][] = [
-    ['inference', inference, config.inferenceAddress],
-    ['management', management, config.managementAddress],
-    ['metrics', metricsApp, config.metricsAddress],
-  ];
   const addresses = { inference: '', management: '', metrics: '' };
   try {
-    for (const [name, app, address] of apps) {
+    for (const name of ['inference', 'management', 'metrics'] as const) {
+      const address = config[`${name}Address`];
       const { host, port } = parseAddress(address);
-      await app.listen({ host, port });
-      const bound = app.server.address();
+      await apps[name].listen({ host, port });
+      const bound = apps[name].server.address();
       const actual = typeof bound === 'object' && bound !== null ? `http://${host.includes(':') ? `[${host}]` : host}:${bound.port}` : address;
-      addresses[name as keyof typeof addresses] = actual;
-      log.info(`${name} API listening on ${actual}`);
+      addresses[name] = actual;
+      log.info(`${name} API listening on ${actual}${config.token !== undefined && config.authApis.includes(name) ? ' (token required)' : ''}`);
+      if (!isLoopback(host) && (config.token === undefined || !config.authApis.includes(name))) {
+        log.warn(`WARNING: the ${name} API listens on ${host}, beyond this machine, with no token. Anyone who can reach it can ${name === 'management' ? 'scale models' : name === 'inference' ? 'run your models' : 'read your metrics'}. Set --token-file (or KILN_TOKEN), or bind to 127.0.0.1.`);
+      }
     }
   } catch (error) {
-    await Promise.all(apps.map(([, app]) => app.close()));
+    await Promise.all(Object.values(apps).map((app) => app.close()));
     await rm(workDir, { recursive: true, force: true });
     throw error;
   }
@@ -109,14 +107,13 @@ export async function startServer(config: ServerConfig, log: ServerLog = console
   const loaded = Promise.all(modelSources(config).map(async ({ name, path }) => {
     let entry: ModelEntry;
     try {
-      entry = await loadVersion(path, name, context);
-      registry.add(entry);
+      entry = await service.register(path, name, {}, true);
+      entry.loadedAtStartup = true;
     } catch (error) {
       const code = (error as { code?: string }).code;
       log.error(`model ${name ?? basename(path)} failed to load from ${path}: ${code?.startsWith('KILN_ERR_') ? `${code} ` : ''}${(error as Error).message}`);
       return undefined;
     }
-    await startVersion(entry, context);
     log.info(readyLine(entry));
     return entry;
   })).then((entries) => entries.filter((e): e is ModelEntry => e !== undefined));
@@ -132,16 +129,33 @@ export async function startServer(config: ServerConfig, log: ServerLog = console
       const deadline = new Promise<void>((r) => setTimeout(r, config.drainTimeoutMs).unref());
       // Stop listening; requests already accepted finish through the batchers, and their responses
       // carry `Connection: close` so keep-alive clients let go.
-      const closed = Promise.all(apps.map(([, app]) => app.close()));
+      const closed = Promise.all(Object.values(apps).map((app) => app.close()));
       await Promise.race([Promise.all(registry.all().map((entry) => entry.batcher?.drained())), deadline]);
       await new Promise((r) => setImmediate(r)); // let the last responses be written
-      for (const [, app] of apps) app.server.closeAllConnections();
+      for (const app of Object.values(apps)) app.server.closeAllConnections();
       await closed;
       await Promise.all(registry.all().map((entry) => stopVersion(entry, config.drainTimeoutMs)));
       await rm(workDir, { recursive: true, force: true });
       log.info('stopped');
     },
   };
+}
+
+/** One API's app: shared settings, then CORS and the token check where configured. */
+async function buildApp(name: ApiName, title: string, config: ServerConfig, closing: () => boolean): Promise<FastifyInstance> {
+  const app = await createApp({
+    title,
+    maxRequestSizeBytes: config.maxRequestSizeBytes,
+    requestTimeoutMs: config.requestTimeoutMs,
+    headersTimeoutMs: config.headersTimeoutMs,
+    closing,
+    jsonBodies: name === 'management',
+  });
+  await allowOrigins(app, config.corsAllowedOrigins);
+  if (config.token !== undefined && config.authApis.includes(name)) {
+    requireToken(app, config.token, (url, reply, error) => (/^\/v[12]\//.test(url) ? sendV2Error(reply, error) : sendError(reply, error)));
+  }
+  return app;
 }
 
 /** One line per model when it is ready (or failed): what serves it and how it batches. */

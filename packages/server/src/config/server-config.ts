@@ -18,7 +18,15 @@ export interface ServerConfigFile {
   drainTimeout?: number;
   requestTimeout?: number;
   headersTimeout?: number;
+  enableModelApi?: boolean;
+  allowedUrls?: string[];
+  tokenFile?: string;
+  authApis?: ApiName[];
+  corsAllowedOrigins?: string[];
 }
+
+export const API_NAMES = ['inference', 'management', 'metrics'] as const;
+export type ApiName = (typeof API_NAMES)[number];
 
 export const serverConfigSchema = {
   $id: 'https://kiln.dev/schemas/server-config.json',
@@ -36,6 +44,11 @@ export const serverConfigSchema = {
     drainTimeout: { type: 'integer', minimum: 0 },
     requestTimeout: { type: 'integer', minimum: 1 },
     headersTimeout: { type: 'integer', minimum: 1 },
+    enableModelApi: { type: 'boolean' },
+    allowedUrls: { type: 'array', items: { type: 'string', minLength: 1 } },
+    tokenFile: { type: 'string', minLength: 1 },
+    authApis: { type: 'array', items: { enum: ['inference', 'management', 'metrics'] }, uniqueItems: true },
+    corsAllowedOrigins: { type: 'array', items: { type: 'string', minLength: 1 } },
   },
 } as const;
 
@@ -54,6 +67,16 @@ export interface ServerConfig {
   drainTimeoutMs: number;
   requestTimeoutMs: number;
   headersTimeoutMs: number;
+  /** Registering and unregistering models over HTTP (POST/DELETE /models). Off by default. */
+  enableModelApi: boolean;
+  /** Regular expressions a non-model-store `url` must match to be registered. Empty: none may. */
+  allowedUrls: readonly RegExp[];
+  /** The bearer token, from tokenFile or KILN_TOKEN; undefined: no auth. */
+  token: string | undefined;
+  /** The APIs the token protects. */
+  authApis: readonly ApiName[];
+  /** Origins allowed by CORS; empty: CORS is off. */
+  corsAllowedOrigins: readonly string[];
 }
 
 export const SERVER_DEFAULTS: ServerConfigFile = Object.freeze({
@@ -67,6 +90,10 @@ export const SERVER_DEFAULTS: ServerConfigFile = Object.freeze({
   drainTimeout: 30,
   requestTimeout: 60,
   headersTimeout: 20,
+  enableModelApi: false,
+  allowedUrls: [],
+  authApis: ['inference', 'management'] as ApiName[],
+  corsAllowedOrigins: [],
 });
 
 /** Flag name, env variable and parser for each key, in one table (also used by the docs). */
@@ -82,6 +109,11 @@ export const SERVER_KEYS = {
   drainTimeout: { flag: '--drain-timeout', env: 'KILN_DRAIN_TIMEOUT', parse: Number },
   requestTimeout: { flag: '--request-timeout', env: 'KILN_REQUEST_TIMEOUT', parse: Number },
   headersTimeout: { flag: '--headers-timeout', env: 'KILN_HEADERS_TIMEOUT', parse: Number },
+  enableModelApi: { flag: '--enable-model-api', env: 'KILN_ENABLE_MODEL_API', parse: (v: string) => (v === 'true' || v === '1' ? true : v === 'false' || v === '0' ? false : v) },
+  allowedUrls: { flag: '--allowed-urls', env: 'KILN_ALLOWED_URLS', parse: (v: string) => v.split(/\s+/).filter(Boolean) },
+  tokenFile: { flag: '--token-file', env: 'KILN_TOKEN_FILE', parse: (v: string) => v },
+  authApis: { flag: '--auth-apis', env: 'KILN_AUTH_APIS', parse: (v: string) => v.split(/[\s,]+/).filter(Boolean) },
+  corsAllowedOrigins: { flag: '--cors-allowed-origins', env: 'KILN_CORS_ALLOWED_ORIGINS', parse: (v: string) => v.split(/[\s,]+/).filter(Boolean) },
 } as const satisfies Record<keyof ServerConfigFile, { flag: string; env: string; parse: (v: string) => unknown }>;
 
 const validate = compileSchema<ServerConfigFile>(serverConfigSchema);
@@ -125,7 +157,36 @@ export function resolveServerConfig(sources: ConfigSources = {}): ServerConfig {
     drainTimeoutMs: merged.drainTimeout * 1000,
     requestTimeoutMs: merged.requestTimeout * 1000,
     headersTimeoutMs: merged.headersTimeout * 1000,
+    enableModelApi: merged.enableModelApi,
+    allowedUrls: Object.freeze(merged.allowedUrls.map((pattern) => compileUrlPattern(pattern))),
+    token: readToken(merged.tokenFile === undefined ? undefined : resolve(cwd, merged.tokenFile), env.KILN_TOKEN),
+    authApis: Object.freeze([...merged.authApis]),
+    corsAllowedOrigins: Object.freeze([...merged.corsAllowedOrigins]),
   });
+}
+
+/** An allowedUrls entry is a regular expression matched against the whole URL. */
+function compileUrlPattern(pattern: string): RegExp {
+  try {
+    return new RegExp(`^(?:${pattern})$`);
+  } catch (error) {
+    throw serverError('KILN_ERR_SERVER_CONFIG_INVALID', `allowedUrls: "${pattern}" is not a regular expression: ${(error as Error).message}`);
+  }
+}
+
+/** The token comes from a file (first line) or KILN_TOKEN; a short one is refused. */
+function readToken(file: string | undefined, fromEnv: string | undefined): string | undefined {
+  let token = fromEnv;
+  if (file !== undefined) {
+    try {
+      token = readFileSync(file, 'utf8').split('\n')[0]!.trim();
+    } catch {
+      throw serverError('KILN_ERR_SERVER_CONFIG_INVALID', `--token-file ${file}: no such file`);
+    }
+  }
+  if (token === undefined || token === '') return undefined;
+  if (token.length < 16) throw serverError('KILN_ERR_SERVER_CONFIG_INVALID', 'the auth token must be at least 16 characters; generate one with `openssl rand -hex 32`');
+  return token;
 }
 
 /** The number of CPU cores ONNX Runtime threads are divided among. */

@@ -1,14 +1,20 @@
 import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
+import swagger from '@fastify/swagger';
+import { SERVER_VERSION } from '../version.js';
 import { serverError } from '../errors.js';
 import { errorBody, toHttpError } from './error-body.js';
 
 export interface AppOptions {
+  /** Title of the API's OpenAPI description. */
+  title: string;
   maxRequestSizeBytes: number;
   requestTimeoutMs: number;
   headersTimeoutMs: number;
   /** While the server drains, responses ask clients to close their connection. */
   closing?: () => boolean;
+  /** Parse application/json bodies (the management API); other APIs keep every body as raw bytes. */
+  jsonBodies?: boolean;
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,128}$/;
@@ -18,9 +24,12 @@ const REQUEST_ID = /^[A-Za-z0-9._-]{1,128}$/;
  * what they mean), an `x-request-id` on every response, Node's timeouts set explicitly, and
  * errors in TorchServe's `{code, type, message}` shape with Kiln's `errorCode`.
  */
-export function createApp(options: AppOptions): FastifyInstance {
+export async function createApp(options: AppOptions): Promise<FastifyInstance> {
   const app = Fastify({
     logger: false,
+    // verbose: validation errors carry the value received, so messages can quote it.
+    ajv: { customOptions: { verbose: true } },
+    schemaErrorFormatter: (errors, dataVar) => invalidParameter(errors[0]!, dataVar),
     bodyLimit: options.maxRequestSizeBytes,
     requestTimeout: options.requestTimeoutMs,
     forceCloseConnections: 'idle',
@@ -32,6 +41,7 @@ export function createApp(options: AppOptions): FastifyInstance {
   });
   app.server.headersTimeout = options.headersTimeoutMs;
   app.removeAllContentTypeParsers();
+  if (options.jsonBodies === true) app.addContentTypeParser('application/json', { parseAs: 'string' }, app.getDefaultJsonParser('error', 'error'));
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
@@ -46,10 +56,23 @@ export function createApp(options: AppOptions): FastifyInstance {
     }
     return sendError(reply, http);
   });
+  // The OpenAPI description is built from the same route schemas that validate requests.
+  await app.register(swagger, { openapi: { openapi: '3.0.3', info: { title: options.title, version: SERVER_VERSION } } });
+  const describe = async () => app.swagger();
+  app.get('/openapi.json', { schema: { hide: true } }, describe);
+  app.route({ method: 'OPTIONS', url: '/', schema: { hide: true }, handler: describe });
   app.setNotFoundHandler((request, reply) =>
     sendError(reply, serverError('KILN_ERR_ROUTE_NOT_FOUND', `Requested resource is not found, please refer to API document: ${request.method} ${request.url.split('?')[0]}`)),
   );
   return app;
+}
+
+/** `query parameter min_worker must be integer, received "abc"`: the parameter, the rule, the value. */
+function invalidParameter(error: { instancePath: string; message?: string; params: Record<string, unknown>; data?: unknown }, dataVar: string) {
+  const where = dataVar === 'querystring' ? 'query parameter' : dataVar === 'params' ? 'path parameter' : `${dataVar} field`;
+  const name = error.instancePath.replace(/^\//, '').replace(/\//g, '.') || String(error.params.missingProperty ?? error.params.additionalProperty ?? '');
+  const received = error.params.missingProperty === undefined && error.data !== undefined ? `, received ${JSON.stringify(error.data)}` : '';
+  return serverError('KILN_ERR_INVALID_PARAMETER', `${where} ${name} ${error.message ?? 'is invalid'}${received}`);
 }
 
 export function sendError(reply: FastifyReply, error: { code: string; status: number; message: string }): FastifyReply {

@@ -1,12 +1,193 @@
-import type { FastifyInstance } from 'fastify';
-import type { ModelRegistry } from '../registry/registry.js';
+import { readFileSync } from 'node:fs';
+import type { FastifyInstance, FastifyReply } from 'fastify';
+import { serverError } from '../errors.js';
+import type { ModelEntry } from '../registry/model-entry.js';
+import type { ModelService } from '../registry/model-service.js';
+import { methodNotAllowed, sendError } from './create-app.js';
 
-/** The management API's model list (`GET /models`), in TorchServe's shape. */
-export function managementApi(app: FastifyInstance, registry: ModelRegistry): void {
-  app.get('/models', async () => ({
-    models: registry.names().map((name) => {
-      const entry = registry.resolve(name);
-      return { modelName: name, modelUrl: entry.archive };
-    }),
-  }));
+const integer = (minimum: number, description: string) => ({ type: 'integer', minimum, description }) as const;
+const modelParams = { type: 'object', properties: { model_name: { type: 'string' }, version: { type: 'string' } }, required: ['model_name'] } as const;
+const registerFields = {
+  url: { type: 'string', minLength: 1, description: 'Archive file name in the model store, or a URL matching allowedUrls' },
+  model_name: { type: 'string', minLength: 1, description: "Name to serve the model under (default: the manifest's)" },
+  batch_size: integer(1, 'Overrides the archive’s batchSize'),
+  max_batch_delay: integer(0, 'Overrides maxBatchDelay (ms)'),
+  initial_workers: integer(1, 'Worker processes to start (default: --workers)'),
+  synchronous: { type: 'boolean', default: true, description: 'Answer once the workers are ready (200) rather than at once (202)' },
+  response_timeout: integer(1, 'Overrides responseTimeout (s)'),
+} as const;
+
+/** TorchServe's management API: list, describe, register, scale, unregister, set the default version. */
+export function managementApi(app: FastifyInstance, service: ModelService): void {
+  const { registry } = service;
+
+  app.get<{ Querystring: { limit: number; next_page_token?: number } }>('/models', {
+    schema: {
+      summary: 'List registered models, sorted by name, a page at a time',
+      querystring: { type: 'object', properties: { limit: { ...integer(1, 'Models per page (at most 100)'), maximum: 100, default: 100 }, next_page_token: integer(0, 'Where the next page starts') } },
+    },
+  }, async (request) => {
+    const names = registry.names();
+    const start = request.query.next_page_token ?? 0;
+    const page = names.slice(start, start + request.query.limit);
+    const next = start + page.length;
+    return {
+      ...(next < names.length ? { nextPageToken: String(next) } : {}),
+      models: page.map((name) => ({ modelName: name, modelUrl: registry.resolve(name).archive })),
+    };
+  });
+
+  const describeRoute = { schema: { summary: 'Describe a model: its versions, workers, batch settings and queue', params: modelParams } };
+  app.get<{ Params: { model_name: string; version?: string } }>('/models/:model_name', describeRoute, async (request) => [describe(registry.resolve(request.params.model_name), service)]);
+  app.get<{ Params: { model_name: string; version: string } }>('/models/:model_name/:version', describeRoute, async (request) => {
+    const { model_name: name, version } = request.params;
+    if (version === 'all') {
+      registry.resolve(name);
+      return registry.versions(name).map((entry) => describe(entry, service));
+    }
+    return [describe(registry.resolve(name, version), service)];
+  });
+
+  const modelApiOff = (reply: FastifyReply) =>
+    sendError(reply, serverError('KILN_ERR_MODEL_API_DISABLED', 'registering and unregistering models over HTTP is off; start kiln serve with --enable-model-api to allow it'));
+
+  app.post<{ Querystring: Record<string, unknown>; Body: Record<string, unknown> | undefined }>('/models', {
+    schema: {
+      summary: 'Register a model from an archive (needs --enable-model-api)',
+      querystring: { type: 'object', properties: registerFields },
+      body: { type: 'object', properties: registerFields },
+    },
+  }, async (request, reply) => {
+    if (!service.config.enableModelApi) return modelApiOff(reply);
+    const p = { ...(request.body ?? {}), ...stripDefaults(request.query, request.url) } as {
+      url?: string; model_name?: string; batch_size?: number; max_batch_delay?: number; initial_workers?: number; synchronous?: boolean; response_timeout?: number;
+    };
+    if (p.url === undefined) return sendError(reply, serverError('KILN_ERR_INVALID_PARAMETER', 'Parameter url is required: the archive file name in the model store'));
+    const path = await service.resolveUrl(p.url);
+    const synchronous = p.synchronous ?? true;
+    const entry = await service.register(path, p.model_name, {
+      ...(p.batch_size === undefined ? {} : { batchSize: p.batch_size }),
+      ...(p.max_batch_delay === undefined ? {} : { maxBatchDelayMs: p.max_batch_delay }),
+      ...(p.initial_workers === undefined ? {} : { minWorkers: p.initial_workers }),
+      ...(p.response_timeout === undefined ? {} : { responseTimeoutS: p.response_timeout }),
+    }, synchronous);
+    if (!synchronous) return reply.code(202).send({ status: 'Processing worker updates...' });
+    if (entry.state !== 'ready') {
+      const reason = entry.reason;
+      await service.unregister(entry);
+      return sendError(reply, serverError('KILN_ERR_SCALE_FAILED', `model "${entry.name}" version ${entry.version} could not start: ${reason}; it was not registered`));
+    }
+    const workers = entry.pool?.readyCount ?? 0;
+    return { status: `Model "${entry.name}" Version: ${entry.version} registered with ${workers} initial workers` };
+  });
+
+  const scaleRoute = {
+    schema: {
+      summary: 'Scale a model version to min_worker worker processes',
+      params: modelParams,
+      querystring: {
+        type: 'object',
+        properties: {
+          min_worker: { ...integer(1, 'Worker processes to run'), default: 1 },
+          max_worker: integer(1, 'Upper bound (default: min_worker)'),
+          synchronous: { type: 'boolean', default: false, description: 'Answer once scaled (200) rather than at once (202)' },
+        },
+      },
+    },
+  };
+  const scale = async (request: { params: { model_name: string; version?: string }; query: { min_worker: number; max_worker?: number; synchronous: boolean } }, reply: FastifyReply) => {
+    const entry = registry.resolve(request.params.model_name, request.params.version);
+    const { min_worker: min, max_worker: max = min, synchronous } = request.query;
+    if (max < min) return sendError(reply, serverError('KILN_ERR_INVALID_PARAMETER', `max_worker cannot be less than min_worker (max_worker ${max}, min_worker ${min}).`));
+    if (entry.pool === undefined || entry.config === undefined) return sendError(reply, serverError('KILN_ERR_MODEL_NOT_READY', `model "${entry.name}" is still loading`));
+    entry.config = Object.freeze({ ...entry.config, minWorkers: min, maxWorkers: max });
+    const scaling = entry.pool.scale(min);
+    if (!synchronous) {
+      void scaling;
+      return reply.code(202).send({ status: 'Processing worker updates...' });
+    }
+    await scaling;
+    return { status: `Workers scaled to ${entry.pool.readyCount} for model: ${entry.name}, version: ${entry.version}` };
+  };
+  app.put('/models/:model_name', scaleRoute, scale as never);
+  app.put('/models/:model_name/:version', scaleRoute, scale as never);
+
+  const unregister = async (request: { params: { model_name: string; version?: string } }, reply: FastifyReply) => {
+    if (!service.config.enableModelApi) return modelApiOff(reply);
+    const { model_name: name, version } = request.params;
+    const entry = registry.resolve(name, version);
+    if (entry.version === registry.defaultVersion(name) && registry.versions(name).length > 1) {
+      return sendError(reply, serverError('KILN_ERR_DEFAULT_VERSION_IN_USE', `version ${entry.version} is the default of model "${name}"; set another default first (PUT /models/${name}/{version}/set-default)`));
+    }
+    await service.unregister(entry);
+    return { status: `Model "${name}" unregistered` };
+  };
+  const deleteRoute = { schema: { summary: 'Unregister a model version: drain its queue, then stop its workers (needs --enable-model-api)', params: modelParams } };
+  app.delete('/models/:model_name', deleteRoute, unregister as never);
+  app.delete('/models/:model_name/:version', deleteRoute, unregister as never);
+
+  app.put<{ Params: { model_name: string; version: string } }>('/models/:model_name/:version/set-default', {
+    schema: { summary: 'Make a version the default one', params: modelParams },
+  }, async (request) => {
+    registry.setDefault(request.params.model_name, request.params.version);
+    return { status: `Default version successfully updated for model "${request.params.model_name}" to "${request.params.version}"` };
+  });
+  methodNotAllowed(app, '/models/:model_name/:version/set-default', ['PUT']);
+}
+
+/** Query defaults (synchronous) apply only when a field is absent from both query and body. */
+function stripDefaults(query: Record<string, unknown>, url: string): Record<string, unknown> {
+  const given = new URLSearchParams(url.split('?')[1] ?? '');
+  return Object.fromEntries(Object.entries(query).filter(([key]) => given.has(key)));
+}
+
+/** TorchServe's DescribeModelResponse, plus Kiln's state, signature and execution providers. */
+function describe(entry: ModelEntry, service: ModelService) {
+  const c = entry.config;
+  return {
+    modelName: entry.name,
+    modelVersion: entry.version,
+    modelUrl: entry.archive,
+    engine: 'onnxruntime',
+    runtime: 'node',
+    status: entry.state,
+    ...(entry.state === 'ready' ? {} : { statusReason: entry.reason }),
+    isDefault: service.registry.defaultVersion(entry.name) === entry.version,
+    minWorkers: c?.minWorkers,
+    maxWorkers: c?.maxWorkers,
+    batchSize: c?.batchSize,
+    maxBatchDelay: c?.maxBatchDelayMs,
+    responseTimeout: c?.responseTimeoutS,
+    startupTimeout: c?.startupTimeoutS,
+    clientTimeoutInMills: c?.clientTimeoutMs,
+    deviceType: c?.deviceType,
+    deviceIds: c?.deviceIds,
+    executionProviders: c?.executionProviders,
+    loadedAtStartup: entry.loadedAtStartup,
+    workers: (entry.pool?.list() ?? []).map((w) => ({
+      id: w.id,
+      startTime: new Date(w.startedAt).toISOString(),
+      status: w.state === 'idle' || w.state === 'busy' ? 'READY' : w.state === 'starting' ? 'STARTING' : 'UNLOADING',
+      memoryUsage: memoryOf(w.pid),
+      pid: w.pid,
+      gpu: c?.deviceType === 'gpu',
+      gpuUsage: 'N/A',
+    })),
+    jobQueueStatus: {
+      remainingCapacity: (c?.jobQueueSize ?? 0) - (entry.batcher?.queued ?? 0),
+      pendingRequests: entry.batcher?.queued ?? 0,
+    },
+    signature: entry.manifest?.signature,
+  };
+}
+
+/** Resident memory of a worker in bytes (Linux /proc), or 0 where it cannot be read. */
+function memoryOf(pid: number | undefined): number {
+  if (pid === undefined) return 0;
+  try {
+    const kb = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+    return kb === undefined ? 0 : Number(kb) * 1024;
+  } catch {
+    return 0;
+  }
 }

@@ -16,6 +16,8 @@ export class ModelEntry {
   pool: WorkerPool | undefined;
   batcher: Batcher | undefined;
   readonly registeredAt = new Date();
+  /** True for models given at start (--models), false for ones registered over the management API. */
+  loadedAtStartup = false;
 
   constructor(
     readonly name: string,

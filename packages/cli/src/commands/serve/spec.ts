@@ -14,6 +14,11 @@ export const SERVE_FLAGS = {
   drainTimeout: { flags: '--drain-timeout <seconds>', key: 'drainTimeout', description: 'On SIGTERM or SIGINT, how long to answer accepted requests before stopping (default 30). Env KILN_DRAIN_TIMEOUT' },
   requestTimeout: { flags: '--request-timeout <seconds>', key: 'requestTimeout', description: "Node's limit for receiving a whole request (default 60). Env KILN_REQUEST_TIMEOUT" },
   headersTimeout: { flags: '--headers-timeout <seconds>', key: 'headersTimeout', description: "Node's limit for receiving request headers (default 20). Env KILN_HEADERS_TIMEOUT" },
+  enableModelApi: { flags: '--enable-model-api', key: 'enableModelApi', description: 'Allow registering and unregistering models over the management API (off by default). Env KILN_ENABLE_MODEL_API=true' },
+  allowedUrls: { flags: '--allowed-urls <patterns...>', key: 'allowedUrls', description: 'Regular expressions a register url outside the model store must match (none by default). Env KILN_ALLOWED_URLS' },
+  tokenFile: { flags: '--token-file <file>', key: 'tokenFile', description: 'File whose first line is the bearer token clients must send (or set KILN_TOKEN). Env KILN_TOKEN_FILE' },
+  authApis: { flags: '--auth-apis <apis...>', key: 'authApis', description: 'APIs the token protects: inference, management, metrics (default inference management). Env KILN_AUTH_APIS' },
+  corsAllowedOrigins: { flags: '--cors-allowed-origins <origins...>', key: 'corsAllowedOrigins', description: 'Origins allowed to call the APIs from a browser (CORS is off by default). Env KILN_CORS_ALLOWED_ORIGINS' },
 } as const;
 
 const NUMERIC = new Set(['workers', 'maxRequestSize', 'jobQueueSize', 'drainTimeout', 'requestTimeout', 'headersTimeout']);
