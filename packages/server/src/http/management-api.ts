@@ -55,7 +55,7 @@ export function managementApi(app: FastifyInstance, service: ModelService): void
     schema: {
       summary: 'Register a model from an archive (needs --enable-model-api)',
       querystring: { type: 'object', properties: registerFields },
-      body: { type: 'object', properties: registerFields },
+      body: { type: 'object', nullable: true, properties: registerFields },
     },
   }, async (request, reply) => {
     if (!service.config.enableModelApi) return modelApiOff(reply);

@@ -1,0 +1,160 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { tempDir } from '../support/kiln.js';
+import { linearExpected } from '../support/onnx-models.js';
+import { linearArchive, post, startKiln } from '../support/server.js';
+
+const y = (row: number[]) => linearExpected(row).map(Math.fround);
+
+async function call(method: string, url: string, body?: unknown) {
+  const response = await fetch(url, { method, ...(body === undefined ? {} : { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }) });
+  return { status: response.status, headers: response.headers, json: (await response.json()) as Record<string, unknown> & unknown[] };
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function until(check: () => boolean | Promise<boolean>, ms = 10_000) {
+  const deadline = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** A model store with linear 1.0 and 2.0, and three small models for paging. */
+function store() {
+  const dir = tempDir();
+  linearArchive(dir, 'linear', 'batchSize: 1\n', 'linear', '1.0');
+  linearArchive(dir, 'linear', 'batchSize: 2\n', 'linear-two', '2.0');
+  for (const name of ['alpha', 'beta', 'gamma']) linearArchive(dir, 'linear', 'batchSize: 1\n', name, '1');
+  return dir;
+}
+
+describe('management API', () => {
+  test('registering and unregistering are off by default', async () => {
+    const dir = store();
+    const kiln = await startKiln(['--model-store', 'store', '--models', 'linear=linear.mar'], { cwd: dir });
+    const register = await call('POST', `${kiln.management}/models?url=alpha.mar`);
+    expect(register.status).toBe(405);
+    expect(register.json).toMatchObject({ code: 405, type: 'MethodNotAllowedException', errorCode: 'KILN_ERR_MODEL_API_DISABLED' });
+    expect(String(register.json.message)).toContain('--enable-model-api');
+    expect((await call('DELETE', `${kiln.management}/models/linear`)).status).toBe(405);
+    expect((await post(`${kiln.inference}/predictions/linear`, { row: [1, 2, 3, 4] })).status).toBe(200);
+  });
+
+  test('register (query or JSON body), describe, list with pages, set-default, unregister', async () => {
+    const dir = store();
+    const kiln = await startKiln(['--model-store', 'store', '--models', 'linear=linear.mar', '--enable-model-api'], { cwd: dir });
+    const m = kiln.management;
+
+    const second = await call('POST', `${m}/models?url=linear-two.mar&model_name=linear&batch_size=4&max_batch_delay=7&initial_workers=1`);
+    expect(second).toMatchObject({ status: 200, json: { status: 'Model "linear" Version: 2.0 registered with 1 initial workers' } });
+    expect((await post(`${kiln.inference}/predictions/linear/2.0`, { row: [1, 1, 1, 1] })).json).toMatchObject({ y: y([1, 1, 1, 1]) });
+    for (const name of ['alpha', 'beta']) expect((await call('POST', `${m}/models`, { url: `${name}.mar` })).status).toBe(200);
+    const async = await call('POST', `${m}/models?url=gamma.mar&synchronous=false`);
+    expect(async).toMatchObject({ status: 202, json: { status: 'Processing worker updates...' } });
+    expect((await call('POST', `${m}/models?url=alpha.mar`)).json).toMatchObject({ errorCode: 'KILN_ERR_MODEL_CONFLICT' });
+
+    const [described] = (await call('GET', `${m}/models/linear`)).json as unknown as Record<string, unknown>[];
+    expect(described).toMatchObject({ modelName: 'linear', modelVersion: '1.0', isDefault: true, status: 'ready', batchSize: 1, minWorkers: 1, jobQueueStatus: { remainingCapacity: 100, pendingRequests: 0 } });
+    const worker = (described!.workers as { pid: number; status: string; memoryUsage: number }[])[0]!;
+    expect(worker.status).toBe('READY');
+    expect(worker.memoryUsage).toBeGreaterThan(10 * 1024 * 1024);
+    expect(alive(worker.pid)).toBe(true);
+    const all = (await call('GET', `${m}/models/linear/all`)).json as unknown as { modelVersion: string; batchSize: number; maxBatchDelay: number }[];
+    expect(all.map((d) => [d.modelVersion, d.batchSize])).toEqual([['1.0', 1], ['2.0', 4]]);
+    expect(all[1]!.maxBatchDelay).toBe(7);
+    expect((await call('GET', `${m}/models/linear/9`)).status).toBe(404);
+
+    await until(async () => ((await call('GET', `${m}/models/gamma`)).json as unknown as { status: string }[])[0]!.status === 'ready');
+    const first = await call('GET', `${m}/models?limit=2`);
+    expect(first.json).toEqual({ nextPageToken: '2', models: [{ modelName: 'alpha', modelUrl: join(dir, 'store/alpha.mar') }, { modelName: 'beta', modelUrl: join(dir, 'store/beta.mar') }] });
+    const rest = await call('GET', `${m}/models?limit=2&next_page_token=2`);
+    expect((rest.json.models as { modelName: string }[]).map((x) => x.modelName)).toEqual(['gamma', 'linear']);
+    expect(rest.json.nextPageToken).toBeUndefined();
+
+    expect((await call('DELETE', `${m}/models/linear/1.0`)).json).toMatchObject({ errorCode: 'KILN_ERR_DEFAULT_VERSION_IN_USE' });
+    expect((await call('PUT', `${m}/models/linear/2.0/set-default`)).json).toEqual({ status: 'Default version successfully updated for model "linear" to "2.0"' });
+    expect(((await call('GET', `${m}/models/linear`)).json as unknown as { modelVersion: string }[])[0]!.modelVersion).toBe('2.0');
+    const removed = await call('DELETE', `${m}/models/linear/1.0`);
+    expect(removed).toMatchObject({ status: 200, json: { status: 'Model "linear" unregistered' } });
+    expect(alive(worker.pid)).toBe(false);
+    expect((await post(`${kiln.inference}/predictions/linear/1.0`, { row: [1, 1, 1, 1] })).status).toBe(404);
+    expect((await post(`${kiln.inference}/predictions/linear`, { row: [1, 1, 1, 1] })).status).toBe(200);
+  });
+
+  test('scaling starts and stops real worker processes', async () => {
+    const dir = store();
+    const kiln = await startKiln(['--model-store', 'store', '--models', 'linear=linear.mar'], { cwd: dir });
+    const pids = async () => (((await call('GET', `${kiln.management}/models/linear`)).json as unknown as { workers: { pid: number; status: string }[] }[])[0]!.workers);
+    const up = await call('PUT', `${kiln.management}/models/linear?min_worker=3&synchronous=true`);
+    expect(up).toMatchObject({ status: 200, json: { status: 'Workers scaled to 3 for model: linear, version: 1.0' } });
+    const three = await pids();
+    expect(three.map((w) => w.status)).toEqual(['READY', 'READY', 'READY']);
+    expect(new Set(three.map((w) => w.pid)).size).toBe(3);
+    expect(three.every((w) => alive(w.pid))).toBe(true);
+    // All three serve: concurrent requests spread over more than one process.
+    const answers = await Promise.all(Array.from({ length: 12 }, () => post(`${kiln.inference}/predictions/linear`, { row: [1, 2, 3, 4] })));
+    expect(new Set(answers.map((a) => a.json.pid)).size).toBeGreaterThan(1);
+
+    const down = await call('PUT', `${kiln.management}/models/linear?min_worker=1&synchronous=false`);
+    expect(down).toMatchObject({ status: 202, json: { status: 'Processing worker updates...' } });
+    await until(async () => (await pids()).length === 1);
+    const [kept] = await pids();
+    expect(three.filter((w) => w.pid !== kept!.pid).every((w) => !alive(w.pid))).toBe(true);
+    expect((await post(`${kiln.inference}/predictions/linear`, { row: [1, 2, 3, 4] })).json).toMatchObject({ y: y([1, 2, 3, 4]) });
+  });
+
+  describe('bad parameters', () => {
+    let shared: Awaited<ReturnType<typeof startKiln>>;
+    let dir: string;
+    beforeAll(async () => {
+      dir = mkdtempSync(join(tmpdir(), 'kiln-params-'));
+      linearArchive(dir, 'linear', 'batchSize: 1\n', 'linear', '1.0');
+      linearArchive(dir, 'linear', 'batchSize: 1\n', 'alpha', '1');
+      shared = await startKiln(['--model-store', 'store', '--models', 'linear=linear.mar', '--enable-model-api'], { cwd: dir, shared: true });
+    });
+    afterAll(async () => {
+      await shared?.stop('SIGKILL');
+      rmSync(dir, { recursive: true, force: true });
+    });
+
+  test.each([
+    ['PUT', '/models/linear?min_worker=abc', 'query parameter min_worker must be integer, received "abc"'],
+    ['PUT', '/models/linear?min_worker=0', 'query parameter min_worker must be >= 1, received 0'],
+    ['PUT', '/models/linear?min_worker=3&max_worker=2', 'max_worker cannot be less than min_worker (max_worker 2, min_worker 3).'],
+    ['GET', '/models?limit=500', 'query parameter limit must be <= 100, received 500'],
+    ['GET', '/models?next_page_token=x', 'query parameter next_page_token must be integer, received "x"'],
+    ['POST', '/models?url=alpha.mar&batch_size=big', 'query parameter batch_size must be integer, received "big"'],
+    ['POST', '/models', 'Parameter url is required'],
+  ])('%s %s → 400 naming the parameter', async (method, path, message) => {
+    const answer = await call(method, `${shared.management}${path}`);
+    expect(answer.status).toBe(400);
+    expect(answer.json).toMatchObject({ code: 400, errorCode: 'KILN_ERR_INVALID_PARAMETER' });
+    expect(String(answer.json.message)).toContain(message);
+  });
+  });
+
+  test('url must be a file in the model store unless allowedUrls says otherwise', async () => {
+    const dir = store();
+    writeFileSync(join(dir, 'outside.mar'), 'x');
+    const kiln = await startKiln(['--model-store', 'store', '--enable-model-api'], { cwd: dir });
+    for (const url of ['../outside.mar', join(dir, 'store/alpha.mar'), 'http://127.0.0.1:1/alpha.mar', 'file:///etc/passwd', 'sub/alpha.mar', '..\\alpha.mar', 'missing.mar']) {
+      const answer = await call('POST', `${kiln.management}/models?url=${encodeURIComponent(url)}`);
+      expect(answer.status, url).toBe(404);
+      expect(answer.json, url).toMatchObject({ errorCode: 'KILN_ERR_URL_NOT_ALLOWED' });
+    }
+    const allowing = await startKiln(['--enable-model-api', '--allowed-urls', `file://${dir}/store/.*`], { cwd: dir });
+    const answer = await call('POST', `${allowing.management}/models?url=${encodeURIComponent(`file://${dir}/store/beta.mar`)}`);
+    expect(answer).toMatchObject({ status: 200, json: { status: 'Model "beta" Version: 1 registered with 1 initial workers' } });
+  });
+});
