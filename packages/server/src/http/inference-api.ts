@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { renderBody, type WireResult } from '@kiln/handler-sdk';
+import { renderBody, type WireRequest, type WireResult } from '@kiln/handler-sdk';
+import { toHttpError } from './error-body.js';
 import { serverError } from '../errors.js';
 import type { ModelEntry } from '../registry/model-entry.js';
 import type { ModelRegistry } from '../registry/registry.js';
@@ -22,7 +23,6 @@ export function inferenceApi(app: FastifyInstance, deps: InferenceDeps): void {
   });
 
   const predict = async (request: FastifyRequest<{ Params: { model: string; version?: string } }>, reply: FastifyReply) => {
-    if (deps.closing()) return sendError(reply, serverError('KILN_ERR_SHUTTING_DOWN', 'the server is shutting down and takes no new requests'));
     const entry = deps.registry.resolve(request.params.model, request.params.version);
     return predictOn(entry, request, reply, deps);
   };
@@ -33,18 +33,28 @@ export function inferenceApi(app: FastifyInstance, deps: InferenceDeps): void {
 }
 
 /** Queues one request on a model and writes its result, whatever it is. */
-export async function predictOn(entry: ModelEntry, request: FastifyRequest, reply: FastifyReply, deps: Pick<InferenceDeps, 'onResult'>): Promise<FastifyReply> {
-  if (entry.state !== 'ready' || entry.batcher === undefined) {
-    return sendError(reply, serverError('KILN_ERR_MODEL_NOT_READY', `model "${entry.name}" version ${entry.version} cannot serve: ${entry.reason}`));
-  }
-  const wire = await toWireRequest(request);
+export async function predictOn(entry: ModelEntry, request: FastifyRequest, reply: FastifyReply, deps: InferenceDeps): Promise<FastifyReply> {
+  return sendResult(reply, await submit(entry, await toWireRequest(request), reply, deps));
+}
+
+/**
+ * What every inference route does once it has a request for a model: refuse when draining or not
+ * ready, queue it (dropped if the client disconnects first), record the result.
+ */
+export async function submit(entry: ModelEntry, wire: WireRequest, reply: FastifyReply, deps: InferenceDeps): Promise<WireResult> {
+  const unavailable = deps.closing()
+    ? serverError('KILN_ERR_SHUTTING_DOWN', 'the server is shutting down and takes no new requests')
+    : entry.state !== 'ready' || entry.batcher === undefined
+      ? serverError('KILN_ERR_MODEL_NOT_READY', `model "${entry.name}" version ${entry.version} cannot serve: ${entry.reason}`)
+      : undefined;
+  if (unavailable !== undefined) return { ok: false, error: toHttpError(unavailable) };
   const gone = new AbortController();
   reply.raw.once('close', () => {
     if (!reply.raw.writableFinished) gone.abort();
   });
-  const result = await entry.batcher.submit(wire, gone.signal);
-  deps.onResult?.(entry, result, request.id);
-  return sendResult(reply, result);
+  const result = await entry.batcher!.submit(wire, gone.signal);
+  deps.onResult?.(entry, result, wire.id);
+  return result;
 }
 
 export function sendResult(reply: FastifyReply, result: WireResult): FastifyReply {

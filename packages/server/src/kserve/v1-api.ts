@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { serverError } from '../errors.js';
-import type { InferenceDeps } from '../http/inference-api.js';
+import { submit, type InferenceDeps } from '../http/inference-api.js';
 import { toWireRequest } from '../http/wire-request.js';
 import { renderBody } from '@kiln/handler-sdk';
 import { sendV2Error } from './v2-api.js';
@@ -33,9 +33,6 @@ export function v1Api(app: FastifyInstance, deps: InferenceDeps): void {
     } catch (error) {
       return sendV2Error(reply, error as never);
     }
-    if (entry.state !== 'ready' || entry.batcher === undefined) {
-      return sendV2Error(reply, serverError('KILN_ERR_MODEL_NOT_READY', `model "${entry.name}" version ${entry.version} cannot serve: ${entry.reason}`));
-    }
     let instances: unknown;
     try {
       instances = JSON.parse((request.body as Buffer | undefined)?.toString('utf8') ?? '');
@@ -45,11 +42,9 @@ export function v1Api(app: FastifyInstance, deps: InferenceDeps): void {
     const list = (instances as { instances?: unknown } | undefined)?.instances;
     if (!Array.isArray(list)) return sendV2Error(reply, { code: 'KILN_ERR_BAD_REQUEST', status: 400, message: 'expected a JSON body {"instances": [...]}' });
     const base = await toWireRequest(request);
-    const batcher = entry.batcher;
     const results = await Promise.all(
-      list.map((instance, i) => batcher.submit({ ...base, id: `${request.id}-${i}`, body: Buffer.from(JSON.stringify(instance)), contentType: 'application/json' })),
+      list.map((instance, i) => submit(entry, { ...base, id: `${request.id}-${i}`, body: Buffer.from(JSON.stringify(instance)), contentType: 'application/json' }, reply, deps)),
     );
-    for (const result of results) deps.onResult?.(entry, result, request.id);
     const failed = results.findIndex((r) => !r.ok);
     if (failed !== -1) {
       const { error } = results[failed] as { error: { code: string; status: number; message: string } };

@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { isKilnError, type WireError } from '@kiln/handler-sdk';
 import { serverError } from '../errors.js';
 import type { ModelEntry } from '../registry/model-entry.js';
-import type { InferenceDeps } from '../http/inference-api.js';
+import { submit, type InferenceDeps } from '../http/inference-api.js';
 import { SERVER_VERSION } from '../version.js';
 import { encodeV2Response, parseV2Request } from './v2-codec.js';
 
@@ -48,10 +48,6 @@ export function v2Api(app: FastifyInstance, deps: InferenceDeps): void {
   }));
   const ready = withModel(async (entry) => ({ name: entry.name, ready: entry.state === 'ready' }));
   const infer = withModel(async (entry, request, reply) => {
-    if (deps.closing()) return sendV2Error(reply, serverError('KILN_ERR_SHUTTING_DOWN', 'the server is shutting down and takes no new requests'));
-    if (entry.state !== 'ready' || entry.batcher === undefined) {
-      return sendV2Error(reply, serverError('KILN_ERR_MODEL_NOT_READY', `model "${entry.name}" version ${entry.version} cannot serve: ${entry.reason}`));
-    }
     const headerLength = request.headers['inference-header-content-length'];
     const body = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
     let parsed;
@@ -60,15 +56,7 @@ export function v2Api(app: FastifyInstance, deps: InferenceDeps): void {
     } catch (error) {
       return sendV2Error(reply, asWireError(error));
     }
-    const gone = new AbortController();
-    reply.raw.once('close', () => {
-      if (!reply.raw.writableFinished) gone.abort();
-    });
-    const result = await entry.batcher.submit(
-      { id: request.id, body: new Uint8Array(), contentType: undefined, headers: {}, query: {}, tensors: parsed.tensors },
-      gone.signal,
-    );
-    deps.onResult?.(entry, result, request.id);
+    const result = await submit(entry, { id: request.id, body: new Uint8Array(), contentType: undefined, headers: {}, query: {}, tensors: parsed.tensors }, reply, deps);
     if (!result.ok) return sendV2Error(reply, result.error);
     if (result.body.kind !== 'tensors') {
       return sendV2Error(reply, serverError('KILN_ERR_INTERNAL', `the handler of model "${entry.name}" answered a v2 request with ${result.body.kind === 'json' ? 'JSON' : 'bytes'}; answer tensors (see postprocessTensors)`));
