@@ -25,9 +25,12 @@ describe('the server survives handler faults', () => {
     expect(crash.status).toBe(500);
     expect(crash.json).toMatchObject({ code: 500, type: 'InternalServerException', errorCode: 'KILN_ERR_WORKER_DIED' });
     expect(String(crash.json.message)).toMatch(/the worker of model "linear" \(pid \d+\) died while running this request \(exit code 3; last error: about to exit: row 666 is cursed\)/);
-    const later = await eventuallyServes(kiln);
+    // Sent while the worker restarts: it waits in the queue for the new worker instead of failing.
+    const later = await post(`${kiln.inference}/predictions/linear`, { row: GOOD });
+    expect(later.status).toBe(200);
     expect(later.json).toMatchObject({ y: y(GOOD) });
     expect(later.json.pid).not.toBe(first.pid); // a new worker process
+    expect((await fetch(`${kiln.inference}/ping`)).status).toBe(200);
     expect(kiln.output()).toMatch(/restarting a worker of model "linear"/);
   });
 

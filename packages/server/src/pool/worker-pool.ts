@@ -21,6 +21,7 @@ export interface PoolOptions {
 const BACKOFF_BASE_MS = 250;
 const BACKOFF_MAX_MS = 30_000;
 const STOP_GRACE_MS = 5_000;
+const RECOVERY_ATTEMPTS = 5;
 
 /**
  * The worker processes of one model version: starts them, hands each batch to an idle one,
@@ -32,6 +33,7 @@ export class WorkerPool implements BatchRunner {
   private spawned = 0;
   private failures = 0;
   private stopped = false;
+  private everReady = false;
   private restartTimer: NodeJS.Timeout | undefined;
   /** The last reason a worker failed to load or died, for /ping, describe and error messages. */
   lastError: string | undefined;
@@ -59,6 +61,15 @@ export class WorkerPool implements BatchRunner {
         }),
       );
     });
+  }
+
+  /**
+   * Whether the model should keep taking requests: a worker is ready, or workers served before and
+   * are being restarted after fewer than RECOVERY_ATTEMPTS failures in a row (requests wait in the
+   * queue meanwhile, as TorchServe counts recovering workers as healthy).
+   */
+  get serving(): boolean {
+    return this.readyCount > 0 || (this.everReady && !this.stopped && this.failures < RECOVERY_ATTEMPTS);
   }
 
   get readyCount(): number {
@@ -130,6 +141,8 @@ export class WorkerPool implements BatchRunner {
     return worker.load(this.options.modelDir, this.options.device(index), this.options.intraOpNumThreads).then((error) => {
       clearTimeout(timer);
       if (error === undefined) {
+        this.everReady = true;
+        this.failures = 0;
         this.options.onFree();
         return undefined;
       }

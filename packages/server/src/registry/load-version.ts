@@ -43,7 +43,8 @@ export async function loadVersion(archive: string, name: string | undefined, con
     const file = parseModelConfig(configText, manifest.model.configFile);
     entry.manifest = manifest;
     entry.modelDir = modelDir;
-    entry.config = withOverrides(resolveModelConfig({ minWorkers: context.server.workers, ...file }), overrides);
+    // The server's defaults fill in what the archive's model-config leaves out.
+    entry.config = withOverrides(resolveModelConfig({ minWorkers: context.server.workers, jobQueueSize: context.server.jobQueueSize, ...file }), overrides);
   } catch (error) {
     await rm(staging, { recursive: true, force: true });
     await rm(modelDir, { recursive: true, force: true });
@@ -73,7 +74,7 @@ export async function startVersion(entry: ModelEntry, context: LoadContext): Pro
     model: entry.name,
     batchSize: config.batchSize,
     maxBatchDelayMs: config.maxBatchDelayMs,
-    jobQueueSize: config.jobQueueSize === 100 ? context.server.jobQueueSize : config.jobQueueSize,
+    jobQueueSize: config.jobQueueSize,
     clientTimeoutMs: config.clientTimeoutMs,
   });
   const error = await pool.start();

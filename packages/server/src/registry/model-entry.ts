@@ -29,7 +29,7 @@ export class ModelEntry {
   get state(): ModelState {
     if (this.draining) return 'draining';
     if (this.loading) return 'loading';
-    return this.pool !== undefined && this.pool.readyCount > 0 ? 'ready' : 'failed';
+    return this.pool !== undefined && this.pool.serving ? 'ready' : 'failed';
   }
 
   /** Why the model cannot serve right now, for 503 messages and /ping. */
