@@ -58,6 +58,10 @@ describe('the server survives handler faults', () => {
     expect(ping.status).toBe(500);
     expect(await ping.json()).toMatchObject({ status: 'Unhealthy' });
 
+    const v2Ready = await fetch(`${kiln.inference}/v2/models/broken/ready`);
+    expect(v2Ready.status).toBe(503);
+    expect(await v2Ready.json()).toEqual({ name: 'broken', ready: false });
+    expect((await fetch(`${kiln.inference}/v2/health/ready`)).status).toBe(503);
     const refused = await post(`${kiln.inference}/predictions/broken`, { row: GOOD });
     expect(refused.status).toBe(503);
     expect(refused.json).toMatchObject({ errorCode: 'KILN_ERR_MODEL_NOT_READY' });

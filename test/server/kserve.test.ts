@@ -114,6 +114,26 @@ describe('KServe v2', () => {
     expect(Object.keys(answer.json)).toEqual(['error', 'errorCode']);
   });
 
+  test('integer values must fit their datatype', async () => {
+    const answer = await post(`${kiln.inference}/v2/models/echo/infer`, {
+      inputs: [
+        { name: 'i64', shape: [1, 2], datatype: 'INT64', data: [1, 2] },
+        { name: 'flag', shape: [1, 2], datatype: 'BOOL', data: [true, true] },
+        { name: 'text', shape: [1, 1], datatype: 'BYTES', data: ['x'] },
+        { name: 'half', shape: [1, 2], datatype: 'FP16', data: [1, 2] },
+        { name: 'bytes', shape: [1, 3], datatype: 'UINT8', data: [1, 2, 256] },
+      ],
+    });
+    expect(answer.status).toBe(400);
+    expect(answer.json.error).toBe('input "bytes" is UINT8: value 2 must be within 0..255, received 256');
+  });
+
+  test('errors under /v2 keep the v2 shape: unknown routes and oversized bodies too', async () => {
+    const route = await fetch(`${kiln.inference}/v2/models/linear/explain`, { method: 'POST', body: '{}' });
+    expect(route.status).toBe(404);
+    expect(Object.keys(await route.json())).toEqual(['error', 'errorCode']);
+  });
+
   test('a missing input is named with what it must be', async () => {
     const answer = await post(`${kiln.inference}/v2/models/echo/infer`, { inputs: [{ name: 'i64', shape: [1, 2], datatype: 'INT64', data: [1, 2] }] });
     expect(answer.status).toBe(400);

@@ -154,7 +154,11 @@ describe('management API', () => {
       expect(answer.json, url).toMatchObject({ errorCode: 'KILN_ERR_URL_NOT_ALLOWED' });
     }
     const allowing = await startKiln(['--enable-model-api', '--allowed-urls', `file://${dir}/store/.*`], { cwd: dir });
-    const answer = await call('POST', `${allowing.management}/models?url=${encodeURIComponent(`file://${dir}/store/beta.mar`)}`);
-    expect(answer).toMatchObject({ status: 200, json: { status: 'Model "beta" Version: 1 registered with 1 initial workers' } });
+    for (const escape of [`file://${dir}/store/../outside.mar`, `file://${dir}/store/%2e%2e/outside.mar`]) {
+      const refused = await call('POST', `${allowing.management}/models?url=${encodeURIComponent(escape)}`);
+      expect(refused, escape).toMatchObject({ status: 404, json: { errorCode: 'KILN_ERR_URL_NOT_ALLOWED' } });
+    }
+    const answer = await call('POST', `${allowing.management}/models?url=${encodeURIComponent(`file://${dir}/store/beta.mar`)}&initial_workers=2`);
+    expect(answer).toMatchObject({ status: 200, json: { status: 'Model "beta" Version: 1 registered with 2 initial workers' } });
   });
 });

@@ -6,13 +6,13 @@ import type { FastifyInstance } from 'fastify';
 import multipart from '@fastify/multipart';
 import { parseAddress, type ApiName, type ServerConfig } from './config/server-config.js';
 import { serverError } from './errors.js';
-import { createApp, sendError } from './http/create-app.js';
+import { createApp, sendErrorFor } from './http/create-app.js';
 import { inferenceApi, type InferenceDeps } from './http/inference-api.js';
 import { managementApi } from './http/management-api.js';
 import { metricsApi, ServerMetrics } from './http/metrics-api.js';
 import { allowOrigins, isLoopback, requireToken } from './http/security.js';
 import { v1Api } from './kserve/v1-api.js';
-import { sendV2Error, v2Api } from './kserve/v2-api.js';
+import { v2Api } from './kserve/v2-api.js';
 import type { ModelEntry } from './registry/model-entry.js';
 import { ModelService } from './registry/model-service.js';
 import { ModelRegistry } from './registry/registry.js';
@@ -61,6 +61,7 @@ export async function startServer(config: ServerConfig, log: ServerLog = console
 
   const inferenceDeps: InferenceDeps = {
     registry,
+    hiddenHeaders: config.token !== undefined && config.authApis.includes('inference') ? ['authorization'] : [],
     closing: () => closing,
     onResult: (entry, result, requestId) => {
       metrics.recordResult(entry, result);
@@ -95,7 +96,7 @@ export async function startServer(config: ServerConfig, log: ServerLog = console
       addresses[name] = actual;
       log.info(`${name} API listening on ${actual}${config.token !== undefined && config.authApis.includes(name) ? ' (token required)' : ''}`);
       if (!isLoopback(host) && (config.token === undefined || !config.authApis.includes(name))) {
-        log.warn(`WARNING: the ${name} API listens on ${host}, beyond this machine, with no token. Anyone who can reach it can ${name === 'management' ? 'scale models' : name === 'inference' ? 'run your models' : 'read your metrics'}. Set --token-file (or KILN_TOKEN), or bind to 127.0.0.1.`);
+        log.warn(`WARNING: the ${name} API listens on ${host}, beyond this machine, with no token. Anyone who can reach it can ${name === 'management' ? (config.enableModelApi ? 'register, scale and unregister models' : 'scale models') : name === 'inference' ? 'run your models' : 'read your metrics'}. Set --token-file (or KILN_TOKEN), or bind to 127.0.0.1.`);
       }
     }
   } catch (error) {
@@ -153,7 +154,7 @@ async function buildApp(name: ApiName, title: string, config: ServerConfig, clos
   });
   await allowOrigins(app, config.corsAllowedOrigins);
   if (config.token !== undefined && config.authApis.includes(name)) {
-    requireToken(app, config.token, (url, reply, error) => (/^\/v[12]\//.test(url) ? sendV2Error(reply, error) : sendError(reply, error)));
+    requireToken(app, config.token, sendErrorFor);
   }
   return app;
 }

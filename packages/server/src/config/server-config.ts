@@ -35,9 +35,10 @@ export const serverConfigSchema = {
   properties: {
     models: { type: 'array', items: { type: 'string', minLength: 1 } },
     modelStore: { type: 'string', minLength: 1 },
-    inferenceAddress: { type: 'string', pattern: '^https?://' },
-    managementAddress: { type: 'string', pattern: '^https?://' },
-    metricsAddress: { type: 'string', pattern: '^https?://' },
+    // Plain HTTP only: TLS belongs to a reverse proxy in front (docs/guides/security.md).
+    inferenceAddress: { type: 'string', pattern: '^http://' },
+    managementAddress: { type: 'string', pattern: '^http://' },
+    metricsAddress: { type: 'string', pattern: '^http://' },
     workers: { type: 'integer', minimum: 1, maximum: 256 },
     maxRequestSize: { type: 'integer', minimum: 1 },
     jobQueueSize: { type: 'integer', minimum: 1 },

@@ -49,12 +49,15 @@ export async function createApp(options: AppOptions): Promise<FastifyInstance> {
   app.addHook('onSend', async (_request, reply) => {
     if (options.closing?.() === true) reply.header('connection', 'close');
   });
-  app.setErrorHandler((error, _request, reply) => {
-    const http = toHttpError(error);
-    if ((error as { code?: string }).code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
-      return sendError(reply, serverError('KILN_ERR_REQUEST_TOO_LARGE', `the request body is larger than maxRequestSize (${options.maxRequestSizeBytes} bytes); send a smaller body or raise --max-request-size`));
+  app.setErrorHandler((error, request, reply) => {
+    const code = (error as { code?: string }).code;
+    if (code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+      return sendErrorFor(request.url, reply, serverError('KILN_ERR_REQUEST_TOO_LARGE', `the request body is larger than maxRequestSize (${options.maxRequestSizeBytes} bytes); send a smaller body or raise --max-request-size`));
     }
-    return sendError(reply, http);
+    if (code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
+      return sendErrorFor(request.url, reply, serverError('KILN_ERR_UNSUPPORTED_MEDIA_TYPE', `this API takes application/json bodies (or query parameters), received ${request.headers['content-type'] ?? 'no content type'}`));
+    }
+    return sendErrorFor(request.url, reply, toHttpError(error));
   });
   // The OpenAPI description is built from the same route schemas that validate requests.
   await app.register(swagger, { openapi: { openapi: '3.0.3', info: { title: options.title, version: SERVER_VERSION } } });
@@ -62,7 +65,7 @@ export async function createApp(options: AppOptions): Promise<FastifyInstance> {
   app.get('/openapi.json', { schema: { hide: true } }, describe);
   app.route({ method: 'OPTIONS', url: '/', schema: { hide: true }, handler: describe });
   app.setNotFoundHandler((request, reply) =>
-    sendError(reply, serverError('KILN_ERR_ROUTE_NOT_FOUND', `Requested resource is not found, please refer to API document: ${request.method} ${request.url.split('?')[0]}`)),
+    sendErrorFor(request.url, reply, serverError('KILN_ERR_ROUTE_NOT_FOUND', `Requested resource is not found, please refer to API document: ${request.method} ${request.url.split('?')[0]}`)),
   );
   return app;
 }
@@ -80,15 +83,29 @@ export function sendError(reply: FastifyReply, error: { code: string; status: nu
   return reply.code(error.status).type('application/json').send(JSON.stringify(errorBody(error)));
 }
 
+/** KServe routes answer errors as `{"error": "..."}` (Triton's shape), with Kiln's code beside it. */
+export function sendV2Error(reply: FastifyReply, error: { code: string; status: number; message: string }): FastifyReply {
+  if (error.status === 503) reply.header('retry-after', '1');
+  return reply.code(error.status).type('application/json').send(JSON.stringify({ error: error.message, errorCode: error.code }));
+}
+
+const KSERVE_PATH = /^\/v[12](?:[/?]|$)/;
+
+/** The error shape a path's protocol expects: KServe's under /v1 and /v2, TorchServe's elsewhere. */
+export function sendErrorFor(url: string, reply: FastifyReply, error: { code: string; status: number; message: string }): FastifyReply {
+  return KSERVE_PATH.test(url) ? sendV2Error(reply, error) : sendError(reply, error);
+}
+
 /** Answers 405 for the other methods of a path, naming the ones it takes. */
 export function methodNotAllowed(app: FastifyInstance, url: string, allowed: string[]): void {
   const all = ['GET', 'POST', 'PUT', 'DELETE', 'PATCH'];
   app.route({
     method: all.filter((m) => !allowed.includes(m)),
     url,
+    schema: { hide: true },
     handler: (request, reply) => {
       reply.header('allow', allowed.join(', '));
-      return sendError(reply, serverError('KILN_ERR_METHOD_NOT_ALLOWED', `Requested method is not allowed, please refer to API document: ${request.method} ${url} takes ${allowed.join(', ')}`));
+      return sendError(reply, serverError('KILN_ERR_METHOD_NOT_ALLOWED', `Requested method is not allowed, please refer to API document: ${request.method} ${request.url.split('?')[0]} takes ${allowed.join(', ')}`));
     },
   });
 }

@@ -38,9 +38,10 @@ export function toHttpError(error: unknown): WireError {
   if (isKilnError(error)) return { code: error.code, status: error.status, message: error.message, phase: undefined, itemIndex: 0, stack: error.stack };
   const fastify = error as { statusCode?: number; code?: string; message?: string };
   const status = typeof fastify.statusCode === 'number' && fastify.statusCode >= 400 ? fastify.statusCode : 500;
+  // Other framework errors (a body that is not valid JSON, say) are the client's: 400.
   return {
-    code: status === 500 ? 'KILN_ERR_INTERNAL' : 'KILN_ERR_BAD_REQUEST',
-    status,
+    code: status >= 500 ? 'KILN_ERR_INTERNAL' : 'KILN_ERR_BAD_REQUEST',
+    status: status >= 500 ? 500 : 400,
     message: fastify.message ?? String(error),
     phase: undefined,
     itemIndex: 0,

@@ -12,6 +12,8 @@ export interface InferenceDeps {
   /** True once shutdown has begun: new requests get 503. */
   closing: () => boolean;
   onResult?: (entry: ModelEntry, result: WireResult, requestId: string) => void;
+  /** Request headers handlers must not see. */
+  hiddenHeaders?: readonly string[];
 }
 
 /** TorchServe's inference API: GET /ping and POST /predictions/{model}[/{version}]. */
@@ -34,7 +36,7 @@ export function inferenceApi(app: FastifyInstance, deps: InferenceDeps): void {
 
 /** Queues one request on a model and writes its result, whatever it is. */
 export async function predictOn(entry: ModelEntry, request: FastifyRequest, reply: FastifyReply, deps: InferenceDeps): Promise<FastifyReply> {
-  return sendResult(reply, await submit(entry, await toWireRequest(request), reply, deps));
+  return sendResult(reply, await submit(entry, await toWireRequest(request, deps.hiddenHeaders), reply, deps));
 }
 
 /**

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { serverError } from '../errors.js';
 import type { ModelEntry } from '../registry/model-entry.js';
@@ -6,7 +7,8 @@ import type { ModelService } from '../registry/model-service.js';
 import { methodNotAllowed, sendError } from './create-app.js';
 
 const integer = (minimum: number, description: string) => ({ type: 'integer', minimum, description }) as const;
-const modelParams = { type: 'object', properties: { model_name: { type: 'string' }, version: { type: 'string' } }, required: ['model_name'] } as const;
+const modelParams = { type: 'object', properties: { model_name: { type: 'string' } }, required: ['model_name'] } as const;
+const versionParams = { type: 'object', properties: { model_name: { type: 'string' }, version: { type: 'string' } }, required: ['model_name', 'version'] } as const;
 const registerFields = {
   url: { type: 'string', minLength: 1, description: 'Archive file name in the model store, or a URL matching allowedUrls' },
   model_name: { type: 'string', minLength: 1, description: "Name to serve the model under (default: the manifest's)" },
@@ -37,9 +39,9 @@ export function managementApi(app: FastifyInstance, service: ModelService): void
     };
   });
 
-  const describeRoute = { schema: { summary: 'Describe a model: its versions, workers, batch settings and queue', params: modelParams } };
-  app.get<{ Params: { model_name: string; version?: string } }>('/models/:model_name', describeRoute, async (request) => [describe(registry.resolve(request.params.model_name), service)]);
-  app.get<{ Params: { model_name: string; version: string } }>('/models/:model_name/:version', describeRoute, async (request) => {
+  const describeSummary = 'Describe a model: its versions, workers, batch settings and queue';
+  app.get<{ Params: { model_name: string; version?: string } }>('/models/:model_name', { schema: { summary: describeSummary, params: modelParams } }, async (request) => [describe(registry.resolve(request.params.model_name), service)]);
+  app.get<{ Params: { model_name: string; version: string } }>('/models/:model_name/:version', { schema: { summary: `${describeSummary} (version "all": every version)`, params: versionParams } }, async (request) => {
     const { model_name: name, version } = request.params;
     if (version === 'all') {
       registry.resolve(name);
@@ -101,7 +103,8 @@ export function managementApi(app: FastifyInstance, service: ModelService): void
     if (max < min) return sendError(reply, serverError('KILN_ERR_INVALID_PARAMETER', `max_worker cannot be less than min_worker (max_worker ${max}, min_worker ${min}).`));
     if (entry.pool === undefined || entry.config === undefined) return sendError(reply, serverError('KILN_ERR_MODEL_NOT_READY', `model "${entry.name}" is still loading`));
     entry.config = Object.freeze({ ...entry.config, minWorkers: min, maxWorkers: max });
-    const scaling = entry.pool.scale(min);
+    const threads = entry.config.intraOpNumThreads ?? Math.max(1, Math.floor(availableParallelism() / min));
+    const scaling = entry.pool.scale(min, threads);
     if (!synchronous) {
       void scaling;
       return reply.code(202).send({ status: 'Processing worker updates...' });
@@ -110,7 +113,7 @@ export function managementApi(app: FastifyInstance, service: ModelService): void
     return { status: `Workers scaled to ${entry.pool.readyCount} for model: ${entry.name}, version: ${entry.version}` };
   };
   app.put('/models/:model_name', scaleRoute, scale as never);
-  app.put('/models/:model_name/:version', scaleRoute, scale as never);
+  app.put('/models/:model_name/:version', { schema: { ...scaleRoute.schema, params: versionParams } }, scale as never);
 
   const unregister = async (request: { params: { model_name: string; version?: string } }, reply: FastifyReply) => {
     if (!service.config.enableModelApi) return modelApiOff(reply);
@@ -124,10 +127,10 @@ export function managementApi(app: FastifyInstance, service: ModelService): void
   };
   const deleteRoute = { schema: { summary: 'Unregister a model version: drain its queue, then stop its workers (needs --enable-model-api)', params: modelParams } };
   app.delete('/models/:model_name', deleteRoute, unregister as never);
-  app.delete('/models/:model_name/:version', deleteRoute, unregister as never);
+  app.delete('/models/:model_name/:version', { schema: { ...deleteRoute.schema, params: versionParams } }, unregister as never);
 
   app.put<{ Params: { model_name: string; version: string } }>('/models/:model_name/:version/set-default', {
-    schema: { summary: 'Make a version the default one', params: modelParams },
+    schema: { summary: 'Make a version the default one', params: versionParams },
   }, async (request) => {
     registry.setDefault(request.params.model_name, request.params.version);
     return { status: `Default version successfully updated for model "${request.params.model_name}" to "${request.params.version}"` };

@@ -17,7 +17,7 @@ export function tokensMatch(given: string, expected: string): boolean {
 export function requireToken(app: FastifyInstance, token: string, send: (url: string, reply: import('fastify').FastifyReply, error: { code: string; status: number; message: string }) => unknown): void {
   app.addHook('onRequest', async (request, reply) => {
     const header = request.headers.authorization;
-    const given = typeof header === 'string' && header.startsWith('Bearer ') ? header.slice(7).trim() : undefined;
+    const given = typeof header === 'string' ? /^bearer\s+(.+)$/i.exec(header)?.[1]?.trim() : undefined;
     if (given !== undefined && tokensMatch(given, token)) return;
     reply.header('www-authenticate', 'Bearer realm="kiln"');
     const error = serverError('KILN_ERR_UNAUTHORIZED', given === undefined ? 'this API needs a token: send Authorization: Bearer <token>' : 'the token in Authorization: Bearer does not match');
@@ -29,7 +29,12 @@ export function requireToken(app: FastifyInstance, token: string, send: (url: st
 /** CORS only for the configured origins; with none configured, no CORS headers are sent at all. */
 export async function allowOrigins(app: FastifyInstance, origins: readonly string[]): Promise<void> {
   if (origins.length === 0) return;
-  await app.register(cors, { origin: origins.includes('*') ? '*' : [...origins], methods: ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'OPTIONS'] });
+  await app.register(cors, {
+    origin: origins.includes('*') ? '*' : [...origins],
+    methods: ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'OPTIONS'],
+    // Browsers may read these: the binary extension's header length and the request id.
+    exposedHeaders: ['inference-header-content-length', 'x-request-id', 'retry-after'],
+  });
 }
 
 const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/;

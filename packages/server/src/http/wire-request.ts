@@ -1,11 +1,14 @@
 import type { FastifyRequest } from 'fastify';
 import type { WireRequest } from '@kiln/handler-sdk';
 
-/** Turns an HTTP request into the worker's request: raw bytes, lower-case headers, multipart fields. */
-export async function toWireRequest(request: FastifyRequest): Promise<WireRequest> {
+/**
+ * Turns an HTTP request into the worker's request: raw bytes, lower-case headers, multipart fields.
+ * `hidden` headers (the Authorization that carried Kiln's own token) never reach the handler.
+ */
+export async function toWireRequest(request: FastifyRequest, hidden: readonly string[] = []): Promise<WireRequest> {
   const headers: Record<string, string> = {};
   for (const [name, value] of Object.entries(request.headers)) {
-    if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(', ') : value;
+    if (value !== undefined && !hidden.includes(name)) headers[name] = Array.isArray(value) ? value.join(', ') : value;
   }
   const query: Record<string, string> = {};
   for (const [name, value] of Object.entries((request.query ?? {}) as Record<string, unknown>)) query[name] = String(value);

@@ -3,7 +3,7 @@ import { serverError } from '../errors.js';
 import { submit, type InferenceDeps } from '../http/inference-api.js';
 import { toWireRequest } from '../http/wire-request.js';
 import { renderBody } from '@kiln/handler-sdk';
-import { sendV2Error } from './v2-api.js';
+import { sendV2Error } from '../http/create-app.js';
 
 /**
  * KServe v1: `{"instances": [...]}` → `{"predictions": [...]}`. Each instance is one request to the
@@ -41,7 +41,7 @@ export function v1Api(app: FastifyInstance, deps: InferenceDeps): void {
     }
     const list = (instances as { instances?: unknown } | undefined)?.instances;
     if (!Array.isArray(list)) return sendV2Error(reply, { code: 'KILN_ERR_BAD_REQUEST', status: 400, message: 'expected a JSON body {"instances": [...]}' });
-    const base = await toWireRequest(request);
+    const base = await toWireRequest(request, deps.hiddenHeaders);
     const results = await Promise.all(
       list.map((instance, i) => submit(entry, { ...base, id: `${request.id}-${i}`, body: Buffer.from(JSON.stringify(instance)), contentType: 'application/json' }, reply, deps)),
     );

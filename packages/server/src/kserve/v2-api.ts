@@ -1,4 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { sendV2Error } from '../http/create-app.js';
 import { isKilnError, type WireError } from '@kiln/handler-sdk';
 import { serverError } from '../errors.js';
 import type { ModelEntry } from '../registry/model-entry.js';
@@ -7,12 +8,6 @@ import { SERVER_VERSION } from '../version.js';
 import { encodeV2Response, parseV2Request } from './v2-codec.js';
 
 type ModelParams = { Params: { model: string; version?: string } };
-
-/** v2 errors are `{"error": "..."}` (Triton's shape), with Kiln's code beside it. */
-export function sendV2Error(reply: FastifyReply, error: { code: string; status: number; message: string }): FastifyReply {
-  if (error.status === 503) reply.header('retry-after', '1');
-  return reply.code(error.status).type('application/json').send(JSON.stringify({ error: error.message, errorCode: error.code }));
-}
 
 function asWireError(error: unknown): WireError {
   if (isKilnError(error)) return { code: error.code, status: error.status, message: error.message, phase: undefined, itemIndex: 0, stack: error.stack };
@@ -46,7 +41,11 @@ export function v2Api(app: FastifyInstance, deps: InferenceDeps): void {
     inputs: (entry.manifest?.signature?.inputs ?? []).map((t) => ({ name: t.name, datatype: t.datatype, shape: t.shape ?? [-1] })),
     outputs: (entry.manifest?.signature?.outputs ?? []).map((t) => ({ name: t.name, datatype: t.datatype, shape: t.shape ?? [-1] })),
   }));
-  const ready = withModel(async (entry) => ({ name: entry.name, ready: entry.state === 'ready' }));
+  // Not ready is 503, as KServe answers: Triton's clients read readiness from the status alone.
+  const ready = withModel(async (entry, _request, reply) => {
+    const isReady = entry.state === 'ready';
+    return reply.code(isReady ? 200 : 503).send({ name: entry.name, ready: isReady });
+  });
   const infer = withModel(async (entry, request, reply) => {
     const headerLength = request.headers['inference-header-content-length'];
     const body = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);

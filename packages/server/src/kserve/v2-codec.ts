@@ -16,6 +16,13 @@ const ELEMENT_SIZE: Partial<Record<Datatype, number>> = {
   BOOL: 1, UINT8: 1, INT8: 1, UINT16: 2, INT16: 2, FP16: 2, UINT32: 4, INT32: 4, FP32: 4, UINT64: 8, INT64: 8, FP64: 8,
 };
 
+/** Value ranges of the integer types, checked so that 256 never wraps to 0 in a UINT8. */
+const RANGE: Partial<Record<Datatype, [number, number]>> = {
+  INT8: [-128, 127], UINT8: [0, 255], INT16: [-32768, 32767], UINT16: [0, 65535],
+  INT32: [-2147483648, 2147483647], UINT32: [0, 4294967295],
+  INT64: [Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER], UINT64: [0, Number.MAX_SAFE_INTEGER],
+};
+
 type Typed = Exclude<WireTensor['data'], string[]>;
 const ARRAY: Partial<Record<Datatype, new (n: number) => Typed>> = {
   BOOL: Uint8Array, UINT8: Uint8Array, INT8: Int8Array, UINT16: Uint16Array, INT16: Int16Array, FP16: Uint16Array,
@@ -124,6 +131,7 @@ function fromJson(name: string, datatype: Datatype, count: number, data: unknown
   }
   const out = new ARRAY[datatype]!(count);
   const integer = datatype !== 'FP32' && datatype !== 'FP64' && datatype !== 'FP16' && datatype !== 'BOOL';
+  const [min, max] = RANGE[datatype] ?? [-Infinity, Infinity];
   for (let i = 0; i < count; i++) {
     const v = flat[i];
     if (datatype === 'BOOL') {
@@ -131,6 +139,8 @@ function fromJson(name: string, datatype: Datatype, count: number, data: unknown
       out[i] = v ? 1 : 0;
     } else if (typeof v !== 'number' || (integer && !Number.isInteger(v))) {
       throw bad(`input "${name}" is ${datatype}: value ${i} must be ${integer ? 'an integer' : 'a number'}, received ${JSON.stringify(v)}`);
+    } else if (v < min || v > max) {
+      throw bad(`input "${name}" is ${datatype}: value ${i} must be within ${min}..${max}, received ${v}`);
     } else if (out instanceof BigInt64Array || out instanceof BigUint64Array) {
       out[i] = BigInt(v);
     } else {

@@ -43,8 +43,12 @@ export class WorkerPool implements BatchRunner {
   }
 
   /** Starts the workers; resolves when one is ready, or with the load error if every first attempt failed. */
+  /** Settles when every worker started by start() is ready or has failed. */
+  initialWorkers: Promise<unknown> = Promise.resolve();
+
   async start(): Promise<WireError | undefined> {
     const attempts = Array.from({ length: this.target }, () => this.spawn());
+    this.initialWorkers = Promise.all(attempts);
     const errors: WireError[] = [];
     return new Promise((resolve) => {
       let settled = false;
@@ -113,9 +117,13 @@ export class WorkerPool implements BatchRunner {
     return batch.map(() => failure(error));
   }
 
-  /** Sets the number of workers, starting or stopping processes to match. */
-  async scale(workers: number): Promise<void> {
+  /**
+   * Sets the number of workers, starting or stopping processes to match. New workers get
+   * `intraOpNumThreads` for the new count (cores ÷ workers, unless the model fixes it).
+   */
+  async scale(workers: number, intraOpNumThreads?: number): Promise<void> {
     this.target = workers;
+    if (intraOpNumThreads !== undefined) this.options.intraOpNumThreads = intraOpNumThreads;
     const live = [...this.workers].filter((w) => w.state !== 'stopping' && w.state !== 'dead');
     const starts: Promise<unknown>[] = [];
     for (let i = live.length; i < workers; i++) starts.push(this.spawn());

@@ -36,6 +36,7 @@ export class WorkerProcess {
       serialization: 'advanced',
       execArgv: ['--enable-source-maps'],
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+      env: workerEnv(),
     });
     for (const [stream, level] of [[this.child.stdout, 'info'], [this.child.stderr, 'warn']] as const) {
       if (stream === null) continue;
@@ -141,6 +142,12 @@ export class WorkerProcess {
         return;
     }
   }
+}
+
+/** The server's environment without its secrets: handler code never sees the auth token. */
+function workerEnv(): NodeJS.ProcessEnv {
+  const { KILN_TOKEN: _token, KILN_TOKEN_FILE: _file, ...env } = process.env;
+  return env;
 }
 
 export function describeExit(code: number | null, signal: NodeJS.Signals | null): string {

@@ -1,5 +1,9 @@
 import { existsSync } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { createWriteStream } from 'node:fs';
+import { mkdir, rm } from 'node:fs/promises';
+import { Readable, Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { DEFAULT_LIMITS } from '../archive/preflight.js';
 import { basename, join } from 'node:path';
 import { archivePathProblem } from '@kiln/handler-sdk';
 import type { ServerConfig } from '../config/server-config.js';
@@ -7,6 +11,8 @@ import { serverError } from '../errors.js';
 import type { ModelEntry } from './model-entry.js';
 import type { ModelRegistry } from './registry.js';
 import { loadVersion, startVersion, stopVersion, type ConfigOverrides, type LoadContext } from './load-version.js';
+
+const DOWNLOAD_TIMEOUT_MS = 5 * 60_000;
 
 /**
  * Registering, scaling and unregistering models: what the startup sequence and the management
@@ -32,7 +38,10 @@ export class ModelService {
       throw error;
     }
     const started = startVersion(entry, this.context);
-    if (wait) await started;
+    if (wait) {
+      await started;
+      await entry.pool?.initialWorkers; // every initial worker, not only the first, when waiting
+    }
     return entry;
   }
 
@@ -47,10 +56,14 @@ export class ModelService {
    * allowedUrls pattern (http(s) ones are downloaded first). Anything else is refused.
    */
   async resolveUrl(url: string): Promise<string> {
-    if (this.config.allowedUrls.some((pattern) => pattern.test(url))) {
-      if (/^https?:\/\//.test(url)) return this.download(url);
-      if (url.startsWith('file://')) return new URL(url).pathname;
-      return url;
+    // Climbing segments are refused outright, encoded or not: a pattern written for one folder
+    // must not be escaped with `..` (the hole TorchServe closed in 0.11.0).
+    if (/(^|[/\\])\.\.([/\\]|$)|%2e%2e|\\/i.test(url)) {
+      throw serverError('KILN_ERR_URL_NOT_ALLOWED', `url "${url}" is refused: it climbs out of its folder with ".." or has a backslash`);
+    }
+    const parsed = /^(https?|file):\/\//i.test(url) ? new URL(url) : undefined;
+    if (parsed !== undefined && this.config.allowedUrls.some((pattern) => pattern.test(parsed.href))) {
+      return parsed.protocol === 'file:' ? decodeURIComponent(parsed.pathname) : this.download(parsed);
     }
     if (/^[a-z][a-z0-9+.-]*:/i.test(url) || archivePathProblem(url) !== undefined || url.includes('/')) {
       throw serverError('KILN_ERR_URL_NOT_ALLOWED', `url "${url}" is refused: give the file name of an archive in the model store, or add a pattern that matches it to allowedUrls`);
@@ -63,13 +76,27 @@ export class ModelService {
     return path;
   }
 
-  private async download(url: string): Promise<string> {
-    const response = await fetch(url, { redirect: 'error' });
-    if (!response.ok) throw serverError('KILN_ERR_URL_NOT_ALLOWED', `url "${url}" could not be downloaded: HTTP ${response.status}`);
+  /** Streams an allowed URL to a file, within the archive size limit and a time limit. */
+  private async download(url: URL): Promise<string> {
+    const response = await fetch(url, { redirect: 'error', signal: AbortSignal.timeout(DOWNLOAD_TIMEOUT_MS) });
+    if (!response.ok || response.body === null) throw serverError('KILN_ERR_URL_NOT_ALLOWED', `url "${url.href}" could not be downloaded: HTTP ${response.status}`);
     const dir = join(this.context.workDir, 'downloads');
     await mkdir(dir, { recursive: true });
-    const path = join(dir, `${Date.now()}-${basename(new URL(url).pathname) || 'model.mar'}`);
-    await writeFile(path, Buffer.from(await response.arrayBuffer()));
+    const path = join(dir, `${Date.now()}-${basename(url.pathname) || 'model.mar'}`);
+    let received = 0;
+    const limit = new Transform({
+      transform(chunk: Buffer, _encoding, callback) {
+        received += chunk.length;
+        if (received > DEFAULT_LIMITS.maxBytes) callback(serverError('KILN_ERR_ARCHIVE_LIMIT', `url "${url.href}" is larger than ${DEFAULT_LIMITS.maxBytes} bytes`));
+        else callback(null, chunk);
+      },
+    });
+    try {
+      await pipeline(Readable.fromWeb(response.body as never), limit, createWriteStream(path));
+    } catch (error) {
+      await rm(path, { force: true });
+      throw error;
+    }
     return path;
   }
 }
