@@ -71,6 +71,17 @@ describe('kiln serve: TorchServe inference API', () => {
     expect(big.json).toMatchObject({ code: 413, errorCode: 'KILN_ERR_REQUEST_TOO_LARGE' });
     expect(String(big.json.message)).toContain('maxRequestSize (2000 bytes)');
 
+    // Multipart parts count toward the limit together, not one by one.
+    const parts = new FormData();
+    parts.append('a', new Blob([Buffer.alloc(1500)]), 'a.bin');
+    parts.append('b', new Blob([Buffer.alloc(1500)]), 'b.bin');
+    const split = await fetch(`${kiln.inference}/predictions/linear`, { method: 'POST', body: parts });
+    expect(split.status).toBe(413);
+    expect(await split.json()).toMatchObject({ errorCode: 'KILN_ERR_REQUEST_TOO_LARGE' });
+    const oneBig = new FormData();
+    oneBig.append('data', new Blob([Buffer.alloc(5000)]), 'big.bin');
+    expect((await fetch(`${kiln.inference}/predictions/linear`, { method: 'POST', body: oneBig })).status).toBe(413);
+
     const bad = await post(`${kiln.inference}/predictions/linear`, { row: 'nope' });
     expect(bad.status).toBe(400);
     expect(bad.json).toMatchObject({ code: 400, errorCode: 'KILN_ERR_BAD_REQUEST', message: 'send {"row": [4 numbers]}, received {"row":"nope"}' });

@@ -61,6 +61,7 @@ export async function startServer(config: ServerConfig, log: ServerLog = console
 
   const inferenceDeps: InferenceDeps = {
     registry,
+    maxRequestSizeBytes: config.maxRequestSizeBytes,
     hiddenHeaders: config.token !== undefined && config.authApis.includes('inference') ? ['authorization'] : [],
     closing: () => closing,
     onResult: (entry, result, requestId) => {

@@ -14,6 +14,8 @@ export interface InferenceDeps {
   onResult?: (entry: ModelEntry, result: WireResult, requestId: string) => void;
   /** Request headers handlers must not see. */
   hiddenHeaders?: readonly string[];
+  /** The whole request's size limit, multipart parts added up. */
+  maxRequestSizeBytes?: number;
 }
 
 /** TorchServe's inference API: GET /ping and POST /predictions/{model}[/{version}]. */
@@ -36,7 +38,7 @@ export function inferenceApi(app: FastifyInstance, deps: InferenceDeps): void {
 
 /** Queues one request on a model and writes its result, whatever it is. */
 export async function predictOn(entry: ModelEntry, request: FastifyRequest, reply: FastifyReply, deps: InferenceDeps): Promise<FastifyReply> {
-  return sendResult(reply, await submit(entry, await toWireRequest(request, deps.hiddenHeaders), reply, deps));
+  return sendResult(reply, await submit(entry, await toWireRequest(request, deps.hiddenHeaders, deps.maxRequestSizeBytes), reply, deps));
 }
 
 /**

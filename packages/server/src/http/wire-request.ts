@@ -1,11 +1,12 @@
 import type { FastifyRequest } from 'fastify';
 import type { WireRequest } from '@kiln/handler-sdk';
+import { serverError } from '../errors.js';
 
 /**
  * Turns an HTTP request into the worker's request: raw bytes, lower-case headers, multipart fields.
  * `hidden` headers (the Authorization that carried Kiln's own token) never reach the handler.
  */
-export async function toWireRequest(request: FastifyRequest, hidden: readonly string[] = []): Promise<WireRequest> {
+export async function toWireRequest(request: FastifyRequest, hidden: readonly string[] = [], maxBytes = Infinity): Promise<WireRequest> {
   const headers: Record<string, string> = {};
   for (const [name, value] of Object.entries(request.headers)) {
     if (value !== undefined && !hidden.includes(name)) headers[name] = Array.isArray(value) ? value.join(', ') : value;
@@ -20,10 +21,21 @@ export async function toWireRequest(request: FastifyRequest, hidden: readonly st
     query,
   };
   if (request.isMultipart()) {
+    // The multipart parser limits each file; the whole request is held to maxRequestSize here.
     wire.fields = {};
-    for await (const part of request.parts()) {
-      if (part.type === 'file') wire.fields[part.fieldname] = { data: await part.toBuffer(), contentType: part.mimetype, filename: part.filename };
-      else wire.fields[part.fieldname] = { data: Buffer.from(String(part.value)), contentType: undefined, filename: undefined };
+    let total = 0;
+    const tooLarge = () =>
+      serverError('KILN_ERR_REQUEST_TOO_LARGE', `the request body is larger than maxRequestSize (${maxBytes} bytes); send a smaller body or raise --max-request-size`);
+    try {
+      for await (const part of request.parts()) {
+        const data = part.type === 'file' ? await part.toBuffer() : Buffer.from(String(part.value));
+        total += data.length;
+        if (total > maxBytes) throw tooLarge();
+        wire.fields[part.fieldname] = part.type === 'file' ? { data, contentType: part.mimetype, filename: part.filename } : { data, contentType: undefined, filename: undefined };
+      }
+    } catch (error) {
+      if ((error as { code?: string }).code === 'FST_REQ_FILE_TOO_LARGE') throw tooLarge();
+      throw error;
     }
   }
   return wire;

@@ -41,7 +41,7 @@ export function v1Api(app: FastifyInstance, deps: InferenceDeps): void {
     }
     const list = (instances as { instances?: unknown } | undefined)?.instances;
     if (!Array.isArray(list)) return sendV2Error(reply, { code: 'KILN_ERR_BAD_REQUEST', status: 400, message: 'expected a JSON body {"instances": [...]}' });
-    const base = await toWireRequest(request, deps.hiddenHeaders);
+    const base = await toWireRequest(request, deps.hiddenHeaders, deps.maxRequestSizeBytes);
     const results = await Promise.all(
       list.map((instance, i) => submit(entry, { ...base, id: `${request.id}-${i}`, body: Buffer.from(JSON.stringify(instance)), contentType: 'application/json' }, reply, deps)),
     );
