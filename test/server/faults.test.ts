@@ -94,6 +94,7 @@ describe('the server survives handler faults', () => {
     const inflight = Array.from({ length: 12 }, (_, i) => post(`${kiln.inference}/predictions/linear`, { row: [i, 0, 0, 1] }));
     await new Promise((r) => setTimeout(r, 150)); // all 12 accepted; the first batch is running
     const code = kiln.stop('SIGTERM');
+    kiln.child.kill('SIGTERM'); // a second signal must not cut the drain short
     const answers = await Promise.all(inflight);
     expect(answers.map((a) => a.status)).toEqual(new Array(12).fill(200));
     answers.forEach((a, i) => expect(a.json.y).toEqual(y([i, 0, 0, 1])));

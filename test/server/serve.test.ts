@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import { tempDir } from '../support/kiln.js';
+import { kiln as runKiln, tempDir } from '../support/kiln.js';
 import { linearExpected } from '../support/onnx-models.js';
 import { linearArchive, post, startKiln } from '../support/server.js';
 
@@ -86,8 +86,12 @@ describe('kiln serve: TorchServe inference API', () => {
     expect(bad.status).toBe(400);
     expect(bad.json).toMatchObject({ code: 400, errorCode: 'KILN_ERR_BAD_REQUEST', message: 'send {"row": [4 numbers]}, received {"row":"nope"}' });
 
+    // `curl -T file` sends PUT; the route takes it as TorchServe's does.
+    const put = await fetch(`${kiln.inference}/predictions/linear`, { method: 'PUT', body: JSON.stringify({ row: [1, 2, 3, 4] }), headers: { 'content-type': 'application/json' } });
+    expect(await put.json()).toMatchObject({ y: y([1, 2, 3, 4]) });
     const get = await fetch(`${kiln.inference}/predictions/linear`);
     expect(get.status).toBe(405);
+    expect(get.headers.get('allow')).toBe('POST, PUT');
     const nowhere = await fetch(`${kiln.inference}/nowhere`);
     expect(nowhere.status).toBe(404);
     expect(await nowhere.json()).toMatchObject({ errorCode: 'KILN_ERR_ROUTE_NOT_FOUND' });
@@ -106,5 +110,12 @@ describe('kiln serve: TorchServe inference API', () => {
     }
     const list = await (await fetch(`${kiln.management}/models`)).json();
     expect(list.models.map((m: { modelName: string }) => m.modelName)).toEqual(['folder', 'tarred', 'zipped']);
+  });
+
+  test('a bad --models stops the server before it listens, with the reason', () => {
+    const run = runKiln(['serve', '--models', 'all', '--inference-address', 'http://127.0.0.1:0', '--management-address', 'http://127.0.0.1:0', '--metrics-address', 'http://127.0.0.1:0']);
+    expect(run.status).toBe(1);
+    expect(run.stderr).toContain('KILN_ERR_SERVER_CONFIG_INVALID: --models all needs --model-store');
+    expect(run.stdout).not.toContain('listening');
   });
 });

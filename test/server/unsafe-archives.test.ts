@@ -75,6 +75,9 @@ test('each unsafe archive is refused, leaves nothing on disk, and the server ser
     expect(line, name).toMatch(hostile.refusal);
   }
   expect(kiln.output()).toContain('Kiln is ready: 1 model serving');
+  const ping = await fetch(`${kiln.inference}/ping`);
+  expect(ping.status).toBe(500); // models given at start were refused: not healthy
+  expect(((await ping.json()) as { problems: string[] }).problems.some((p) => p.startsWith('climb: '))).toBe(true);
   expect((await post(`${kiln.inference}/predictions/linear`, { row: [1, 2, 3, 4] })).status).toBe(200);
 
   // Only the good model's files exist in the server's working folder.

@@ -42,7 +42,9 @@ const consoleLog: ServerLog = {
 
 /** Starts the inference, management and metrics APIs, then loads the configured models. */
 export async function startServer(config: ServerConfig, log: ServerLog = consoleLog): Promise<KilnServer> {
+  const sources = modelSources(config); // checked before anything listens: a bad --models stops here
   const workDir = await mkdtemp(join(tmpdir(), 'kiln-server-'));
+  const startup = { pending: sources.length, failed: [] as string[] };
   const registry = new ModelRegistry();
   const metrics = new ServerMetrics();
   let closing = false;
@@ -62,12 +64,13 @@ export async function startServer(config: ServerConfig, log: ServerLog = console
   const inferenceDeps: InferenceDeps = {
     registry,
     maxRequestSizeBytes: config.maxRequestSizeBytes,
+    startupProblems: () => [...(startup.pending > 0 ? [`${startup.pending} model(s) still loading`] : []), ...startup.failed],
     hiddenHeaders: config.token !== undefined && config.authApis.includes('inference') ? ['authorization'] : [],
     closing: () => closing,
     onResult: (entry, result, requestId) => {
       metrics.recordResult(entry, result);
       // A server-side failure is logged with the handler's stack (mapped to its .ts source).
-      if (!result.ok && result.error.status >= 500) {
+      if (!result.ok && result.error.status >= 500 && result.error.status !== 503) {
         const { code, message, stack } = result.error;
         const trace = stack?.split('\n').slice(1).join('\n');
         log.error(`[${entry.name}] request ${requestId} failed: ${code}: ${message}${trace ? `\n${trace}` : ''}`);
@@ -91,7 +94,9 @@ export async function startServer(config: ServerConfig, log: ServerLog = console
     for (const name of ['inference', 'management', 'metrics'] as const) {
       const address = config[`${name}Address`];
       const { host, port } = parseAddress(address);
-      await apps[name].listen({ host, port });
+      await apps[name].listen({ host, port }).catch((error: NodeJS.ErrnoException) => {
+        throw serverError('KILN_ERR_SERVER_CONFIG_INVALID', `the ${name} API cannot listen on ${address}: ${error.code === 'EADDRINUSE' ? 'the address is in use' : error.message}; choose another --${name}-address`);
+      });
       const bound = apps[name].server.address();
       const actual = typeof bound === 'object' && bound !== null ? `http://${host.includes(':') ? `[${host}]` : host}:${bound.port}` : address;
       addresses[name] = actual;
@@ -106,15 +111,19 @@ export async function startServer(config: ServerConfig, log: ServerLog = console
     throw error;
   }
 
-  const loaded = Promise.all(modelSources(config).map(async ({ name, path }) => {
+  const loaded = Promise.all(sources.map(async ({ name, path }) => {
     let entry: ModelEntry;
     try {
       entry = await service.register(path, name, {}, true);
       entry.loadedAtStartup = true;
     } catch (error) {
       const code = (error as { code?: string }).code;
-      log.error(`model ${name ?? basename(path)} failed to load from ${path}: ${code?.startsWith('KILN_ERR_') ? `${code} ` : ''}${(error as Error).message}`);
+      const label = name ?? basename(path);
+      startup.failed.push(`${label}: ${(error as Error).message}`);
+      log.error(`model ${label} failed to load from ${path}: ${code?.startsWith('KILN_ERR_') ? `${code} ` : ''}${(error as Error).message}`);
       return undefined;
+    } finally {
+      startup.pending--;
     }
     log.info(readyLine(entry));
     return entry;
@@ -136,7 +145,8 @@ export async function startServer(config: ServerConfig, log: ServerLog = console
       await new Promise((r) => setImmediate(r)); // let the last responses be written
       for (const app of Object.values(apps)) app.server.closeAllConnections();
       await closed;
-      await Promise.all(registry.all().map((entry) => stopVersion(entry, config.drainTimeoutMs)));
+      // Queues were drained (or the drain time ran out) above: stop the workers now.
+      await Promise.all(registry.all().map((entry) => stopVersion(entry, 0)));
       await rm(workDir, { recursive: true, force: true });
       log.info('stopped');
     },
@@ -174,6 +184,9 @@ export function modelSources(config: ServerConfig): { name: string | undefined; 
   for (const spec of config.models) {
     if (spec === 'all') {
       if (config.modelStore === undefined) throw serverError('KILN_ERR_SERVER_CONFIG_INVALID', '--models all needs --model-store, the folder to load every archive from');
+      if (!existsSync(config.modelStore) || !statSync(config.modelStore).isDirectory()) {
+        throw serverError('KILN_ERR_SERVER_CONFIG_INVALID', `--model-store ${config.modelStore} is not a folder`);
+      }
       for (const file of readdirSync(config.modelStore).sort()) {
         const path = join(config.modelStore, file);
         const isArchive = /\.(mar|tar\.gz|tgz)$/.test(file) || (statSync(path).isDirectory() && existsSync(join(path, 'MAR-INF/MANIFEST.json')));

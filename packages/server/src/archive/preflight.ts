@@ -25,7 +25,9 @@ const RATIO_FLOOR = 64 * 1024 * 1024;
  * central directory is read; a .tar.gz is decompressed and discarded, stopping at the limits.
  */
 export async function preflight(path: string, limits: ArchiveLimits = DEFAULT_LIMITS): Promise<void> {
-  const packed = (await stat(path)).isDirectory() ? undefined : (await stat(path)).size;
+  const stats = await stat(path).catch(() => undefined);
+  if (stats === undefined) throw serverError('KILN_ERR_ARCHIVE_UNREADABLE', `${path}: no such file or folder`, { details: { path } });
+  const packed = stats.isDirectory() ? undefined : stats.size;
   let entries = 0;
   let declared = 0;
   const check = (entryPath: string) => {
@@ -56,5 +58,5 @@ export async function preflight(path: string, limits: ArchiveLimits = DEFAULT_LI
 }
 
 function limit(path: string, why: string) {
-  return serverError('KILN_ERR_ARCHIVE_LIMIT', `${path} is refused: ${why}. Raise the limit only for archives you trust`, { details: { path } });
+  return serverError('KILN_ERR_ARCHIVE_LIMIT', `${path} is refused: ${why}; rebuild it with kiln archive`, { details: { path } });
 }

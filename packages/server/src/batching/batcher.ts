@@ -5,6 +5,8 @@ import { decide } from './batch-policy.js';
 /** What the batcher needs from a worker pool. */
 export interface BatchRunner {
   freeWorkers(): number;
+  /** False when no worker will come: queued requests are failed rather than held. */
+  available?(): boolean;
   /** Runs one batch on a free worker; resolves with one result per request, never rejects. */
   run(batch: WireRequest[]): Promise<WireResult[]>;
 }
@@ -77,6 +79,10 @@ export class Batcher {
   /** Re-evaluates the queue: call when a request arrives, a worker frees up, or a timer fires. */
   pump(): void {
     this.dropDead();
+    if (this.queue.length > 0 && this.runner.available?.() === false) {
+      this.failAll(serverError('KILN_ERR_MODEL_NOT_READY', `model "${this.options.model}" has no working worker left; its queued requests were not run`));
+      return;
+    }
     for (;;) {
       const decision = decide({
         waiting: this.queue.length,

@@ -10,6 +10,7 @@ const TYPE_BY_STATUS: Record<number, string> = {
   408: 'RequestTimeoutException',
   409: 'ConflictStatusException',
   413: 'RequestEntityTooLargeException',
+  415: 'UnsupportedMediaTypeException',
   503: 'ServiceUnavailableException',
   504: 'TimeoutException',
   507: 'OutOfMemoryException',

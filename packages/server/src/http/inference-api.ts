@@ -16,13 +16,18 @@ export interface InferenceDeps {
   hiddenHeaders?: readonly string[];
   /** The whole request's size limit, multipart parts added up. */
   maxRequestSizeBytes?: number;
+  /** Why the server is not healthy beyond its models' states: loads pending, archives refused at start. */
+  startupProblems?: () => string[];
 }
 
 /** TorchServe's inference API: GET /ping and POST /predictions/{model}[/{version}]. */
 export function inferenceApi(app: FastifyInstance, deps: InferenceDeps): void {
   app.get('/ping', async (_request, reply) => {
-    const failed = deps.registry.all().filter((m) => m.state === 'failed');
-    if (failed.length > 0) return reply.code(500).send({ status: 'Unhealthy', failed: failed.map((m) => `${m.name} ${m.version}: ${m.reason}`) });
+    const problems = [
+      ...(deps.startupProblems?.() ?? []),
+      ...deps.registry.all().filter((m) => m.state === 'failed' || m.state === 'loading').map((m) => `${m.name} ${m.version}: ${m.reason}`),
+    ];
+    if (problems.length > 0) return reply.code(500).send({ status: 'Unhealthy', problems });
     return { status: 'Healthy' };
   });
 
@@ -30,10 +35,12 @@ export function inferenceApi(app: FastifyInstance, deps: InferenceDeps): void {
     const entry = deps.registry.resolve(request.params.model, request.params.version);
     return predictOn(entry, request, reply, deps);
   };
-  app.post('/predictions/:model', predict);
-  app.post('/predictions/:model/:version', predict);
-  methodNotAllowed(app, '/predictions/:model', ['POST']);
-  methodNotAllowed(app, '/predictions/:model/:version', ['POST']);
+  // PUT too: `curl -T file` sends PUT, and TorchServe's route takes it.
+  for (const url of ['/predictions/:model', '/predictions/:model/:version']) {
+    app.route({ method: ['POST', 'PUT'], url, handler: predict });
+    methodNotAllowed(app, url, ['POST', 'PUT']);
+  }
+  methodNotAllowed(app, '/ping', ['GET']);
 }
 
 /** Queues one request on a model and writes its result, whatever it is. */

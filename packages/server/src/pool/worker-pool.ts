@@ -84,6 +84,11 @@ export class WorkerPool implements BatchRunner {
     return this.target;
   }
 
+  /** False once the pool has given up: the batcher then fails what waits instead of holding it. */
+  available(): boolean {
+    return this.serving;
+  }
+
   freeWorkers(): number {
     let free = 0;
     for (const w of this.workers) if (w.state === 'idle') free++;
@@ -168,6 +173,7 @@ export class WorkerPool implements BatchRunner {
     this.options.events.onLog('error', this.lastError, {});
     this.failures++;
     this.scheduleRestart();
+    this.options.onFree(); // the batcher re-checks: a pool that gave up fails its queue
   }
 
   private scheduleRestart(): void {
@@ -179,10 +185,8 @@ export class WorkerPool implements BatchRunner {
     this.restartTimer = setTimeout(() => {
       this.restartTimer = undefined;
       if (this.stopped) return;
-      void this.spawn().then((error) => {
-        if (error !== undefined) this.failures++;
-        this.scheduleRestart();
-      });
+      // A failed start ends in onExit, which counts the failure and schedules the next try.
+      void this.spawn();
     }, delay);
     this.restartTimer.unref();
   }

@@ -37,6 +37,9 @@ export class WorkerProcess {
       execArgv: ['--enable-source-maps'],
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
       env: workerEnv(),
+      // A process group of its own: Ctrl-C in a terminal reaches the server, which drains and then
+      // stops its workers, instead of killing them mid-batch. A worker exits if the server goes.
+      detached: true,
     });
     for (const [stream, level] of [[this.child.stdout, 'info'], [this.child.stderr, 'warn']] as const) {
       if (stream === null) continue;

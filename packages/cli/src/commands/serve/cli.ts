@@ -16,12 +16,16 @@ export async function execute(_args: string[], options: Record<string, unknown>,
     error: (m) => io.stderr(`${m}\n`),
   });
   const stopped = new Promise<void>((resolve) => {
+    let stopping = false;
     const stop = (signal: NodeJS.Signals) => {
+      // A second signal (Ctrl-C twice, or a supervisor repeating itself) must not cut the drain short.
+      if (stopping) return io.stdout(`received ${signal} again; still draining\n`);
+      stopping = true;
       io.stdout(`received ${signal}\n`);
       void server.close().then(resolve);
     };
-    process.once('SIGTERM', stop);
-    process.once('SIGINT', stop);
+    process.on('SIGTERM', stop);
+    process.on('SIGINT', stop);
   });
   void server.loaded.then((entries) => {
     const failed = config.models.length === 0 ? 0 : entries.filter((e) => e.state !== 'ready').length;

@@ -29,7 +29,8 @@ export function flagsToConfig(options: Record<string, unknown>): Record<string, 
   for (const [option, spec] of Object.entries(SERVE_FLAGS)) {
     const value = options[option];
     if (value === undefined || spec.key === undefined) continue;
-    config[spec.key] = NUMERIC.has(spec.key) ? Number(value) : value;
+    // --models a.mar,b.mar and --models a.mar b.mar mean the same, as in KILN_MODELS.
+    config[spec.key] = NUMERIC.has(spec.key) ? Number(value) : spec.key === 'models' ? (value as string[]).flatMap((v) => v.split(',')).filter(Boolean) : value;
   }
   return config;
 }
