@@ -1,4 +1,4 @@
-import { defineErrors } from '@kiln/handler-sdk';
+import { defineErrors, toWireError, type WireResult } from '@kiln/handler-sdk';
 
 /** The server's error codes. */
 export const serverError = defineErrors({
@@ -39,3 +39,8 @@ export const serverError = defineErrors({
 });
 
 export type ServerErrorCode = keyof typeof serverError.catalogue;
+
+/** A request's result when the server itself refuses or loses it (no handler stack to report). */
+export function failedResult(error: unknown): WireResult {
+  return { ok: false, error: { ...toWireError(error, 0), stack: undefined } };
+}

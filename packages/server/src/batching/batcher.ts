@@ -1,5 +1,5 @@
 import type { WireRequest, WireResult } from '@kiln/handler-sdk';
-import { serverError } from '../errors.js';
+import { failedResult, serverError } from '../errors.js';
 import { decide } from './batch-policy.js';
 
 /** What the batcher needs from a worker pool. */
@@ -65,7 +65,7 @@ export class Batcher {
   /** Queues a request; resolves with its result (an error result when it cannot be served). */
   submit(request: WireRequest, signal?: AbortSignal): Promise<WireResult> {
     if (this.queue.length >= this.options.jobQueueSize) {
-      return Promise.resolve(failure(serverError(
+      return Promise.resolve(failedResult(serverError(
         'KILN_ERR_QUEUE_FULL',
         `model "${this.options.model}" has ${this.queue.length} requests waiting, its limit (jobQueueSize ${this.options.jobQueueSize}); retry shortly, or raise jobQueueSize or the number of workers`,
       )));
@@ -109,7 +109,7 @@ export class Batcher {
 
   /** Fails every queued request (used when the model is removed or the pool cannot start). */
   failAll(error: Error): void {
-    for (const job of this.queue.splice(0)) job.settle(failure(error));
+    for (const job of this.queue.splice(0)) job.settle(failedResult(error));
     this.notifyIdle();
   }
 
@@ -133,10 +133,10 @@ export class Batcher {
       const job = this.queue[i]!;
       if (job.signal?.aborted) {
         this.queue.splice(i, 1);
-        job.settle(failure(serverError('KILN_ERR_CLIENT_TIMEOUT', 'the client disconnected before the request ran')));
+        job.settle(failedResult(serverError('KILN_ERR_CLIENT_TIMEOUT', 'the client disconnected before the request ran')));
       } else if (limit > 0 && now - job.arrival >= limit) {
         this.queue.splice(i, 1);
-        job.settle(failure(serverError('KILN_ERR_CLIENT_TIMEOUT', `the request waited ${Math.round(now - job.arrival)} ms in the queue of model "${this.options.model}", longer than clientTimeoutInMills (${limit}); it was not run`)));
+        job.settle(failedResult(serverError('KILN_ERR_CLIENT_TIMEOUT', `the request waited ${Math.round(now - job.arrival)} ms in the queue of model "${this.options.model}", longer than clientTimeoutInMills (${limit}); it was not run`)));
       }
     }
     if (limit > 0 && this.queue.length > 0) this.arm(this.queue[0]!.arrival + limit);
@@ -157,11 +157,4 @@ export class Batcher {
   private notifyIdle(): void {
     if (this.pending === 0) for (const resolve of this.idleWaiters.splice(0)) resolve();
   }
-}
-
-function failure(error: Error & { code?: string; status?: number }): WireResult {
-  return {
-    ok: false,
-    error: { code: error.code ?? 'KILN_ERR_HANDLER_FAILED', status: error.status ?? 500, message: error.message, phase: undefined, itemIndex: 0, stack: undefined },
-  };
 }

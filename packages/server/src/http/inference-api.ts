@@ -1,7 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { renderBody, type WireRequest, type WireResult } from '@kiln/handler-sdk';
-import { toHttpError } from './error-body.js';
-import { serverError } from '../errors.js';
+import { failedResult, serverError } from '../errors.js';
 import type { ModelEntry } from '../registry/model-entry.js';
 import type { ModelRegistry } from '../registry/registry.js';
 import { methodNotAllowed, sendError } from './create-app.js';
@@ -58,7 +57,7 @@ export async function submit(entry: ModelEntry, wire: WireRequest, reply: Fastif
     : entry.state !== 'ready' || entry.batcher === undefined
       ? serverError('KILN_ERR_MODEL_NOT_READY', `model "${entry.name}" version ${entry.version} cannot serve: ${entry.reason}`)
       : undefined;
-  if (unavailable !== undefined) return { ok: false, error: toHttpError(unavailable) };
+  if (unavailable !== undefined) return failedResult(unavailable);
   const gone = new AbortController();
   reply.raw.once('close', () => {
     if (!reply.raw.writableFinished) gone.abort();

@@ -1,6 +1,6 @@
 import type { Device, WireError, WireRequest, WireResult } from '@kiln/handler-sdk';
 import type { BatchRunner } from '../batching/batcher.js';
-import { serverError } from '../errors.js';
+import { failedResult, serverError } from '../errors.js';
 import { describeExit, WorkerProcess, type WorkerEvents } from './worker-process.js';
 
 export interface PoolOptions {
@@ -101,7 +101,7 @@ export class WorkerPool implements BatchRunner {
 
   async run(batch: WireRequest[]): Promise<WireResult[]> {
     const worker = [...this.workers].find((w) => w.state === 'idle');
-    if (worker === undefined) return batch.map(() => failure(serverError('KILN_ERR_MODEL_NOT_READY', `model "${this.options.model}" has no free worker`)));
+    if (worker === undefined) return batch.map(() => failedResult(serverError('KILN_ERR_MODEL_NOT_READY', `model "${this.options.model}" has no free worker`)));
     let timedOut = false;
     const timer = setTimeout(() => {
       timedOut = true;
@@ -119,7 +119,7 @@ export class WorkerPool implements BatchRunner {
     const error = timedOut
       ? serverError('KILN_ERR_RESPONSE_TIMEOUT', `model "${this.options.model}" did not answer within responseTimeout (${this.options.responseTimeoutMs / 1000} s); worker ${worker.id} was stopped and is being restarted`)
       : serverError('KILN_ERR_WORKER_DIED', `the worker of model "${this.options.model}" (pid ${worker.pid}) died while running this request (${describeExit(code, signal)}${worker.why()}); it is being restarted`);
-    return batch.map(() => failure(error));
+    return batch.map(() => failedResult(error));
   }
 
   /**
@@ -190,11 +190,4 @@ export class WorkerPool implements BatchRunner {
     }, delay);
     this.restartTimer.unref();
   }
-}
-
-export function failure(error: Error & { code?: string; status?: number }): WireResult {
-  return {
-    ok: false,
-    error: { code: error.code ?? 'KILN_ERR_WORKER_DIED', status: error.status ?? 500, message: error.message, phase: undefined, itemIndex: 0, stack: undefined },
-  };
 }
