@@ -52,11 +52,13 @@ const model = onnx.ModelProto.create({
   },
 });
 writeFileSync(join(work, 'convnet.onnx'), onnx.ModelProto.encode(model).finish());
-execFileSync(process.execPath, [kiln, 'archive', '--model-name', 'convnet', '-v', '1', '--serialized-file', 'convnet.onnx', '--handler', 'tensor', '-f', '-q'], { cwd: work });
+// KILN_BENCH_THREADS sets ONNX Runtime threads on both sides; default: the server's, cores ÷ workers.
+const threads = Number(process.env.KILN_BENCH_THREADS ?? Math.max(1, cpus().length));
+writeFileSync(join(work, 'model-config.yaml'), `intraOpNumThreads: ${threads}\n`);
+execFileSync(process.execPath, [kiln, 'archive', '--model-name', 'convnet', '-v', '1', '--serialized-file', 'convnet.onnx', '--handler', 'tensor', '-c', 'model-config.yaml', '-f', '-q'], { cwd: work });
 
 const pixels = random(3 * 224 * 224, 2);
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-const threads = Math.max(1, cpus().length); // the server's default for one worker: cores ÷ workers
 
 const child = spawn(process.execPath, [kiln, 'serve', '--models', 'convnet=convnet.mar', '--inference-address', 'http://127.0.0.1:0', '--management-address', 'http://127.0.0.1:0', '--metrics-address', 'http://127.0.0.1:0'], { cwd: work });
 let out = '';
