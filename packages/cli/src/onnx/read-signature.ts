@@ -18,8 +18,6 @@ const GRAPH_OUTPUT = 12;
 const TENSOR_NAME = 8;
 const TENSOR_EXTERNAL_DATA = 13;
 const TENSOR_DATA_LOCATION = 14;
-const ENTRY_KEY = 1;
-const ENTRY_VALUE = 2;
 const DATA_LOCATION_EXTERNAL = 1;
 
 /** An initializer whose bytes live in another file, as `onnx.external_data_helper` writes them. */

@@ -37,7 +37,7 @@ export interface LoadedModel {
  */
 export async function loadModel(modelDir: string, options: LoadOptions = {}): Promise<LoadedModel> {
   const manifest = parseManifest(await readFile(join(modelDir, MANIFEST_PATH)), `${modelDir}/${MANIFEST_PATH}`);
-  const { modelName, modelVersion, configFile } = manifest.model;
+  const { configFile } = manifest.model;
   const configText = configFile === undefined ? '' : await readFile(join(modelDir, configFile), 'utf8');
   const config = resolveModelConfig(parseModelConfig(configText, configFile));
   const context = createContext(manifest, modelDir, config, options);

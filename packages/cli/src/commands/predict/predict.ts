@@ -5,6 +5,7 @@ import { loadModel, runBatch, type LogSink, type WireRequest, type WireResult } 
 import { contentTypeFor } from '@kiln/handler-sdk/testing';
 import { extractArchive, integrityError, verifyArchive } from '@kiln/server';
 import { onInterrupt } from '../../interrupt.js';
+import { statOrThrow } from '../archive/collect-inputs.js';
 
 export interface PredictOptions {
   archive: string;
@@ -54,7 +55,6 @@ export async function predict(options: PredictOptions): Promise<Prediction[]> {
 }
 
 async function toRequest(input: string, index: number, options: PredictOptions): Promise<WireRequest> {
-  const { statOrThrow } = await import('../archive/collect-inputs.js');
   const file = resolve(options.cwd, input);
   statOrThrow(file, 'input', options.cwd);
   return {
