@@ -53,7 +53,8 @@ describe('management API', () => {
 
   test('register (query or JSON body), describe, list with pages, set-default, unregister', async () => {
     const dir = store();
-    const kiln = await startKiln(['--model-store', 'store', '--models', 'linear=linear.mar', '--enable-model-api'], { cwd: dir });
+    // Process workers, so that unregistering can be seen to end them.
+    const kiln = await startKiln(['--model-store', 'store', '--models', 'linear=linear.mar', '--enable-model-api', '--isolation', 'process'], { cwd: dir });
     const m = kiln.management;
 
     const second = await call('POST', `${m}/models?url=linear-two.mar&model_name=linear&batch_size=4&max_batch_delay=7&initial_workers=1`);
@@ -65,7 +66,7 @@ describe('management API', () => {
     expect((await call('POST', `${m}/models?url=alpha.mar`)).json).toMatchObject({ errorCode: 'KILN_ERR_MODEL_CONFLICT' });
 
     const [described] = (await call('GET', `${m}/models/linear`)).json as unknown as Record<string, unknown>[];
-    expect(described).toMatchObject({ modelName: 'linear', modelVersion: '1.0', isDefault: true, status: 'ready', batchSize: 1, minWorkers: 1, jobQueueStatus: { remainingCapacity: 100, pendingRequests: 0 } });
+    expect(described).toMatchObject({ modelName: 'linear', modelVersion: '1.0', isDefault: true, status: 'ready', isolation: 'process', batchSize: 1, minWorkers: 1, jobQueueStatus: { remainingCapacity: 100, pendingRequests: 0 } });
     const worker = (described!.workers as { pid: number; status: string; memoryUsage: number }[])[0]!;
     expect(worker.status).toBe('READY');
     expect(worker.memoryUsage).toBeGreaterThan(10 * 1024 * 1024);
@@ -92,26 +93,36 @@ describe('management API', () => {
     expect((await post(`${kiln.inference}/predictions/linear`, { row: [1, 1, 1, 1] })).status).toBe(200);
   });
 
-  test('scaling starts and stops real worker processes', async () => {
+  test.each(['thread', 'process'] as const)('scaling starts and stops real %s workers', async (isolation) => {
     const dir = store();
-    const kiln = await startKiln(['--model-store', 'store', '--models', 'linear=linear.mar'], { cwd: dir });
-    const pids = async () => (((await call('GET', `${kiln.management}/models/linear`)).json as unknown as { workers: { pid: number; status: string }[] }[])[0]!.workers);
+    const kiln = await startKiln(['--model-store', 'store', '--models', 'linear=linear.mar', '--isolation', isolation], { cwd: dir });
+    type Described = { id: string; pid: number; threadId?: number; status: string };
+    const workers = async () => ((await call('GET', `${kiln.management}/models/linear`)).json as unknown as { workers: Described[] }[])[0]!.workers;
+    const key = (w: Described) => `${w.pid}:${w.threadId ?? 0}`;
     const up = await call('PUT', `${kiln.management}/models/linear?min_worker=3&synchronous=true`);
     expect(up).toMatchObject({ status: 200, json: { status: 'Workers scaled to 3 for model: linear, version: 1.0' } });
-    const three = await pids();
+    const three = await workers();
     expect(three.map((w) => w.status)).toEqual(['READY', 'READY', 'READY']);
-    expect(new Set(three.map((w) => w.pid)).size).toBe(3);
-    expect(three.every((w) => alive(w.pid))).toBe(true);
-    // All three serve: concurrent requests spread over more than one process.
+    expect(new Set(three.map(key)).size).toBe(3);
+    if (isolation === 'process') {
+      expect(new Set(three.map((w) => w.pid)).size).toBe(3);
+      expect(three.every((w) => alive(w.pid))).toBe(true);
+    } else {
+      expect(new Set(three.map((w) => w.pid)).size).toBe(1); // threads of the server's own process
+      expect(three.every((w) => typeof w.threadId === 'number' && w.threadId > 0)).toBe(true);
+    }
+    // All three serve: concurrent requests spread over more than one worker.
     const answers = await Promise.all(Array.from({ length: 12 }, () => post(`${kiln.inference}/predictions/linear`, { row: [1, 2, 3, 4] })));
-    expect(new Set(answers.map((a) => a.json.pid)).size).toBeGreaterThan(1);
+    expect(new Set(answers.map((a) => a.json.worker)).size).toBeGreaterThan(1);
+    expect(answers.every((a) => three.some((w) => key(w) === a.json.worker))).toBe(true);
 
     const down = await call('PUT', `${kiln.management}/models/linear?min_worker=1&synchronous=false`);
     expect(down).toMatchObject({ status: 202, json: { status: 'Processing worker updates...' } });
-    await until(async () => (await pids()).length === 1);
-    const [kept] = await pids();
-    expect(three.filter((w) => w.pid !== kept!.pid).every((w) => !alive(w.pid))).toBe(true);
-    expect((await post(`${kiln.inference}/predictions/linear`, { row: [1, 2, 3, 4] })).json).toMatchObject({ y: y([1, 2, 3, 4]) });
+    await until(async () => (await workers()).length === 1);
+    const [kept] = await workers();
+    if (isolation === 'process') expect(three.filter((w) => w.pid !== kept!.pid).every((w) => !alive(w.pid))).toBe(true);
+    const after = await post(`${kiln.inference}/predictions/linear`, { row: [1, 2, 3, 4] });
+    expect(after.json).toMatchObject({ y: y([1, 2, 3, 4]), worker: key(kept!) });
   });
 
   describe('bad parameters', () => {

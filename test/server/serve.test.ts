@@ -10,7 +10,7 @@ describe('kiln serve: TorchServe inference API', () => {
   test('answers predictions computed by the model, one at a time and under 32 concurrent requests, with batches > 1', async () => {
     const archive = linearArchive(tempDir(), 'linear', 'batchSize: 8\nmaxBatchDelay: 50\n');
     const kiln = await startKiln(['--models', `linear=${archive}`]);
-    expect(kiln.output()).toMatch(/model linear 1\.0 ready: 1 worker, batchSize 8, maxBatchDelay 50 ms/);
+    expect(kiln.output()).toMatch(/model linear 1\.0 ready: 1 thread worker, batchSize 8, maxBatchDelay 50 ms/);
 
     for (const row of rows(3)) {
       const answer = await post(`${kiln.inference}/predictions/linear`, { row });

@@ -4,7 +4,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { onTestFinished } from 'vitest';
 import { KILN_BIN, REPO_ROOT, kiln } from './kiln.js';
-import { linearModel, writeModel } from './onnx-models.js';
+import { linearModel, writeModel, type ModelSpec } from './onnx-models.js';
 
 export interface RunningKiln {
   inference: string;
@@ -63,6 +63,19 @@ export function linearArchive(dir: string, handler: string, config: string, name
   );
   if (run.status !== 0) throw new Error(run.stderr);
   return join(dir, 'store', format === 'tgz' ? `${name}.tar.gz` : format === 'no-archive' ? name : `${name}.mar`);
+}
+
+/**
+ * Archives any model with a built-in handler (`tensor`, ...) or one of test/fixtures/handlers, and a
+ * model-config. Returns the .mar path.
+ */
+export function archiveModel(dir: string, options: { name: string; model: ModelSpec; handler: string; config: string }): string {
+  writeModel(dir, `${options.name}.onnx`, options.model);
+  writeFileSync(join(dir, `${options.name}-config.yaml`), options.config);
+  const handler = /^[a-z_]+$/.test(options.handler) ? options.handler : join(REPO_ROOT, 'test/fixtures/handlers', `${options.handler}.ts`);
+  const run = kiln(['archive', '--model-name', options.name, '-v', '1.0', '--serialized-file', `${options.name}.onnx`, '--handler', handler, '-c', `${options.name}-config.yaml`, '--export-path', 'store', '-f'], { cwd: dir });
+  if (run.status !== 0) throw new Error(run.stderr);
+  return join(dir, 'store', `${options.name}.mar`);
 }
 
 export async function post(url: string, body: unknown, headers: Record<string, string> = { 'content-type': 'application/json' }) {

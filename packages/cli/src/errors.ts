@@ -1,4 +1,4 @@
-import { defineErrors } from '@kiln/handler-sdk';
+import { defineErrors } from '@kiln/handler-sdk/errors';
 
 /**
  * The CLI's error codes. `status` is what an HTTP API would answer if the same problem reached it

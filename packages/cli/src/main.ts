@@ -1,5 +1,5 @@
 import { Command, CommanderError, Option } from 'commander';
-import { isKilnError } from '@kiln/handler-sdk';
+import { isKilnError } from '@kiln/handler-sdk/errors';
 import type { CommandIO, CommandSpec } from './command-spec.js';
 import { COMMANDS } from './commands/index.js';
 import { USAGE_ERROR_CODES } from './errors.js';

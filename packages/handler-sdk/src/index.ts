@@ -1,3 +1,7 @@
+/**
+ * `@kiln/handler-sdk`: what handler authors import. Internals live in `/runtime` (manifests,
+ * configs, wire types; no native code) and `/worker` (loading a model, running batches).
+ */
 export { KilnError, defineErrors, isKilnError } from './errors/kiln-error.js';
 export type { ErrorCatalogue, ErrorFactory, ErrorSpec, KilnErrorOptions } from './errors/kiln-error.js';
 export { sdkError } from './errors/codes.js';
@@ -7,18 +11,13 @@ export { DATATYPES, ONNX_ELEMENT_TYPES, ONNX_UNSUPPORTED_ELEMENT_TYPES } from '.
 export type { Datatype } from './manifest/datatypes.js';
 export { BUNDLED_HANDLER_FILE, MANIFEST_PATH } from './manifest/manifest.js';
 export type { FileEntry, Manifest, Signature, TensorSpec } from './manifest/manifest.js';
-export { manifestSchema } from './manifest/manifest-schema.js';
-export { archivePathProblem, isSafeArchivePath, parseManifest, validateManifest } from './manifest/validate-manifest.js';
 
-export { EXECUTION_PROVIDERS, MODEL_CONFIG_DEFAULTS, modelConfigSchema } from './config/model-config-schema.js';
-export type { ExecutionProvider, ModelConfig, ModelConfigFile } from './config/model-config-schema.js';
-export { parseModelConfig, resolveModelConfig } from './config/parse-model-config.js';
+export { EXECUTION_PROVIDERS, ISOLATION_MODES, MODEL_CONFIG_DEFAULTS } from './config/model-config-schema.js';
+export type { ExecutionProvider, Isolation, ModelConfig, ModelConfigFile } from './config/model-config-schema.js';
 
 export { BUILTIN_HANDLERS, isBuiltinHandler } from './builtin-handlers.js';
 export type { BuiltinHandlerName } from './builtin-handlers.js';
 export { SDK_VERSION } from './version.js';
-export { compileSchema, describeError, errorPath, formatErrors } from './schema/ajv.js';
-export { deepFreeze } from './util/deep-freeze.js';
 
 export { BaseHandler } from './handler/base-handler.js';
 export type { HandlerPhase } from './handler/base-handler.js';
@@ -58,16 +57,8 @@ export type { Ranked } from './tensor/softmax.js';
 export { DEFAULT_MAX_PIXELS, IMAGENET_MEAN, IMAGENET_STD, centerCrop, decodeImage, imageToTensor, resizeImage } from './image/image.js';
 export type { RawImage, Size, ToTensorOptions } from './image/image.js';
 
-export { createContext, initializeHandler, loadModel } from './runtime/load-model.js';
-export type { LoadedModel, LoadOptions } from './runtime/load-model.js';
-export { runBatch } from './runtime/run-batch.js';
-export { fromWireRequest, isJson, renderBody, tensorsAsJson, toJsonValue, toWireError, toWireResult } from './runtime/wire.js';
-export type { WireBody, WireError, WirePhase, WireRequest, WireResult, WireTensor } from './runtime/wire.js';
 export { fromHalf, toHalf } from './tensor/float16.js';
-export { createLogger } from './runtime/logger.js';
-export type { LogLevel, LogSink } from './runtime/logger.js';
-export { createMetrics } from './runtime/metrics.js';
-export type { MetricSample, MetricSink } from './runtime/metrics.js';
+export type { LogLevel } from './runtime/logger.js';
 
 export { ImageClassifier, readLabels } from './builtin/image-classifier.js';
 export type { ImageClassifierConfig } from './builtin/image-classifier.js';

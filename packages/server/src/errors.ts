@@ -1,4 +1,5 @@
-import { defineErrors, toWireError, type WireResult } from '@kiln/handler-sdk';
+import { defineErrors } from '@kiln/handler-sdk/errors';
+import { toWireError, type WireResult } from '@kiln/handler-sdk/runtime';
 
 /** The server's error codes. */
 export const serverError = defineErrors({
@@ -21,7 +22,7 @@ export const serverError = defineErrors({
   KILN_ERR_MODEL_CONFLICT: { status: 409, meaning: 'A model with that name and version is already registered.' },
   KILN_ERR_MODEL_NOT_READY: { status: 503, meaning: 'The model is loading, failed to load, or is being unregistered.' },
   KILN_ERR_QUEUE_FULL: { status: 503, meaning: "The model's request queue (jobQueueSize) is full." },
-  KILN_ERR_WORKER_DIED: { status: 500, meaning: 'The worker process serving the request exited or crashed.' },
+  KILN_ERR_WORKER_DIED: { status: 500, meaning: 'The worker (thread or process) serving the request exited or crashed.' },
   KILN_ERR_RESPONSE_TIMEOUT: { status: 504, meaning: 'The worker did not answer within responseTimeout; it was stopped and restarted.' },
   KILN_ERR_CLIENT_TIMEOUT: { status: 408, meaning: 'The request waited in the queue longer than clientTimeoutInMills and was dropped before it ran.' },
   KILN_ERR_REQUEST_TOO_LARGE: { status: 413, meaning: 'The request body is larger than maxRequestSize.' },

@@ -13,10 +13,10 @@ import { metricsApi, ServerMetrics } from './http/metrics-api.js';
 import { allowOrigins, isLoopback, requireToken } from './http/security.js';
 import { v1Api } from './kserve/v1-api.js';
 import { v2Api } from './kserve/v2-api.js';
-import type { ModelEntry } from './registry/model-entry.js';
+import type { LoadContext } from './registry/load-version.js';
+import type { ModelVersion } from './registry/model-version.js';
 import { ModelService } from './registry/model-service.js';
 import { ModelRegistry } from './registry/registry.js';
-import { stopVersion, type LoadContext } from './registry/load-version.js';
 
 export interface ServerLog {
   info(message: string): void;
@@ -29,7 +29,7 @@ export interface KilnServer {
   addresses: Record<ApiName, string>;
   registry: ModelRegistry;
   /** Resolves when every model given at start has loaded or failed. */
-  loaded: Promise<ModelEntry[]>;
+  loaded: Promise<ModelVersion[]>;
   /** Stops taking connections, answers what was accepted, stops the workers. Bounded by drainTimeout. */
   close(): Promise<void>;
 }
@@ -40,7 +40,7 @@ const consoleLog: ServerLog = {
   error: (m) => process.stderr.write(`${m}\n`),
 };
 
-/** Starts the inference, management and metrics APIs, then loads the configured models. */
+/** Starts loading the configured models, and the inference, management and metrics APIs meanwhile. */
 export async function startServer(config: ServerConfig, log: ServerLog = consoleLog): Promise<KilnServer> {
   const sources = modelSources(config); // checked before anything listens: a bad --models stops here
   const workDir = await mkdtemp(join(tmpdir(), 'kiln-server-'));
@@ -56,7 +56,7 @@ export async function startServer(config: ServerConfig, log: ServerLog = console
         const worker = typeof fields.worker === 'string' ? ` ${fields.worker}` : '';
         (level === 'error' ? log.error : level === 'warn' ? log.warn : log.info)(`[${model}${worker}] ${message}`);
       },
-      onMetric: (sample) => metrics.recordSample(sample as never),
+      onMetric: (sample) => metrics.recordSample(sample),
     }),
   };
   const service = new ModelService(registry, config, context);
@@ -67,16 +67,30 @@ export async function startServer(config: ServerConfig, log: ServerLog = console
     startupProblems: () => [...(startup.pending > 0 ? [`${startup.pending} model(s) still loading`] : []), ...startup.failed],
     hiddenHeaders: config.token !== undefined && config.authApis.includes('inference') ? ['authorization'] : [],
     closing: () => closing,
-    onResult: (entry, result, requestId) => {
-      metrics.recordResult(entry, result);
+    onResult: (model, result, requestId) => {
+      metrics.recordResult(model, result);
       // A server-side failure is logged with the handler's stack (mapped to its .ts source).
       if (!result.ok && result.error.status >= 500 && result.error.status !== 503) {
         const { code, message, stack } = result.error;
         const trace = stack?.split('\n').slice(1).join('\n');
-        log.error(`[${entry.name}] request ${requestId} failed: ${code}: ${message}${trace ? `\n${trace}` : ''}`);
+        log.error(`[${model.name}] request ${requestId} failed: ${code}: ${message}${trace ? `\n${trace}` : ''}`);
       }
     },
   };
+  // Models start loading before the APIs are built: their workers boot (a thread or process each,
+  // loading ONNX Runtime) on other cores while this thread sets up fastify and listens.
+  const loading = sources.map(async ({ name, path }): Promise<ModelVersion | Error> => {
+    try {
+      const model = await service.register(path, name, {}, true);
+      model.loadedAtStartup = true;
+      return model;
+    } catch (error) {
+      return error instanceof Error ? error : new Error(String(error));
+    } finally {
+      startup.pending--;
+    }
+  });
+
   const apps: Record<ApiName, FastifyInstance> = {
     inference: await buildApp('inference', 'Kiln inference API (TorchServe, KServe v2 and v1)', config, () => closing),
     management: await buildApp('management', 'Kiln management API', config, () => closing),
@@ -107,27 +121,26 @@ export async function startServer(config: ServerConfig, log: ServerLog = console
     }
   } catch (error) {
     await Promise.all(Object.values(apps).map((app) => app.close()));
+    await Promise.all(loading);
+    await Promise.all(registry.all().map((model) => model.stop()));
     await rm(workDir, { recursive: true, force: true });
     throw error;
   }
 
-  const loaded = Promise.all(sources.map(async ({ name, path }) => {
-    let entry: ModelEntry;
-    try {
-      entry = await service.register(path, name, {}, true);
-      entry.loadedAtStartup = true;
-    } catch (error) {
-      const code = (error as { code?: string }).code;
+  // Each model's line comes after the listening lines, whenever it finished loading.
+  const loaded = Promise.all(sources.map(async ({ name, path }, i) => {
+    const model = await loading[i]!;
+    if (model instanceof Error) {
+      const code = (model as { code?: string }).code;
       const label = name ?? basename(path);
-      startup.failed.push(`${label}: ${(error as Error).message}`);
-      log.error(`model ${label} failed to load from ${path}: ${code?.startsWith('KILN_ERR_') ? `${code} ` : ''}${(error as Error).message}`);
+      startup.failed.push(`${label}: ${model.message}`);
+      log.error(`model ${label} failed to load from ${path}: ${code?.startsWith('KILN_ERR_') ? `${code} ` : ''}${model.message}`);
       return undefined;
-    } finally {
-      startup.pending--;
     }
-    log.info(readyLine(entry));
-    return entry;
-  })).then((entries) => entries.filter((e): e is ModelEntry => e !== undefined));
+    log.info(readyLine(model));
+    return model;
+  })).then((models) => models.filter((m): m is ModelVersion => m !== undefined));
+
 
   return {
     addresses,
@@ -137,16 +150,16 @@ export async function startServer(config: ServerConfig, log: ServerLog = console
       if (closing) return;
       closing = true;
       log.info('shutting down: answering accepted requests, then stopping workers');
-      const deadline = new Promise<void>((r) => setTimeout(r, config.drainTimeoutMs).unref());
       // Stop listening; requests already accepted finish through the batchers, and their responses
       // carry `Connection: close` so keep-alive clients let go.
       const closed = Promise.all(Object.values(apps).map((app) => app.close()));
-      await Promise.race([Promise.all(registry.all().map((entry) => entry.batcher?.drained())), deadline]);
+      const drainedBy = Date.now() + config.drainTimeoutMs;
+      await Promise.all(registry.all().map((model) => model.drain(Math.max(0, drainedBy - Date.now()))));
       await new Promise((r) => setImmediate(r)); // let the last responses be written
       for (const app of Object.values(apps)) app.server.closeAllConnections();
       await closed;
       // Queues were drained (or the drain time ran out) above: stop the workers now.
-      await Promise.all(registry.all().map((entry) => stopVersion(entry, 0)));
+      await Promise.all(registry.all().map((model) => model.stop()));
       await rm(workDir, { recursive: true, force: true });
       log.info('stopped');
     },
@@ -171,11 +184,11 @@ async function buildApp(name: ApiName, title: string, config: ServerConfig, clos
 }
 
 /** One line per model when it is ready (or failed): what serves it and how it batches. */
-export function readyLine(entry: ModelEntry): string {
-  const c = entry.config!;
-  if (entry.state !== 'ready') return `model ${entry.name} ${entry.version} FAILED: ${entry.reason}`;
-  const workers = entry.pool?.readyCount ?? 0;
-  return `model ${entry.name} ${entry.version} ready: ${workers} worker${workers === 1 ? '' : 's'}, batchSize ${c.batchSize}, maxBatchDelay ${c.maxBatchDelayMs} ms, jobQueueSize ${c.jobQueueSize}`;
+export function readyLine(model: ModelVersion): string {
+  const c = model.config;
+  if (model.state.kind !== 'ready') return `model ${model.name} ${model.version} FAILED: ${model.reason}`;
+  const workers = model.readyWorkers;
+  return `model ${model.name} ${model.version} ready: ${workers} ${model.isolation} worker${workers === 1 ? '' : 's'}, batchSize ${c.batchSize}, maxBatchDelay ${c.maxBatchDelayMs} ms, jobQueueSize ${c.jobQueueSize}`;
 }
 
 /** `name=path`, `path` or `all` (every archive in the model store). Relative paths look in the model store first. */

@@ -1,7 +1,7 @@
 import { createReadStream } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { Readable, Transform } from 'node:stream';
-import type { FileEntry } from '@kiln/handler-sdk';
+import type { FileEntry } from '@kiln/handler-sdk/runtime';
 
 /** One file to store: read from disk (streamed) or already in memory (the bundled handler, say). */
 export interface ArchiveEntry {

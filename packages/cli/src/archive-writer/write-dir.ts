@@ -2,7 +2,7 @@ import { createWriteStream } from 'node:fs';
 import { mkdir, utimes, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { MANIFEST_PATH, type FileEntry } from '@kiln/handler-sdk';
+import { MANIFEST_PATH, type FileEntry } from '@kiln/handler-sdk/runtime';
 import { openMeasured, type ArchiveEntry, type WriteOptions } from './entry.js';
 
 /** Writes the archive as a plain folder (`no-archive`), manifest last. */

@@ -2,7 +2,7 @@ import { createWriteStream } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
 import tar from 'tar-stream';
-import { MANIFEST_PATH, type FileEntry } from '@kiln/handler-sdk';
+import { MANIFEST_PATH, type FileEntry } from '@kiln/handler-sdk/runtime';
 import { entrySize, openMeasured, type ArchiveEntry, type WriteOptions } from './entry.js';
 
 /**

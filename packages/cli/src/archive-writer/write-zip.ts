@@ -1,7 +1,7 @@
 import { createWriteStream } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import ZipStream from 'zip-stream';
-import { MANIFEST_PATH, type FileEntry } from '@kiln/handler-sdk';
+import { MANIFEST_PATH, type FileEntry } from '@kiln/handler-sdk/runtime';
 import { openMeasured, type ArchiveEntry, type WriteOptions } from './entry.js';
 
 /**

@@ -1,11 +1,6 @@
 import onnxProto from 'onnx-proto';
 import type { onnx as OnnxTypes } from 'onnx-proto';
-import {
-  ONNX_ELEMENT_TYPES,
-  ONNX_UNSUPPORTED_ELEMENT_TYPES,
-  type Signature,
-  type TensorSpec,
-} from '@kiln/handler-sdk';
+import { ONNX_ELEMENT_TYPES, ONNX_UNSUPPORTED_ELEMENT_TYPES, type Signature, type TensorSpec } from '@kiln/handler-sdk/runtime';
 import { ProtoCursor, WireError } from './proto-cursor.js';
 
 const { onnx } = onnxProto;

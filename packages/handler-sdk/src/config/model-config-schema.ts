@@ -2,6 +2,10 @@
 export const EXECUTION_PROVIDERS = ['cpu', 'cuda', 'tensorrt', 'webgpu'] as const;
 export type ExecutionProvider = (typeof EXECUTION_PROVIDERS)[number];
 
+/** How a model's workers are kept apart from the server: see docs/decisions/0004-worker-isolation.md. */
+export const ISOLATION_MODES = ['thread', 'process'] as const;
+export type Isolation = (typeof ISOLATION_MODES)[number];
+
 const positiveInteger = { type: 'integer', minimum: 1 } as const;
 
 /**
@@ -25,6 +29,8 @@ export const modelConfigSchema = {
     deviceIds: { type: 'array', items: { type: 'integer', minimum: 0 }, uniqueItems: true },
     executionProviders: { type: 'array', items: { enum: EXECUTION_PROVIDERS }, minItems: 1, uniqueItems: true },
     intraOpNumThreads: positiveInteger,
+    isolation: { enum: ISOLATION_MODES },
+    workerHeapLimitMb: { type: 'integer', minimum: 16 },
     // Free-form, passed to the handler; an empty `handler:` (null) means no settings.
     handler: { type: ['object', 'null'] },
   },
@@ -44,6 +50,8 @@ export interface ModelConfigFile {
   deviceIds?: number[];
   executionProviders?: ExecutionProvider[];
   intraOpNumThreads?: number;
+  isolation?: Isolation;
+  workerHeapLimitMb?: number;
   handler?: Record<string, unknown> | null;
 }
 
@@ -63,6 +71,10 @@ export interface ModelConfig {
   executionProviders: readonly ExecutionProvider[];
   /** Undefined lets the server divide the cores among the workers. */
   intraOpNumThreads: number | undefined;
+  /** Undefined takes the server's default (`--isolation`). */
+  isolation: Isolation | undefined;
+  /** The JavaScript heap cap of each worker (MiB); undefined: V8's own limit. */
+  workerHeapLimitMb: number | undefined;
   handler: Readonly<Record<string, unknown>>;
 }
 

@@ -65,6 +65,8 @@ export function resolveModelConfig(file: ModelConfigFile = {}): ModelConfig {
     deviceIds: Object.freeze([...(file.deviceIds ?? [])]),
     executionProviders: Object.freeze([...(file.executionProviders ?? (deviceType === 'gpu' ? ['cuda', 'cpu'] : ['cpu']))]),
     intraOpNumThreads: file.intraOpNumThreads,
+    isolation: file.isolation,
+    workerHeapLimitMb: file.workerHeapLimitMb,
     handler: Object.freeze({ ...(file.handler ?? {}) }),
   });
 }

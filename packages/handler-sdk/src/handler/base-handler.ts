@@ -4,6 +4,7 @@ import { sdkError } from '../errors/codes.js';
 import { isKilnError, KilnError } from '../errors/kiln-error.js';
 import { tensorsFromJson } from '../tensor/json-tensors.js';
 import { batchKey, collate, conformToSignature, split } from './collate.js';
+import { markOwned } from './owned-buffers.js';
 import { createSession } from './session.js';
 import type { Answer, Handler, HandlerContext, KilnRequest, Tensors } from './types.js';
 
@@ -57,7 +58,9 @@ export class BaseHandler<TJson = unknown, TAnswer extends Answer = Answer, TConf
     if (this.session === undefined) {
       throw sdkError('KILN_ERR_INFERENCE_FAILED', 'this handler has no ONNX session: the archive has no --serialized-file, so override inference() or handle()');
     }
-    return (await this.session.run(batch)) as Tensors;
+    const outputs = (await this.session.run(batch)) as Tensors;
+    markOwned(outputs);
+    return outputs;
   }
 
   /**

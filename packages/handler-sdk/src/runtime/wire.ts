@@ -1,11 +1,13 @@
-import { Tensor } from 'onnxruntime-node';
-import { sdkError } from '../errors/codes.js';
+import type { Tensor } from 'onnxruntime-node';
 import { isKilnError } from '../errors/kiln-error.js';
-import { HandlerResponse } from '../handler/response.js';
-import type { RequestField } from '../handler/types.js';
 import type { Datatype } from '../manifest/datatypes.js';
-import { DATATYPE_TO_TENSOR_TYPE } from '../tensor/datatypes.js';
-import { datatypeOf, tensorToJson, tensorValues } from '../tensor/tensor.js';
+import { jsonValues } from '../tensor/tensor-values.js';
+
+/*
+ * What crosses between the HTTP process and a worker, and the parts of it the HTTP process needs.
+ * Nothing here loads ONNX Runtime (the `Tensor` import is a type): see worker/wire-convert.ts for
+ * the conversions that run in the worker.
+ */
 
 /**
  * A request as it crosses from the HTTP server to a worker: plain data only (structured-clone
@@ -52,42 +54,10 @@ export type WireResult =
   | { ok: true; status: number; headers: Record<string, string>; body: WireBody }
   | { ok: false; error: WireError };
 
-/** Normalises whatever a handler returned or threw for request `index` into a WireResult. */
-export function toWireResult(answer: unknown, index: number): WireResult {
-  if (answer instanceof Error) return { ok: false, error: toWireError(answer, index, 'handle') };
-  try {
-    if (answer instanceof HandlerResponse) {
-      const body: WireBody =
-        answer.body.kind === 'json'
-          ? { kind: 'json', text: JSON.stringify(toJsonValue(answer.body.value)) }
-          : { kind: 'bytes', data: answer.body.data, contentType: answer.body.contentType };
-      return { ok: true, status: answer.status, headers: { ...answer.headers }, body };
-    }
-    if (isTensors(answer)) {
-      const outputs = Object.entries(answer).map(([name, t]) => ({ name, datatype: datatypeOf(t), shape: [...t.dims], data: t.data }));
-      return { ok: true, status: 200, headers: {}, body: { kind: 'tensors', outputs } };
-    }
-    if (answer instanceof Uint8Array) {
-      return { ok: true, status: 200, headers: {}, body: { kind: 'bytes', data: answer, contentType: 'application/octet-stream' } };
-    }
-    if (answer === undefined) throw new Error('the handler returned nothing (undefined) for this request');
-    return { ok: true, status: 200, headers: {}, body: { kind: 'json', text: JSON.stringify(toJsonValue(answer)) } };
-  } catch (error) {
-    return { ok: false, error: toWireError(error, index, 'postprocess') };
-  }
-}
-
-/** A record whose every value is a tensor: a handler answering with the model's outputs. */
-function isTensors(value: unknown): value is Record<string, Tensor> {
-  if (value === null || typeof value !== 'object' || Array.isArray(value) || ArrayBuffer.isView(value)) return false;
-  const values = Object.values(value);
-  return values.length > 0 && values.every((v) => v instanceof Tensor);
-}
-
 /** `{"outputs": [{name, datatype, shape, data}]}`: how TorchServe routes send a tensors answer. */
 export function tensorsAsJson(outputs: readonly WireTensor[]): string {
   return JSON.stringify({
-    outputs: outputs.map((o) => ({ name: o.name, datatype: o.datatype, shape: o.shape, data: tensorValues(new Tensor(o.datatype === 'BYTES' ? 'string' : (DATATYPE_TO_TENSOR_TYPE[o.datatype] ?? 'float32') as 'float32', o.data as Float32Array, o.shape)) })),
+    outputs: outputs.map((o) => ({ name: o.name, datatype: o.datatype, shape: o.shape, data: jsonValues(o.datatype, o.data) })),
   });
 }
 
@@ -113,51 +83,8 @@ export function toWireError(error: unknown, itemIndex: number, fallbackPhase?: W
   };
 }
 
-/** Typed arrays become arrays, bigints numbers, tensors `{name, datatype, shape, data}`. */
-export function toJsonValue(value: unknown): unknown {
-  if (value === null || typeof value !== 'object') return typeof value === 'bigint' ? Number(value) : value;
-  if (value instanceof Tensor) return tensorToJson('', value);
-  if (ArrayBuffer.isView(value)) return Array.from(value as unknown as ArrayLike<number | bigint>, (v) => (typeof v === 'bigint' ? Number(v) : v));
-  if (Array.isArray(value)) return value.map(toJsonValue);
-  if (typeof (value as { toJSON?: unknown }).toJSON === 'function') return value;
-  const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(value)) out[k] = toJsonValue(v);
-  return out;
-}
-
-/** Rebuilds the handler's view of a request; bytes are wrapped, not copied. */
-export function fromWireRequest(wire: WireRequest): import('../handler/types.js').KilnRequest {
-  const body = Buffer.from(wire.body.buffer, wire.body.byteOffset, wire.body.byteLength);
-  const fields: Record<string, RequestField> = {};
-  for (const [name, f] of Object.entries(wire.fields ?? {})) {
-    fields[name] = { data: Buffer.from(f.data.buffer, f.data.byteOffset, f.data.byteLength), contentType: f.contentType, filename: f.filename };
-  }
-  const tensors = wire.tensors === undefined ? undefined : Object.fromEntries(
-    Object.entries(wire.tensors).map(([name, t]) => [name, new Tensor(t.type as 'float32', t.data as Float32Array, t.dims)]),
-  );
-  return {
-    id: wire.id,
-    body,
-    contentType: wire.contentType,
-    json: isJson(wire.contentType) ? parseJson(body) : undefined,
-    fields,
-    headers: wire.headers,
-    query: wire.query,
-    locals: {},
-    ...(tensors === undefined ? {} : { tensors }),
-  };
-}
-
 export function isJson(contentType: string | undefined): boolean {
   if (contentType === undefined) return false;
   const type = contentType.split(';')[0]!.trim().toLowerCase();
   return type === 'application/json' || type.endsWith('+json');
-}
-
-function parseJson(body: Buffer): unknown {
-  try {
-    return JSON.parse(body.toString('utf8'));
-  } catch (error) {
-    throw Object.assign(sdkError('KILN_ERR_BAD_REQUEST', `the body is declared JSON but does not parse: ${(error as Error).message}`), { phase: 'decode' });
-  }
 }

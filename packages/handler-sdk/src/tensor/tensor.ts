@@ -2,9 +2,11 @@ import { Tensor } from 'onnxruntime-node';
 import { sdkError } from '../errors/codes.js';
 import type { Datatype } from '../manifest/datatypes.js';
 import { DATATYPE_TO_TENSOR_TYPE, TENSOR_TYPE_TO_DATATYPE, type TensorType } from './datatypes.js';
-import { fromHalf, toHalf } from './float16.js';
+import { toHalf } from './float16.js';
+import { shapeSize } from './shape.js';
+import { jsonValues } from './tensor-values.js';
 
-export { Tensor };
+export { Tensor, shapeSize };
 
 export type TypedArray =
   | Float32Array
@@ -32,11 +34,6 @@ const ARRAY_FOR_TYPE: Partial<Record<TensorType, { new (length: number): TypedAr
   bool: Uint8Array,
   float16: Uint16Array,
 };
-
-/** Element count of a shape. */
-export function shapeSize(dims: readonly number[]): number {
-  return dims.reduce((n, d) => n * d, 1);
-}
 
 /**
  * Creates a tensor from a typed array (used as is, no copy) or from plain numbers, bigints,
@@ -78,15 +75,7 @@ export function datatypeOf(t: Tensor): Datatype {
 
 /** A tensor's values as a JSON-safe array: bigints become numbers, bools become booleans. */
 export function tensorValues(t: Tensor): (number | string | boolean)[] {
-  const data = t.data as ArrayLike<number | bigint | string>;
-  const out = new Array<number | string | boolean>(data.length);
-  const bool = t.type === 'bool';
-  const half = t.type === 'float16' && data instanceof Uint16Array;
-  for (let i = 0; i < data.length; i++) {
-    const v = data[i]!;
-    out[i] = typeof v === 'bigint' ? Number(v) : bool ? v !== 0 : half ? fromHalf(v as number) : v;
-  }
-  return out;
+  return jsonValues(datatypeOf(t), t.data as ArrayLike<number | bigint | string>);
 }
 
 /** `{name, datatype, shape, data}` as the KServe v2 protocol writes an output tensor. */

@@ -8,9 +8,9 @@ import type { Handler, HandlerContext } from '../handler/types.js';
 import type { Datatype } from '../manifest/datatypes.js';
 import type { Manifest, Signature, TensorSpec } from '../manifest/manifest.js';
 import { TENSOR_TYPE_TO_DATATYPE } from '../tensor/datatypes.js';
-import { createContext, initializeHandler, loadModel, type LoadedModel } from '../runtime/load-model.js';
+import { createContext, initializeHandler, loadModel, type LoadedModel } from '../worker/load-model.js';
 import type { MetricSample } from '../runtime/metrics.js';
-import { runBatch } from '../runtime/run-batch.js';
+import { runBatch } from '../worker/run-batch.js';
 import { renderBody, type WireRequest, type WireResult } from '../runtime/wire.js';
 
 /** One input: raw bytes, a file to read, JSON, or a full request. */

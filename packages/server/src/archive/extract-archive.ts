@@ -2,7 +2,7 @@ import { createWriteStream } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { once } from 'node:events';
 import { dirname, join } from 'node:path';
-import { MANIFEST_PATH } from '@kiln/handler-sdk';
+import { MANIFEST_PATH } from '@kiln/handler-sdk/runtime';
 import { serverError } from '../errors.js';
 import { compareWithManifest, integrityError, measure, readManifestBytes, type ArchiveReport, type Measured } from './verify-archive.js';
 import { DEFAULT_LIMITS, preflight, type ArchiveLimits } from './preflight.js';

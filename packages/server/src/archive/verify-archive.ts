@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { MANIFEST_PATH, parseManifest, type Manifest } from '@kiln/handler-sdk';
+import { MANIFEST_PATH, parseManifest, type Manifest } from '@kiln/handler-sdk/runtime';
 import { serverError } from '../errors.js';
 import { walkArchive, type ArchiveFormat } from './walk-archive.js';
 

@@ -6,7 +6,7 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
 import yauzl from 'yauzl';
-import { archivePathProblem } from '@kiln/handler-sdk';
+import { archivePathProblem } from '@kiln/handler-sdk/runtime';
 import { serverError } from '../errors.js';
 
 export type ArchiveFormat = 'zip' | 'tgz' | 'directory';

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, test, vi } from 'vitest';
-import type { WireRequest, WireResult } from '@kiln/handler-sdk';
+import type { WireRequest, WireResult } from '@kiln/handler-sdk/runtime';
 import { decide } from './batch-policy.js';
 import { Batcher, type BatchRunner } from './batcher.js';
 

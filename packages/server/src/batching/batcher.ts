@@ -1,4 +1,4 @@
-import type { WireRequest, WireResult } from '@kiln/handler-sdk';
+import type { WireRequest, WireResult } from '@kiln/handler-sdk/runtime';
 import { failedResult, serverError } from '../errors.js';
 import { decide } from './batch-policy.js';
 

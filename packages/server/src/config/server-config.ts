@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { compileSchema, formatErrors } from '@kiln/handler-sdk';
+import { ISOLATION_MODES, compileSchema, formatErrors, type Isolation } from '@kiln/handler-sdk/runtime';
 import { serverError } from '../errors.js';
 
 /** The server config file (YAML or JSON), as written. Every key also has a flag and a KILN_* variable. */
@@ -13,6 +13,7 @@ export interface ServerConfigFile {
   managementAddress?: string;
   metricsAddress?: string;
   workers?: number;
+  isolation?: Isolation;
   maxRequestSize?: number;
   jobQueueSize?: number;
   drainTimeout?: number;
@@ -40,6 +41,7 @@ export const serverConfigSchema = {
     managementAddress: { type: 'string', pattern: '^http://' },
     metricsAddress: { type: 'string', pattern: '^http://' },
     workers: { type: 'integer', minimum: 1, maximum: 256 },
+    isolation: { enum: ISOLATION_MODES },
     maxRequestSize: { type: 'integer', minimum: 1 },
     jobQueueSize: { type: 'integer', minimum: 1 },
     drainTimeout: { type: 'integer', minimum: 0 },
@@ -62,6 +64,8 @@ export interface ServerConfig {
   metricsAddress: string;
   /** Default workers per model; a model's minWorkers overrides it. */
   workers: number;
+  /** Default isolation of a model's workers; a model's `isolation` overrides it. */
+  isolation: Isolation;
   maxRequestSizeBytes: number;
   /** Default queue bound per model; a model's jobQueueSize overrides it. */
   jobQueueSize: number;
@@ -86,6 +90,7 @@ export const SERVER_DEFAULTS: ServerConfigFile = Object.freeze({
   managementAddress: 'http://127.0.0.1:8081',
   metricsAddress: 'http://127.0.0.1:8082',
   workers: 1,
+  isolation: 'thread',
   maxRequestSize: 6_553_500,
   jobQueueSize: 100,
   drainTimeout: 30,
@@ -105,6 +110,7 @@ export const SERVER_KEYS = {
   managementAddress: { flag: '--management-address', env: 'KILN_MANAGEMENT_ADDRESS', parse: (v: string) => v },
   metricsAddress: { flag: '--metrics-address', env: 'KILN_METRICS_ADDRESS', parse: (v: string) => v },
   workers: { flag: '--workers', env: 'KILN_WORKERS', parse: Number },
+  isolation: { flag: '--isolation', env: 'KILN_ISOLATION', parse: (v: string) => v },
   maxRequestSize: { flag: '--max-request-size', env: 'KILN_MAX_REQUEST_SIZE', parse: Number },
   jobQueueSize: { flag: '--job-queue-size', env: 'KILN_JOB_QUEUE_SIZE', parse: Number },
   drainTimeout: { flag: '--drain-timeout', env: 'KILN_DRAIN_TIMEOUT', parse: Number },
@@ -153,6 +159,7 @@ export function resolveServerConfig(sources: ConfigSources = {}): ServerConfig {
     managementAddress: merged.managementAddress,
     metricsAddress: merged.metricsAddress,
     workers: merged.workers,
+    isolation: merged.isolation,
     maxRequestSizeBytes: merged.maxRequestSize,
     jobQueueSize: merged.jobQueueSize,
     drainTimeoutMs: merged.drainTimeout * 1000,

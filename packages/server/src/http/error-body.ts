@@ -1,4 +1,5 @@
-import { isKilnError, type WireError } from '@kiln/handler-sdk';
+import { isKilnError } from '@kiln/handler-sdk/errors';
+import { type WireError } from '@kiln/handler-sdk/runtime';
 
 /** TorchServe's exception names, by status, for the `type` field of its error body. */
 const TYPE_BY_STATUS: Record<number, string> = {

@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { renderBody, type WireRequest, type WireResult } from '@kiln/handler-sdk';
+import { renderBody, type WireRequest, type WireResult } from '@kiln/handler-sdk/runtime';
 import { failedResult, serverError } from '../errors.js';
-import type { ModelEntry } from '../registry/model-entry.js';
+import type { ModelVersion } from '../registry/model-version.js';
 import type { ModelRegistry } from '../registry/registry.js';
 import { methodNotAllowed, sendError } from './create-app.js';
 import { toWireRequest } from './wire-request.js';
@@ -10,7 +10,7 @@ export interface InferenceDeps {
   registry: ModelRegistry;
   /** True once shutdown has begun: new requests get 503. */
   closing: () => boolean;
-  onResult?: (entry: ModelEntry, result: WireResult, requestId: string) => void;
+  onResult?: (version: ModelVersion, result: WireResult, requestId: string) => void;
   /** Request headers handlers must not see. */
   hiddenHeaders?: readonly string[];
   /** The whole request's size limit, multipart parts added up. */
@@ -24,15 +24,15 @@ export function inferenceApi(app: FastifyInstance, deps: InferenceDeps): void {
   app.get('/ping', async (_request, reply) => {
     const problems = [
       ...(deps.startupProblems?.() ?? []),
-      ...deps.registry.all().filter((m) => m.state === 'failed' || m.state === 'loading').map((m) => `${m.name} ${m.version}: ${m.reason}`),
+      ...deps.registry.all().filter((m) => m.state.kind === 'failed' || m.state.kind === 'loading').map((m) => `${m.name} ${m.version}: ${m.reason}`),
     ];
     if (problems.length > 0) return reply.code(500).send({ status: 'Unhealthy', problems });
     return { status: 'Healthy' };
   });
 
   const predict = async (request: FastifyRequest<{ Params: { model: string; version?: string } }>, reply: FastifyReply) => {
-    const entry = deps.registry.resolve(request.params.model, request.params.version);
-    return predictOn(entry, request, reply, deps);
+    const version = deps.registry.resolve(request.params.model, request.params.version);
+    return predictOn(version, request, reply, deps);
   };
   // PUT too: `curl -T file` sends PUT, and TorchServe's route takes it.
   for (const url of ['/predictions/:model', '/predictions/:model/:version']) {
@@ -43,27 +43,23 @@ export function inferenceApi(app: FastifyInstance, deps: InferenceDeps): void {
 }
 
 /** Queues one request on a model and writes its result, whatever it is. */
-export async function predictOn(entry: ModelEntry, request: FastifyRequest, reply: FastifyReply, deps: InferenceDeps): Promise<FastifyReply> {
-  return sendResult(reply, await submit(entry, await toWireRequest(request, deps.hiddenHeaders, deps.maxRequestSizeBytes), reply, deps));
+export async function predictOn(version: ModelVersion, request: FastifyRequest, reply: FastifyReply, deps: InferenceDeps): Promise<FastifyReply> {
+  return sendResult(reply, await submit(version, await toWireRequest(request, deps.hiddenHeaders, deps.maxRequestSizeBytes), reply, deps));
 }
 
 /**
- * What every inference route does once it has a request for a model: refuse when draining or not
- * ready, queue it (dropped if the client disconnects first), record the result.
+ * What every inference route does once it has a request for a model: refuse when the server is
+ * draining, queue it on the version (which refuses when not ready; a request whose client
+ * disconnects is dropped before it runs), record the result.
  */
-export async function submit(entry: ModelEntry, wire: WireRequest, reply: FastifyReply, deps: InferenceDeps): Promise<WireResult> {
-  const unavailable = deps.closing()
-    ? serverError('KILN_ERR_SHUTTING_DOWN', 'the server is shutting down and takes no new requests')
-    : entry.state !== 'ready' || entry.batcher === undefined
-      ? serverError('KILN_ERR_MODEL_NOT_READY', `model "${entry.name}" version ${entry.version} cannot serve: ${entry.reason}`)
-      : undefined;
-  if (unavailable !== undefined) return failedResult(unavailable);
+export async function submit(version: ModelVersion, wire: WireRequest, reply: FastifyReply, deps: InferenceDeps): Promise<WireResult> {
+  if (deps.closing()) return failedResult(serverError('KILN_ERR_SHUTTING_DOWN', 'the server is shutting down and takes no new requests'));
   const gone = new AbortController();
   reply.raw.once('close', () => {
     if (!reply.raw.writableFinished) gone.abort();
   });
-  const result = await entry.batcher!.submit(wire, gone.signal);
-  deps.onResult?.(entry, result, wire.id);
+  const result = await version.submit(wire, gone.signal);
+  deps.onResult?.(version, result, wire.id);
   return result;
 }
 

@@ -1,8 +1,7 @@
 import { readFileSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { serverError } from '../errors.js';
-import type { ModelEntry } from '../registry/model-entry.js';
+import type { ModelVersion } from '../registry/model-version.js';
 import type { ModelService } from '../registry/model-service.js';
 import { methodNotAllowed, sendError } from './create-app.js';
 
@@ -45,7 +44,7 @@ export function managementApi(app: FastifyInstance, service: ModelService): void
     const { model_name: name, version } = request.params;
     if (version === 'all') {
       registry.resolve(name);
-      return registry.versions(name).map((entry) => describe(entry, service));
+      return registry.versions(name).map((model) => describe(model, service));
     }
     return [describe(registry.resolve(name, version), service)];
   });
@@ -67,25 +66,24 @@ export function managementApi(app: FastifyInstance, service: ModelService): void
     if (p.url === undefined) return sendError(reply, serverError('KILN_ERR_INVALID_PARAMETER', 'Parameter url is required: the archive file name in the model store'));
     const path = await service.resolveUrl(p.url);
     const synchronous = p.synchronous ?? true;
-    const entry = await service.register(path, p.model_name, {
+    const model = await service.register(path, p.model_name, {
       ...(p.batch_size === undefined ? {} : { batchSize: p.batch_size }),
       ...(p.max_batch_delay === undefined ? {} : { maxBatchDelayMs: p.max_batch_delay }),
       ...(p.initial_workers === undefined ? {} : { minWorkers: p.initial_workers }),
       ...(p.response_timeout === undefined ? {} : { responseTimeoutS: p.response_timeout }),
     }, synchronous);
     if (!synchronous) return reply.code(202).send({ status: 'Processing worker updates...' });
-    if (entry.state !== 'ready') {
-      const reason = entry.reason;
-      await service.unregister(entry);
-      return sendError(reply, serverError('KILN_ERR_SCALE_FAILED', `model "${entry.name}" version ${entry.version} could not start: ${reason}; it was not registered`));
+    if (model.state.kind !== 'ready') {
+      const reason = model.reason;
+      await service.unregister(model);
+      return sendError(reply, serverError('KILN_ERR_SCALE_FAILED', `model "${model.name}" version ${model.version} could not start: ${reason}; it was not registered`));
     }
-    const workers = entry.pool?.readyCount ?? 0;
-    return { status: `Model "${entry.name}" Version: ${entry.version} registered with ${workers} initial workers` };
+    return { status: `Model "${model.name}" Version: ${model.version} registered with ${model.readyWorkers} initial workers` };
   });
 
   const scaleRoute = {
     schema: {
-      summary: 'Scale a model version to min_worker worker processes',
+      summary: 'Scale a model version to min_worker workers',
       params: modelParams,
       querystring: {
         type: 'object',
@@ -98,19 +96,18 @@ export function managementApi(app: FastifyInstance, service: ModelService): void
     },
   };
   const scale = async (request: { params: { model_name: string; version?: string }; query: { min_worker: number; max_worker?: number; synchronous: boolean } }, reply: FastifyReply) => {
-    const entry = registry.resolve(request.params.model_name, request.params.version);
+    const model = registry.resolve(request.params.model_name, request.params.version);
     const { min_worker: min, max_worker: max = min, synchronous } = request.query;
     if (max < min) return sendError(reply, serverError('KILN_ERR_INVALID_PARAMETER', `max_worker cannot be less than min_worker (max_worker ${max}, min_worker ${min}).`));
-    if (entry.pool === undefined || entry.config === undefined) return sendError(reply, serverError('KILN_ERR_MODEL_NOT_READY', `model "${entry.name}" is still loading`));
-    entry.config = Object.freeze({ ...entry.config, minWorkers: min, maxWorkers: max });
-    const threads = entry.config.intraOpNumThreads ?? Math.max(1, Math.floor(availableParallelism() / min));
-    const scaling = entry.pool.scale(min, threads);
+    const kind = model.state.kind;
+    if (kind === 'draining' || kind === 'stopped') return sendError(reply, serverError('KILN_ERR_MODEL_NOT_READY', `model "${model.name}" version ${model.version} cannot be scaled: ${model.reason}`));
+    const scaling = model.scale(min, max);
     if (!synchronous) {
       void scaling;
       return reply.code(202).send({ status: 'Processing worker updates...' });
     }
     await scaling;
-    return { status: `Workers scaled to ${entry.pool.readyCount} for model: ${entry.name}, version: ${entry.version}` };
+    return { status: `Workers scaled to ${model.readyWorkers} for model: ${model.name}, version: ${model.version}` };
   };
   app.put('/models/:model_name', scaleRoute, scale as never);
   app.put('/models/:model_name/:version', { schema: { ...scaleRoute.schema, params: versionParams } }, scale as never);
@@ -118,11 +115,11 @@ export function managementApi(app: FastifyInstance, service: ModelService): void
   const unregister = async (request: { params: { model_name: string; version?: string } }, reply: FastifyReply) => {
     if (!service.config.enableModelApi) return modelApiOff(reply);
     const { model_name: name, version } = request.params;
-    const entry = registry.resolve(name, version);
-    if (entry.version === registry.defaultVersion(name) && registry.versions(name).length > 1) {
-      return sendError(reply, serverError('KILN_ERR_DEFAULT_VERSION_IN_USE', `version ${entry.version} is the default of model "${name}"; set another default first (PUT /models/${name}/{version}/set-default)`));
+    const model = registry.resolve(name, version);
+    if (model.version === registry.defaultVersion(name) && registry.versions(name).length > 1) {
+      return sendError(reply, serverError('KILN_ERR_DEFAULT_VERSION_IN_USE', `version ${model.version} is the default of model "${name}"; set another default first (PUT /models/${name}/{version}/set-default)`));
     }
-    await service.unregister(entry);
+    await service.unregister(model);
     return { status: `Model "${name}" unregistered` };
   };
   const deleteRoute = { schema: { summary: 'Unregister a model version: drain its queue, then stop its workers (needs --enable-model-api)', params: modelParams } };
@@ -144,43 +141,34 @@ function stripDefaults(query: Record<string, unknown>, url: string): Record<stri
   return Object.fromEntries(Object.entries(query).filter(([key]) => given.has(key)));
 }
 
-/** TorchServe's DescribeModelResponse, plus Kiln's state, signature and execution providers. */
-function describe(entry: ModelEntry, service: ModelService) {
-  const c = entry.config;
+/** TorchServe's DescribeModelResponse, plus Kiln's state, isolation, signature and execution providers. */
+function describe(model: ModelVersion, service: ModelService) {
+  const c = model.config;
   return {
-    modelName: entry.name,
-    modelVersion: entry.version,
-    modelUrl: entry.archive,
+    modelName: model.name,
+    modelVersion: model.version,
+    modelUrl: model.archive,
     engine: 'onnxruntime',
     runtime: 'node',
-    status: entry.state,
-    ...(entry.state === 'ready' ? {} : { statusReason: entry.reason }),
-    isDefault: service.registry.defaultVersion(entry.name) === entry.version,
-    minWorkers: c?.minWorkers,
-    maxWorkers: c?.maxWorkers,
-    batchSize: c?.batchSize,
-    maxBatchDelay: c?.maxBatchDelayMs,
-    responseTimeout: c?.responseTimeoutS,
-    startupTimeout: c?.startupTimeoutS,
-    clientTimeoutInMills: c?.clientTimeoutMs,
-    deviceType: c?.deviceType,
-    deviceIds: c?.deviceIds,
-    executionProviders: c?.executionProviders,
-    loadedAtStartup: entry.loadedAtStartup,
-    workers: (entry.pool?.list() ?? []).map((w) => ({
-      id: w.id,
-      startTime: new Date(w.startedAt).toISOString(),
-      status: w.state === 'idle' || w.state === 'busy' ? 'READY' : w.state === 'starting' ? 'STARTING' : 'UNLOADING',
-      memoryUsage: memoryOf(w.pid),
-      pid: w.pid,
-      gpu: c?.deviceType === 'gpu',
-      gpuUsage: 'N/A',
-    })),
-    jobQueueStatus: {
-      remainingCapacity: (c?.jobQueueSize ?? 0) - (entry.batcher?.queued ?? 0),
-      pendingRequests: entry.batcher?.queued ?? 0,
-    },
-    signature: entry.manifest?.signature,
+    status: model.state.kind,
+    ...(model.state.kind === 'ready' ? {} : { statusReason: model.reason }),
+    isDefault: service.registry.defaultVersion(model.name) === model.version,
+    isolation: model.isolation,
+    minWorkers: c.minWorkers,
+    maxWorkers: c.maxWorkers,
+    batchSize: c.batchSize,
+    maxBatchDelay: c.maxBatchDelayMs,
+    responseTimeout: c.responseTimeoutS,
+    startupTimeout: c.startupTimeoutS,
+    clientTimeoutInMills: c.clientTimeoutMs,
+    deviceType: c.deviceType,
+    deviceIds: c.deviceIds,
+    executionProviders: c.executionProviders,
+    workerHeapLimitMb: c.workerHeapLimitMb,
+    loadedAtStartup: model.loadedAtStartup,
+    workers: model.workers(memoryOf),
+    jobQueueStatus: model.queueStatus(),
+    signature: model.signature,
   };
 }
 

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
-import type { MetricSample, WireResult } from '@kiln/handler-sdk';
-import type { ModelEntry } from '../registry/model-entry.js';
+import type { MetricSample, WireResult } from '@kiln/handler-sdk/runtime';
+import type { ModelVersion } from '../registry/model-version.js';
 import type { ModelRegistry } from '../registry/registry.js';
 
 /**
@@ -11,9 +11,9 @@ export class ServerMetrics {
   private readonly requests = new Map<string, number>();
   private readonly custom = new Map<string, { kind: string; help: string | undefined; value: number; count: number }>();
 
-  recordResult(entry: ModelEntry, result: WireResult): void {
+  recordResult(model: ModelVersion, result: WireResult): void {
     const status = result.ok ? result.status : result.error.status;
-    const key = labels({ model_name: entry.name, model_version: entry.version, status: String(status) });
+    const key = labels({ model_name: model.name, model_version: model.version, status: String(status) });
     this.requests.set(key, (this.requests.get(key) ?? 0) + 1);
   }
 
@@ -32,13 +32,14 @@ export class ServerMetrics {
     family('kiln_requests_total', 'counter', 'Inference requests answered, by model and HTTP status.');
     for (const [key, value] of this.requests) lines.push(`kiln_requests_total${key} ${value}`);
     family('kiln_batches_total', 'counter', 'Batches sent to workers, by model and batch size.');
-    for (const m of registry.all()) {
-      for (const [size, count] of m.batcher?.stats.sizes ?? []) lines.push(`kiln_batches_total${labels({ model_name: m.name, model_version: m.version, batch_size: String(size) })} ${count}`);
+    const models = registry.all().map((m) => ({ labels: { model_name: m.name, model_version: m.version }, ...m.stats() }));
+    for (const m of models) {
+      for (const [size, count] of m.batchSizes) lines.push(`kiln_batches_total${labels({ ...m.labels, batch_size: String(size) })} ${count}`);
     }
     family('kiln_queue_size', 'gauge', 'Requests waiting for a worker, by model.');
-    for (const m of registry.all()) lines.push(`kiln_queue_size${labels({ model_name: m.name, model_version: m.version })} ${m.batcher?.queued ?? 0}`);
-    family('kiln_workers_ready', 'gauge', 'Worker processes ready to serve, by model.');
-    for (const m of registry.all()) lines.push(`kiln_workers_ready${labels({ model_name: m.name, model_version: m.version })} ${m.pool?.readyCount ?? 0}`);
+    for (const m of models) lines.push(`kiln_queue_size${labels(m.labels)} ${m.queued}`);
+    family('kiln_workers_ready', 'gauge', 'Workers ready to serve, by model.');
+    for (const m of models) lines.push(`kiln_workers_ready${labels(m.labels)} ${m.readyWorkers}`);
     const seen = new Set<string>();
     for (const [key, metric] of this.custom) {
       const name = key.slice(0, key.indexOf('{'));

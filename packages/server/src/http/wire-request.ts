@@ -1,5 +1,5 @@
 import type { FastifyRequest } from 'fastify';
-import type { WireRequest } from '@kiln/handler-sdk';
+import type { WireRequest } from '@kiln/handler-sdk/runtime';
 import { serverError } from '../errors.js';
 
 /**

@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { serverError } from '../errors.js';
 import { submit, type InferenceDeps } from '../http/inference-api.js';
 import { toWireRequest } from '../http/wire-request.js';
-import { renderBody } from '@kiln/handler-sdk';
+import { renderBody } from '@kiln/handler-sdk/runtime';
 import { sendV2Error } from '../http/create-app.js';
 
 /**
@@ -13,9 +13,9 @@ export function v1Api(app: FastifyInstance, deps: InferenceDeps): void {
   app.get('/v1/models', async () => ({ models: deps.registry.names() }));
   app.get<{ Params: { model: string } }>('/v1/models/:model', async (request, reply) => {
     try {
-      const entry = deps.registry.resolve(request.params.model);
-      const ready = entry.state === 'ready';
-      return reply.code(ready ? 200 : 503).send({ name: entry.name, ready });
+      const model = deps.registry.resolve(request.params.model);
+      const ready = model.state.kind === 'ready';
+      return reply.code(ready ? 200 : 503).send({ name: model.name, ready });
     } catch (error) {
       return sendV2Error(reply, error as never);
     }
@@ -27,9 +27,9 @@ export function v1Api(app: FastifyInstance, deps: InferenceDeps): void {
     if (match === null) {
       return sendV2Error(reply, serverError('KILN_ERR_ROUTE_NOT_FOUND', `POST /v1/models/${request.params.target}: the v1 route is /v1/models/{name}:predict`));
     }
-    let entry;
+    let model;
     try {
-      entry = deps.registry.resolve(match[1]!);
+      model = deps.registry.resolve(match[1]!);
     } catch (error) {
       return sendV2Error(reply, error as never);
     }
@@ -43,7 +43,7 @@ export function v1Api(app: FastifyInstance, deps: InferenceDeps): void {
     if (!Array.isArray(list)) return sendV2Error(reply, { code: 'KILN_ERR_BAD_REQUEST', status: 400, message: 'expected a JSON body {"instances": [...]}' });
     const base = await toWireRequest(request, deps.hiddenHeaders, deps.maxRequestSizeBytes);
     const results = await Promise.all(
-      list.map((instance, i) => submit(entry, { ...base, id: `${request.id}-${i}`, body: Buffer.from(JSON.stringify(instance)), contentType: 'application/json' }, reply, deps)),
+      list.map((instance, i) => submit(model, { ...base, id: `${request.id}-${i}`, body: Buffer.from(JSON.stringify(instance)), contentType: 'application/json' }, reply, deps)),
     );
     const failed = results.findIndex((r) => !r.ok);
     if (failed !== -1) {

@@ -1,15 +1,5 @@
-import {
-  DATATYPES,
-  DATATYPE_TO_TENSOR_TYPE,
-  fromHalf,
-  sdkError,
-  shapeSize,
-  toHalf,
-  type Datatype,
-  type Signature,
-  type WireRequest,
-  type WireTensor,
-} from '@kiln/handler-sdk';
+import { sdkError } from '@kiln/handler-sdk/errors';
+import { DATATYPES, DATATYPE_TO_TENSOR_TYPE, fromHalf, shapeSize, toHalf, type Datatype, type Signature, type WireRequest, type WireTensor } from '@kiln/handler-sdk/runtime';
 
 /** Bytes per element in the binary tensor extension; BYTES is length-prefixed instead. */
 const ELEMENT_SIZE: Partial<Record<Datatype, number>> = {
@@ -164,24 +154,31 @@ function fromBinary(name: string, datatype: Datatype, count: number, bytes: Buff
     if (strings.length !== count) throw mismatch(`input "${name}" has ${strings.length} BYTES elements, but its shape holds ${count}`);
     return strings;
   }
-  const expected = count * ELEMENT_SIZE[datatype]!;
-  if (bytes.length !== expected) throw mismatch(`input "${name}" has ${bytes.length} bytes of ${datatype}, but its shape needs ${expected} (${count} × ${ELEMENT_SIZE[datatype]})`);
-  // Copied once into a fresh, aligned array: a slice of the body may start at any byte.
-  const out = new ARRAY[datatype]!(count);
+  const size = ELEMENT_SIZE[datatype]!;
+  const expected = count * size;
+  if (bytes.length !== expected) throw mismatch(`input "${name}" has ${bytes.length} bytes of ${datatype}, but its shape needs ${expected} (${count} × ${size})`);
+  const Array = ARRAY[datatype]!;
+  // A view of the body where it is aligned (kserve/v2-body.ts places the first tensor so); a copy
+  // only where a tensor starts off its element boundary.
+  if (bytes.byteOffset % size === 0) return new (Array as unknown as new (buffer: ArrayBufferLike, offset: number, length: number) => Typed)(bytes.buffer, bytes.byteOffset, count);
+  const out = new Array(count);
   new Uint8Array(out.buffer).set(bytes);
   return out;
 }
 
-/** Encodes the outputs a v2 client asked for, as JSON or JSON + binary tensors. */
+/**
+ * Encodes the outputs a v2 client asked for, as JSON, or a JSON header followed by binary tensors
+ * (`chunks`, views of the outputs' own memory, written after the header without concatenating).
+ */
 export function encodeV2Response(
   outputs: readonly WireTensor[],
   request: V2Request,
   model: { name: string; version: string },
-): { body: Buffer; headerLength: number | undefined } {
+): { header: Buffer; chunks: Uint8Array[] } {
   const chosen = request.outputs === undefined
     ? outputs.map((o) => ({ tensor: o, binary: request.binaryDefault }))
     : request.outputs.map((want) => ({ tensor: outputs.find((o) => o.name === want.name), binary: want.binary ?? request.binaryDefault }));
-  const chunks: Buffer[] = [];
+  const chunks: Uint8Array[] = [];
   const json = chosen.map(({ tensor, binary }, i) => {
     if (tensor === undefined) throw sdkError('KILN_ERR_HANDLER_FAILED', `the handler did not return output "${request.outputs![i]!.name}"`);
     const base = { name: tensor.name, datatype: tensor.datatype, shape: tensor.shape };
@@ -191,7 +188,7 @@ export function encodeV2Response(
     return { ...base, parameters: { binary_data_size: bytes.length } };
   });
   const header = Buffer.from(JSON.stringify({ model_name: model.name, model_version: model.version, ...(request.id === undefined ? {} : { id: request.id }), outputs: json }));
-  return chunks.length === 0 ? { body: header, headerLength: undefined } : { body: Buffer.concat([header, ...chunks]), headerLength: header.length };
+  return { header, chunks };
 }
 
 function jsonValues(tensor: WireTensor): unknown[] {
@@ -204,7 +201,7 @@ function jsonValues(tensor: WireTensor): unknown[] {
   return out;
 }
 
-function toBinary(tensor: WireTensor): Buffer {
+function toBinary(tensor: WireTensor): Uint8Array {
   if (Array.isArray(tensor.data)) {
     const parts = (tensor.data as string[]).flatMap((s) => {
       const bytes = Buffer.from(s, 'utf8');
@@ -216,5 +213,5 @@ function toBinary(tensor: WireTensor): Buffer {
   }
   const data = tensor.data as Typed;
   if (tensor.datatype === 'BOOL' && !(data instanceof Uint8Array)) return Buffer.from(Array.from(data as ArrayLike<unknown>, (v) => (v ? 1 : 0)));
-  return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
 }

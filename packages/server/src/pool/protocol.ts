@@ -1,20 +1,72 @@
 /**
- * The one file where the parent (pool/) and the worker process (worker/) meet: every message
- * either side may send over the IPC channel (child_process.fork, advanced serialization).
- * One request/response round trip per batch; bodies travel as bytes, never as JSON.
+ * The one file where the parent (pool/) and a worker (worker/) meet: every message either side may
+ * send, whichever transport carries it (docs/decisions/0004-worker-isolation.md). One round trip
+ * per batch. Tensors and bodies travel as bytes: transferred ArrayBuffers between threads, raw
+ * bytes after a small header between processes (./framing.ts), never JSON and never V8-serialized.
  */
-import type { Device, LogLevel, MetricSample, WireError, WireRequest, WireResult } from '@kiln/handler-sdk';
+import type { Device, LogLevel, MetricSample, WireError, WireRequest, WireResult } from '@kiln/handler-sdk/runtime';
 
 export type ParentMessage =
   | { type: 'load'; modelDir: string; device: Device; intraOpNumThreads: number }
   | { type: 'batch'; id: number; requests: WireRequest[] }
-  | { type: 'stop' };
+  /** Finish the batch in hand, dispose the handler, exit. */
+  | { type: 'stop' }
+  /** Exit now, batch or not (a response or startup timeout). */
+  | { type: 'exit' };
 
 export type WorkerMessage =
-  | { type: 'ready'; providers: string[] }
+  | { type: 'ready'; providers: string[]; heapBytes: number }
   | { type: 'load-failed'; error: WireError }
-  | { type: 'results'; id: number; results: WireResult[] }
+  /** `heapBytes`: the worker's JavaScript heap in use after the batch, for describe. */
+  | { type: 'results'; id: number; results: WireResult[]; heapBytes: number }
   | { type: 'log'; level: LogLevel; message: string; fields: Record<string, unknown> }
   | { type: 'metric'; sample: MetricSample }
   /** Sent just before the worker exits on an uncaught error, so the parent can say why it died. */
   | { type: 'fatal'; error: WireError };
+
+/** What a worker entry is started with: the thread's workerData, or the process's argv. */
+export interface WorkerBoot {
+  transport: 'thread' | 'process';
+  /**
+   * Thread transport: one Int32, set to 1 by the worker once its modules (ONNX Runtime among them)
+   * are loaded. Until then the parent never terminates the thread (see thread-transport.ts).
+   */
+  booted?: SharedArrayBuffer;
+}
+
+export { FrameReader, writeFrame } from './framing.js';
+
+/**
+ * The ArrayBuffers a batch can hand over to a worker thread without a copy: each request's body,
+ * multipart parts and tensors were allocated for that request alone (see http/wire-request.ts and
+ * kserve/v2-body.ts). Small bodies that share Node's Buffer pool are copied by postMessage, which
+ * refuses to transfer the pool.
+ */
+export function requestBuffers(requests: readonly WireRequest[]): ArrayBuffer[] {
+  const buffers = new Set<ArrayBuffer>();
+  for (const request of requests) {
+    add(buffers, request.body);
+    for (const field of Object.values(request.fields ?? {})) add(buffers, field.data);
+    for (const tensor of Object.values(request.tensors ?? {})) add(buffers, tensor.data);
+  }
+  return [...buffers];
+}
+
+/** The ArrayBuffers of a batch's results that the worker may hand over: those it marked as its own. */
+export function resultBuffers(results: readonly WireResult[], owned: (buffer: ArrayBufferLike) => boolean): ArrayBuffer[] {
+  const buffers = new Set<ArrayBuffer>();
+  for (const result of results) {
+    if (!result.ok) continue;
+    const { body } = result;
+    if (body.kind === 'bytes') add(buffers, body.data, owned);
+    else if (body.kind === 'tensors') for (const output of body.outputs) add(buffers, output.data, owned);
+  }
+  return [...buffers];
+}
+
+function add(set: Set<ArrayBuffer>, data: unknown, owned: (buffer: ArrayBufferLike) => boolean = () => true): void {
+  if (!ArrayBuffer.isView(data)) return;
+  const buffer = data.buffer;
+  // A SharedArrayBuffer is shared, not transferred; a view of Node's pool is copied.
+  if (buffer instanceof ArrayBuffer && buffer.byteLength > 0 && owned(buffer)) set.add(buffer);
+}

@@ -1,12 +1,14 @@
-import type { Device, WireError, WireRequest, WireResult } from '@kiln/handler-sdk';
+import type { Device, Isolation, WireError, WireRequest, WireResult } from '@kiln/handler-sdk/runtime';
 import type { BatchRunner } from '../batching/batcher.js';
 import { failedResult, serverError } from '../errors.js';
-import { describeExit, WorkerProcess, type WorkerEvents } from './worker-process.js';
+import { PoolWorker, describeExit, type WorkerEvents } from './pool-worker.js';
 
 export interface PoolOptions {
   model: string;
   version: string;
   modelDir: string;
+  isolation: Isolation;
+  heapLimitMb: number | undefined;
   workers: number;
   responseTimeoutMs: number;
   startupTimeoutMs: number;
@@ -14,8 +16,8 @@ export interface PoolOptions {
   /** The device for the n-th worker (GPU ids round-robin over deviceIds). */
   device: (index: number) => Device;
   events: WorkerEvents;
-  /** Called whenever a worker becomes free, so the batcher can send the next batch. */
-  onFree: () => void;
+  /** Called whenever a worker becomes free, or the pool's health may have changed. */
+  onChange: () => void;
 }
 
 const BACKOFF_BASE_MS = 250;
@@ -23,12 +25,18 @@ const BACKOFF_MAX_MS = 30_000;
 const STOP_GRACE_MS = 5_000;
 const RECOVERY_ATTEMPTS = 5;
 
+/** Workers started before their model's config was known (see registry/load-version.ts). */
+export interface Prestarted {
+  isolation: Isolation;
+  workers: PoolWorker[];
+}
+
 /**
- * The worker processes of one model version: starts them, hands each batch to an idle one,
- * enforces responseTimeout and startupTimeout, and restarts any that die, with exponential backoff.
+ * The workers of one model version: starts them, hands each batch to an idle one, enforces
+ * responseTimeout and startupTimeout, and restarts any that end unasked, with exponential backoff.
  */
 export class WorkerPool implements BatchRunner {
-  private readonly workers = new Set<WorkerProcess>();
+  private readonly workers = new Set<PoolWorker>();
   private target: number;
   private spawned = 0;
   private failures = 0;
@@ -37,23 +45,27 @@ export class WorkerPool implements BatchRunner {
   private restartTimer: NodeJS.Timeout | undefined;
   /** The last reason a worker failed to load or died, for /ping, describe and error messages. */
   lastError: string | undefined;
+  /** Settles when every worker started by start() is ready or has failed. */
+  initialWorkers: Promise<unknown> = Promise.resolve();
 
   constructor(private readonly options: PoolOptions) {
     this.target = options.workers;
   }
 
-  /** Starts the workers; resolves when one is ready, or with the load error if every first attempt failed. */
-  /** Settles when every worker started by start() is ready or has failed. */
-  initialWorkers: Promise<unknown> = Promise.resolve();
-
-  async start(): Promise<WireError | undefined> {
-    const attempts = Array.from({ length: this.target }, () => this.spawn());
+  /**
+   * Starts the workers, adopting prestarted ones of the right kind (the rest are stopped); resolves
+   * when one is ready, or with the load error if every first attempt failed.
+   */
+  async start(prestarted?: Prestarted): Promise<WireError | undefined> {
+    const adoptable = prestarted?.isolation === this.options.isolation && this.options.heapLimitMb === undefined ? prestarted.workers : [];
+    for (const extra of prestarted?.workers.filter((w, i) => !adoptable.includes(w) || i >= this.target) ?? []) void extra.stop(0);
+    const attempts = Array.from({ length: this.target }, (_, i) => this.spawn(adoptable[i]));
     this.initialWorkers = Promise.all(attempts);
     const errors: WireError[] = [];
     return new Promise((resolve) => {
       let settled = false;
-      attempts.forEach((attempt) =>
-        attempt.then((error) => {
+      for (const attempt of attempts) {
+        void attempt.then((error) => {
           if (settled) return;
           if (error === undefined) {
             settled = true;
@@ -62,8 +74,8 @@ export class WorkerPool implements BatchRunner {
             settled = true;
             resolve(errors[0]);
           }
-        }),
-      );
+        });
+      }
     });
   }
 
@@ -77,7 +89,9 @@ export class WorkerPool implements BatchRunner {
   }
 
   get readyCount(): number {
-    return [...this.workers].filter((w) => w.state === 'idle' || w.state === 'busy').length;
+    let ready = 0;
+    for (const w of this.workers) if (w.state === 'idle' || w.state === 'busy') ready++;
+    return ready;
   }
 
   get size(): number {
@@ -95,90 +109,106 @@ export class WorkerPool implements BatchRunner {
     return free;
   }
 
-  list(): readonly WorkerProcess[] {
+  list(): readonly PoolWorker[] {
     return [...this.workers];
   }
 
   async run(batch: WireRequest[]): Promise<WireResult[]> {
-    const worker = [...this.workers].find((w) => w.state === 'idle');
+    let worker: PoolWorker | undefined;
+    for (const w of this.workers) {
+      if (w.state === 'idle') {
+        worker = w;
+        break;
+      }
+    }
     if (worker === undefined) return batch.map(() => failedResult(serverError('KILN_ERR_MODEL_NOT_READY', `model "${this.options.model}" has no free worker`)));
     let timedOut = false;
     const timer = setTimeout(() => {
       timedOut = true;
       this.options.events.onLog('warn', `worker ${worker.id} did not answer within responseTimeout (${this.options.responseTimeoutMs / 1000} s); stopping it`, {});
-      worker.kill('SIGKILL');
+      worker.kill();
     }, this.options.responseTimeoutMs);
     const results = await worker.run(batch);
     clearTimeout(timer);
     if (results !== undefined) {
       this.failures = 0;
-      this.options.onFree();
+      this.options.onChange();
       return results;
     }
-    const { code, signal } = await worker.exited;
+    const exit = await worker.exited; // settled already: the worker ended before answering
     const error = timedOut
       ? serverError('KILN_ERR_RESPONSE_TIMEOUT', `model "${this.options.model}" did not answer within responseTimeout (${this.options.responseTimeoutMs / 1000} s); worker ${worker.id} was stopped and is being restarted`)
-      : serverError('KILN_ERR_WORKER_DIED', `the worker of model "${this.options.model}" (pid ${worker.pid}) died while running this request (${describeExit(code, signal)}${worker.why()}); it is being restarted`);
+      : serverError('KILN_ERR_WORKER_DIED', `the worker of model "${this.options.model}" (${where(worker)}) died while running this request (${describeExit(exit)}${worker.why()}); it is being restarted`);
     return batch.map(() => failedResult(error));
   }
 
   /**
-   * Sets the number of workers, starting or stopping processes to match. New workers get
-   * `intraOpNumThreads` for the new count (cores ÷ workers, unless the model fixes it).
+   * Sets the number of workers. New workers get `intraOpNumThreads` for the new count (cores ÷
+   * workers, unless the model fixes it). Scaling down stops idle workers first; a busy one finishes
+   * its batch before it exits, so no request is lost.
    */
   async scale(workers: number, intraOpNumThreads?: number): Promise<void> {
     this.target = workers;
     if (intraOpNumThreads !== undefined) this.options.intraOpNumThreads = intraOpNumThreads;
-    const live = [...this.workers].filter((w) => w.state !== 'stopping' && w.state !== 'dead');
+    const rank = { idle: 0, starting: 1, busy: 2, stopping: 3, dead: 3 } as const;
+    const live = [...this.workers].filter((w) => !w.stopping && w.state !== 'dead').sort((a, b) => rank[a.state] - rank[b.state]);
     const starts: Promise<unknown>[] = [];
     for (let i = live.length; i < workers; i++) starts.push(this.spawn());
-    const surplus = live.slice(workers).sort((a, b) => (a.state === 'idle' ? -1 : 0) - (b.state === 'idle' ? -1 : 0));
-    await Promise.all([...starts, ...surplus.map((w) => w.stop(STOP_GRACE_MS))]);
+    const surplus = live.slice(0, Math.max(0, live.length - workers));
+    await Promise.all([...starts, ...surplus.map((w) => w.stop(this.stopGraceMs))]);
+    this.options.onChange();
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.restartTimer);
-    await Promise.all([...this.workers].map((w) => w.stop(STOP_GRACE_MS)));
+    await Promise.all([...this.workers].map((w) => w.stop(this.stopGraceMs)));
   }
 
-  private spawn(): Promise<WireError | undefined> {
+  /** A worker told to stop may finish the batch in hand: up to responseTimeout, then a little more. */
+  private get stopGraceMs(): number {
+    return this.options.responseTimeoutMs + STOP_GRACE_MS;
+  }
+
+  private spawn(adopted?: PoolWorker): Promise<WireError | undefined> {
     const index = this.spawned++;
-    const worker = new WorkerProcess(`${this.options.model}-${this.options.version}-w${index}`, this.options.events);
+    const id = `${this.options.model}-${this.options.version}-w${index}`;
+    const worker = adopted ?? new PoolWorker({ id, isolation: this.options.isolation, heapLimitMb: this.options.heapLimitMb, events: this.options.events });
+    worker.spec.id = id;
+    worker.spec.events = this.options.events;
     this.workers.add(worker);
-    void worker.exited.then(({ code, signal }) => this.onExit(worker, code, signal));
+    void worker.exited.then((exit) => this.onExit(worker, describeExit(exit)));
     const timer = setTimeout(() => {
       worker.lastError = `initialize() did not finish within startupTimeout (${this.options.startupTimeoutMs / 1000} s)`;
-      worker.kill('SIGKILL');
+      worker.kill();
     }, this.options.startupTimeoutMs);
     return worker.load(this.options.modelDir, this.options.device(index), this.options.intraOpNumThreads).then((error) => {
       clearTimeout(timer);
       if (error === undefined) {
         this.everReady = true;
         this.failures = 0;
-        this.options.onFree();
+        this.options.onChange();
         return undefined;
       }
       this.lastError = error.message;
-      worker.kill('SIGKILL');
+      worker.kill();
       return error;
     });
   }
 
-  private onExit(worker: WorkerProcess, code: number | null, signal: NodeJS.Signals | null): void {
-    const wasStopping = worker.state === 'stopping' || this.stopped;
+  private onExit(worker: PoolWorker, how: string): void {
     this.workers.delete(worker);
-    if (wasStopping) return;
-    this.lastError = `worker ${worker.id} exited (${describeExit(code, signal)}${worker.why()})`;
+    if (worker.stopping || this.stopped) return;
+    this.lastError = `worker ${worker.id} exited (${how}${worker.why()})`;
     this.options.events.onLog('error', this.lastError, {});
     this.failures++;
     this.scheduleRestart();
-    this.options.onFree(); // the batcher re-checks: a pool that gave up fails its queue
+    this.options.onChange(); // the batcher re-checks: a pool that gave up fails its queue
   }
 
   private scheduleRestart(): void {
     if (this.stopped || this.restartTimer !== undefined) return;
-    const live = [...this.workers].filter((w) => w.state !== 'stopping' && w.state !== 'dead').length;
+    const live = [...this.workers].filter((w) => !w.stopping && w.state !== 'dead').length;
     if (live >= this.target) return;
     const delay = Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** Math.max(0, this.failures - 1));
     this.options.events.onLog('info', `restarting a worker of model "${this.options.model}" in ${delay} ms`, {});
@@ -190,4 +220,10 @@ export class WorkerPool implements BatchRunner {
     }, delay);
     this.restartTimer.unref();
   }
+}
+
+/** "pid 123" for a process, "thread 4 of pid 123" for a thread. */
+export function where(worker: PoolWorker): string {
+  const { pid, threadId } = worker.transport;
+  return threadId === undefined ? `pid ${pid}` : `thread ${threadId} of pid ${pid}`;
 }

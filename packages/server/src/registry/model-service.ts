@@ -5,12 +5,12 @@ import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { DEFAULT_LIMITS } from '../archive/preflight.js';
 import { basename, join } from 'node:path';
-import { archivePathProblem } from '@kiln/handler-sdk';
+import { archivePathProblem } from '@kiln/handler-sdk/runtime';
 import type { ServerConfig } from '../config/server-config.js';
 import { serverError } from '../errors.js';
-import type { ModelEntry } from './model-entry.js';
+import type { ModelVersion } from './model-version.js';
 import type { ModelRegistry } from './registry.js';
-import { loadVersion, startVersion, stopVersion, type ConfigOverrides, type LoadContext } from './load-version.js';
+import { loadVersion, type ConfigOverrides, type LoadContext } from './load-version.js';
 
 const DOWNLOAD_TIMEOUT_MS = 5 * 60_000;
 
@@ -29,26 +29,25 @@ export class ModelService {
    * Loads an archive and starts its workers. With `wait`, resolves once it is ready (or failed);
    * otherwise once it is registered, its workers starting in the background.
    */
-  async register(path: string, name: string | undefined, overrides: ConfigOverrides = {}, wait = true): Promise<ModelEntry> {
-    const entry = await loadVersion(path, name, this.context, overrides);
+  async register(path: string, name: string | undefined, overrides: ConfigOverrides = {}, wait = true): Promise<ModelVersion> {
+    const { version, prestarted } = await loadVersion(path, name, this.context, overrides);
     try {
-      this.registry.add(entry);
+      this.registry.add(version);
     } catch (error) {
-      await stopVersion(entry, 0);
+      await Promise.all([version.stop(), ...prestarted.workers.map((w) => w.stop(0))]);
       throw error;
     }
-    const started = startVersion(entry, this.context);
-    if (wait) {
-      await started;
-      await entry.pool?.initialWorkers; // every initial worker, not only the first, when waiting
-    }
-    return entry;
+    // Waiting means every initial worker, not only the first.
+    const started = version.start(prestarted, wait);
+    if (wait) await started;
+    return version;
   }
 
-  async unregister(entry: ModelEntry): Promise<void> {
-    entry.draining = true;
-    await stopVersion(entry, this.config.drainTimeoutMs);
-    this.registry.remove(entry);
+  /** Drains the version's queue (up to drainTimeout), stops its workers and forgets it. */
+  async unregister(version: ModelVersion): Promise<void> {
+    await version.drain(this.config.drainTimeoutMs);
+    await version.stop();
+    this.registry.remove(version);
   }
 
   /**

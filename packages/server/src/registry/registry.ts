@@ -1,8 +1,8 @@
 import { serverError } from '../errors.js';
-import type { ModelEntry } from './model-entry.js';
+import type { ModelVersion } from './model-version.js';
 
 interface Versions {
-  versions: Map<string, ModelEntry>;
+  versions: Map<string, ModelVersion>;
   defaultVersion: string;
 }
 
@@ -10,7 +10,7 @@ interface Versions {
 export class ModelRegistry {
   private readonly models = new Map<string, Versions>();
 
-  add(entry: ModelEntry): void {
+  add(entry: ModelVersion): void {
     const existing = this.models.get(entry.name);
     if (existing === undefined) {
       this.models.set(entry.name, { versions: new Map([[entry.version, entry]]), defaultVersion: entry.version });
@@ -22,7 +22,7 @@ export class ModelRegistry {
     existing.versions.set(entry.version, entry);
   }
 
-  remove(entry: ModelEntry): void {
+  remove(entry: ModelVersion): void {
     const model = this.models.get(entry.name);
     if (model === undefined) return;
     model.versions.delete(entry.version);
@@ -31,7 +31,7 @@ export class ModelRegistry {
   }
 
   /** The named version, or the default one; 404 errors name what exists. */
-  resolve(name: string, version?: string): ModelEntry {
+  resolve(name: string, version?: string): ModelVersion {
     const model = this.models.get(name);
     if (model === undefined) {
       const known = [...this.models.keys()];
@@ -53,7 +53,7 @@ export class ModelRegistry {
     this.models.get(name)!.defaultVersion = entry.version;
   }
 
-  versions(name: string): ModelEntry[] {
+  versions(name: string): ModelVersion[] {
     return [...(this.models.get(name)?.versions.values() ?? [])];
   }
 
@@ -61,7 +61,7 @@ export class ModelRegistry {
     return [...this.models.keys()].sort();
   }
 
-  all(): ModelEntry[] {
+  all(): ModelVersion[] {
     return [...this.models.values()].flatMap((m) => [...m.versions.values()]);
   }
 }

@@ -1,15 +1,21 @@
 /**
- * Entry of a worker process: loads one model version with the SDK's loader and serves batches
- * sent by the parent. A handler crash ends this process; the parent restarts it.
+ * Entry of a worker, thread or process: loads one model version with the SDK's loader and serves
+ * the batches the parent sends, one at a time. A handler that crashes ends this worker; the pool
+ * restarts it.
  */
-import { loadModel, runBatch, toWireError, type LoadedModel } from '@kiln/handler-sdk';
-import type { ParentMessage, WorkerMessage } from '../pool/protocol.js';
+import { getHeapStatistics } from 'node:v8';
+import { toWireError } from '@kiln/handler-sdk/runtime';
+import { isOwnedBuffer, loadModel, runBatch, type LoadedModel } from '@kiln/handler-sdk/worker';
+import { resultBuffers, type ParentMessage } from '../pool/protocol.js';
+import { openPort } from './port.js';
 
+process.setSourceMapsEnabled(true);
+const port = openPort();
 let model: LoadedModel | undefined;
+/** The batch in hand: a stop waits for it, so a worker scaled down never drops a request. */
+let running: Promise<void> = Promise.resolve();
 
-function send(message: WorkerMessage): void {
-  process.send?.(message);
-}
+const heapBytes = () => getHeapStatistics().used_heap_size;
 
 async function onMessage(message: ParentMessage): Promise<void> {
   switch (message.type) {
@@ -18,34 +24,41 @@ async function onMessage(message: ParentMessage): Promise<void> {
         model = await loadModel(message.modelDir, {
           device: message.device,
           intraOpNumThreads: message.intraOpNumThreads,
-          logSink: (level, text, fields) => send({ type: 'log', level, message: text, fields }),
-          metricSink: (sample) => send({ type: 'metric', sample }),
+          logSink: (level, text, fields) => port.send({ type: 'log', level, message: text, fields }),
+          metricSink: (sample) => port.send({ type: 'metric', sample }),
         });
         const providers = (model.handler as { providers?: string[] }).providers ?? [];
-        send({ type: 'ready', providers });
+        port.send({ type: 'ready', providers, heapBytes: heapBytes() });
       } catch (error) {
-        send({ type: 'load-failed', error: toWireError(error, 0) });
+        port.send({ type: 'load-failed', error: toWireError(error, 0) });
       }
       return;
     case 'batch': {
-      const results = await runBatch(model!, message.requests);
-      send({ type: 'results', id: message.id, results });
-      return;
+      const loaded = model!;
+      running = runBatch(loaded, message.requests).then((results) => {
+        // Buffers the runtime made for these answers (ONNX Runtime's outputs) are handed over;
+        // anything the handler may keep, a cached tensor say, is copied.
+        port.send({ type: 'results', id: message.id, results, heapBytes: heapBytes() }, resultBuffers(results, isOwnedBuffer));
+      });
+      return running;
     }
     case 'stop':
+      await running;
       await model?.handler.dispose?.();
       process.exit(0);
+    case 'exit':
+      process.exit(1);
   }
 }
 
-process.on('message', (message: ParentMessage) => void onMessage(message));
+port.onMessage((message) => void onMessage(message));
+port.booted();
 
-// An error escaping the handler's promises would otherwise print and exit with no trace at the parent.
+// An error escaping the handler's promises would otherwise end the worker with no trace at the parent.
 const fatal = (error: unknown) => {
-  send({ type: 'fatal', error: toWireError(error, 0) });
+  port.send({ type: 'fatal', error: toWireError(error, 0) });
   process.exitCode = 1;
   setImmediate(() => process.exit(1));
 };
 process.on('uncaughtException', fatal);
 process.on('unhandledRejection', fatal);
-process.on('disconnect', () => process.exit(0)); // the parent is gone

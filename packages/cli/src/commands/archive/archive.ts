@@ -1,5 +1,5 @@
 import { join, resolve } from 'node:path';
-import { BUNDLED_HANDLER_FILE, type Signature } from '@kiln/handler-sdk';
+import { BUNDLED_HANDLER_FILE, type Signature } from '@kiln/handler-sdk/runtime';
 import type { CommandIO } from '../../command-spec.js';
 import { cliError } from '../../errors.js';
 import { entrySize, type ArchiveEntry, type WriteOptions } from '../../archive-writer/entry.js';

@@ -1,4 +1,4 @@
-import { SDK_VERSION, validateManifest, type FileEntry, type Manifest, type Signature } from '@kiln/handler-sdk';
+import { SDK_VERSION, validateManifest, type FileEntry, type Manifest, type Signature } from '@kiln/handler-sdk/runtime';
 import { CLI_VERSION } from '../../version.js';
 
 export interface ManifestInput {

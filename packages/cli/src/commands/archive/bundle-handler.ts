@@ -1,6 +1,6 @@
 import { dirname, join, relative } from 'node:path';
 import { build, type Message } from 'esbuild';
-import { BUNDLED_HANDLER_FILE } from '@kiln/handler-sdk';
+import { BUNDLED_HANDLER_FILE } from '@kiln/handler-sdk/runtime';
 import { cliError } from '../../errors.js';
 
 /** Resolved at load time to the server's own copies, never bundled (DESIGN decision 2). */

@@ -1,6 +1,6 @@
 import { readdirSync, readFileSync, statSync, type Stats } from 'node:fs';
 import { basename, dirname, join, posix, relative, resolve } from 'node:path';
-import { MANIFEST_PATH, isSafeArchivePath, parseModelConfig, type Signature } from '@kiln/handler-sdk';
+import { MANIFEST_PATH, isSafeArchivePath, parseModelConfig, type Signature } from '@kiln/handler-sdk/runtime';
 import { cliError } from '../../errors.js';
 import type { ArchiveEntry } from '../../archive-writer/entry.js';
 import { NotAModelError, readOnnxModel } from '../../onnx/read-signature.js';

@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { relative, resolve } from 'node:path';
-import { BUILTIN_HANDLERS, isBuiltinHandler } from '@kiln/handler-sdk';
+import { BUILTIN_HANDLERS, isBuiltinHandler } from '@kiln/handler-sdk/runtime';
 import { cliError } from '../../errors.js';
 
 export type HandlerChoice =

@@ -1,5 +1,5 @@
 import { resolve } from 'node:path';
-import type { TensorSpec } from '@kiln/handler-sdk';
+import type { TensorSpec } from '@kiln/handler-sdk/runtime';
 import { integrityError, verifyArchive, type ArchiveReport } from '@kiln/server';
 import type { CommandIO } from '../../command-spec.js';
 import { humanSize } from '../archive/cli.js';

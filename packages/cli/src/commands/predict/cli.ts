@@ -1,4 +1,5 @@
-import { isKilnError, renderBody } from '@kiln/handler-sdk';
+import { isKilnError } from '@kiln/handler-sdk/errors';
+import { renderBody } from '@kiln/handler-sdk/runtime';
 import type { CommandIO } from '../../command-spec.js';
 import { cliError } from '../../errors.js';
 import { predict, type Prediction } from './predict.js';

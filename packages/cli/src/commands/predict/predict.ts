@@ -1,7 +1,8 @@
 import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { loadModel, runBatch, type LogSink, type WireRequest, type WireResult } from '@kiln/handler-sdk';
+import { type LogSink, type WireRequest, type WireResult } from '@kiln/handler-sdk/runtime';
+import { loadModel, runBatch } from '@kiln/handler-sdk/worker';
 import { contentTypeFor } from '@kiln/handler-sdk/testing';
 import { extractArchive, integrityError, verifyArchive } from '@kiln/server';
 import { onInterrupt } from '../../interrupt.js';

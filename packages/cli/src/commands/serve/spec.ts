@@ -8,7 +8,8 @@ export const SERVE_FLAGS = {
   inferenceAddress: { flags: '--inference-address <url>', key: 'inferenceAddress', description: 'Inference API address (default http://127.0.0.1:8080). Env KILN_INFERENCE_ADDRESS' },
   managementAddress: { flags: '--management-address <url>', key: 'managementAddress', description: 'Management API address (default http://127.0.0.1:8081). Env KILN_MANAGEMENT_ADDRESS' },
   metricsAddress: { flags: '--metrics-address <url>', key: 'metricsAddress', description: 'Metrics API address (default http://127.0.0.1:8082). Env KILN_METRICS_ADDRESS' },
-  workers: { flags: '--workers <n>', key: 'workers', description: "Default worker processes per model; a model's minWorkers overrides it (default 1). Env KILN_WORKERS" },
+  workers: { flags: '--workers <n>', key: 'workers', description: "Default workers per model; a model's minWorkers overrides it (default 1). Env KILN_WORKERS" },
+  isolation: { flags: '--isolation <mode>', key: 'isolation', description: "Default isolation of model workers: thread (worker threads, fastest) or process (child processes, survive native crashes); a model's isolation overrides it (default thread). Env KILN_ISOLATION" },
   maxRequestSize: { flags: '--max-request-size <bytes>', key: 'maxRequestSize', description: 'Largest request body accepted, larger ones get 413 (default 6553500). Env KILN_MAX_REQUEST_SIZE' },
   jobQueueSize: { flags: '--job-queue-size <n>', key: 'jobQueueSize', description: "Default queue bound per model; a model's jobQueueSize overrides it (default 100). Env KILN_JOB_QUEUE_SIZE" },
   drainTimeout: { flags: '--drain-timeout <seconds>', key: 'drainTimeout', description: 'On SIGTERM or SIGINT, how long to answer accepted requests before stopping (default 30). Env KILN_DRAIN_TIMEOUT' },
@@ -39,7 +40,7 @@ export const serveCommand: CommandSpec = {
   name: 'serve',
   summary: 'Serve model archives over HTTP (TorchServe inference API)',
   description:
-    'Loads each archive into worker processes and serves it with dynamic batching. Runs in the foreground; SIGTERM or SIGINT drains accepted requests and exits 0. Precedence: flags > KILN_* environment > --config file > defaults. Every address binds to 127.0.0.1 unless told otherwise.',
+    'Loads each archive into worker threads (or processes) and serves it with dynamic batching. Runs in the foreground; SIGTERM or SIGINT drains accepted requests and exits 0. Precedence: flags > KILN_* environment > --config file > defaults. Every address binds to 127.0.0.1 unless told otherwise.',
   options: Object.values(SERVE_FLAGS).map(({ flags, description }) => ({ flags, description })),
   load: () => import('./cli.js'),
 };

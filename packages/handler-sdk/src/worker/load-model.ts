@@ -13,8 +13,8 @@ import type { Manifest } from '../manifest/manifest.js';
 import { MANIFEST_PATH } from '../manifest/manifest.js';
 import { parseManifest } from '../manifest/validate-manifest.js';
 import { registerHandlerExternals } from './externals.js';
-import { createLogger, type LogSink } from './logger.js';
-import { createMetrics, type MetricSink } from './metrics.js';
+import { createLogger, type LogSink } from '../runtime/logger.js';
+import { createMetrics, type MetricSink } from '../runtime/metrics.js';
 
 export interface LoadOptions {
   /** The device this worker serves on; the server assigns GPU ids. Default: from the config. */

@@ -1,7 +1,8 @@
 import { sdkError } from '../errors/codes.js';
 import type { KilnRequest } from '../handler/types.js';
 import type { LoadedModel } from './load-model.js';
-import { fromWireRequest, toWireError, toWireResult, type WireRequest, type WireResult } from './wire.js';
+import { toWireError, type WireRequest, type WireResult } from '../runtime/wire.js';
+import { fromWireRequest, toWireResult } from './wire-convert.js';
 
 /**
  * Runs one batch through a loaded handler, as a server worker does, and returns one result per

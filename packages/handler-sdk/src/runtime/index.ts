@@ -1,0 +1,33 @@
+/**
+ * `@kiln/handler-sdk/runtime` (internal, for the server and the CLI): manifests, model configs,
+ * schemas and the wire types that cross to workers. Loading it loads no native code (ONNX Runtime,
+ * sharp): `kiln --help` and the server's HTTP process stay light. Handler authors never need it.
+ */
+export { DATATYPES, ONNX_ELEMENT_TYPES, ONNX_UNSUPPORTED_ELEMENT_TYPES } from '../manifest/datatypes.js';
+export type { Datatype } from '../manifest/datatypes.js';
+export { BUNDLED_HANDLER_FILE, MANIFEST_PATH } from '../manifest/manifest.js';
+export type { FileEntry, Manifest, Signature, TensorSpec } from '../manifest/manifest.js';
+export { manifestSchema } from '../manifest/manifest-schema.js';
+export { archivePathProblem, isSafeArchivePath, parseManifest, validateManifest } from '../manifest/validate-manifest.js';
+
+export { EXECUTION_PROVIDERS, ISOLATION_MODES, MODEL_CONFIG_DEFAULTS, modelConfigSchema } from '../config/model-config-schema.js';
+export type { ExecutionProvider, Isolation, ModelConfig, ModelConfigFile } from '../config/model-config-schema.js';
+export { parseModelConfig, resolveModelConfig } from '../config/parse-model-config.js';
+
+export { BUILTIN_HANDLERS, isBuiltinHandler } from '../builtin-handlers.js';
+export type { BuiltinHandlerName } from '../builtin-handlers.js';
+export { SDK_VERSION } from '../version.js';
+export { compileSchema, describeError, errorPath, formatErrors } from '../schema/ajv.js';
+export { deepFreeze } from '../util/deep-freeze.js';
+
+export { DATATYPE_TO_TENSOR_TYPE, TENSOR_TYPE_TO_DATATYPE } from '../tensor/datatypes.js';
+export type { TensorType } from '../tensor/datatypes.js';
+export { fromHalf, toHalf } from '../tensor/float16.js';
+export { shapeSize } from '../tensor/shape.js';
+export { jsonValues } from '../tensor/tensor-values.js';
+export type { Device } from '../handler/types.js';
+
+export { isJson, renderBody, tensorsAsJson, toWireError } from './wire.js';
+export type { WireBody, WireError, WirePhase, WireRequest, WireResult, WireTensor } from './wire.js';
+export type { LogLevel, LogSink } from './logger.js';
+export type { MetricSample, MetricSink } from './metrics.js';

@@ -1,0 +1,81 @@
+import { Tensor } from 'onnxruntime-node';
+import { sdkError } from '../errors/codes.js';
+import { HandlerResponse } from '../handler/response.js';
+import type { KilnRequest, RequestField } from '../handler/types.js';
+import { datatypeOf, tensorToJson } from '../tensor/tensor.js';
+import { isJson, toWireError, type WireBody, type WireRequest, type WireResult } from '../runtime/wire.js';
+
+/** Normalises whatever a handler returned or threw for request `index` into a WireResult. */
+export function toWireResult(answer: unknown, index: number): WireResult {
+  if (answer instanceof Error) return { ok: false, error: toWireError(answer, index, 'handle') };
+  try {
+    if (answer instanceof HandlerResponse) {
+      const body: WireBody =
+        answer.body.kind === 'json'
+          ? { kind: 'json', text: JSON.stringify(toJsonValue(answer.body.value)) }
+          : { kind: 'bytes', data: answer.body.data, contentType: answer.body.contentType };
+      return { ok: true, status: answer.status, headers: { ...answer.headers }, body };
+    }
+    if (isTensors(answer)) {
+      const outputs = Object.entries(answer).map(([name, t]) => ({ name, datatype: datatypeOf(t), shape: [...t.dims], data: t.data }));
+      return { ok: true, status: 200, headers: {}, body: { kind: 'tensors', outputs } };
+    }
+    if (answer instanceof Uint8Array) {
+      return { ok: true, status: 200, headers: {}, body: { kind: 'bytes', data: answer, contentType: 'application/octet-stream' } };
+    }
+    if (answer === undefined) throw new Error('the handler returned nothing (undefined) for this request');
+    return { ok: true, status: 200, headers: {}, body: { kind: 'json', text: JSON.stringify(toJsonValue(answer)) } };
+  } catch (error) {
+    return { ok: false, error: toWireError(error, index, 'postprocess') };
+  }
+}
+
+/** A record whose every value is a tensor: a handler answering with the model's outputs. */
+function isTensors(value: unknown): value is Record<string, Tensor> {
+  if (value === null || typeof value !== 'object' || Array.isArray(value) || ArrayBuffer.isView(value)) return false;
+  const values = Object.values(value);
+  return values.length > 0 && values.every((v) => v instanceof Tensor);
+}
+
+/** Typed arrays become arrays, bigints numbers, tensors `{name, datatype, shape, data}`. */
+export function toJsonValue(value: unknown): unknown {
+  if (value === null || typeof value !== 'object') return typeof value === 'bigint' ? Number(value) : value;
+  if (value instanceof Tensor) return tensorToJson('', value);
+  if (ArrayBuffer.isView(value)) return Array.from(value as unknown as ArrayLike<number | bigint>, (v) => (typeof v === 'bigint' ? Number(v) : v));
+  if (Array.isArray(value)) return value.map(toJsonValue);
+  if (typeof (value as { toJSON?: unknown }).toJSON === 'function') return value;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(value)) out[k] = toJsonValue(v);
+  return out;
+}
+
+/** Rebuilds the handler's view of a request; bytes are wrapped, not copied. */
+export function fromWireRequest(wire: WireRequest): KilnRequest {
+  const body = Buffer.from(wire.body.buffer, wire.body.byteOffset, wire.body.byteLength);
+  const fields: Record<string, RequestField> = {};
+  for (const [name, f] of Object.entries(wire.fields ?? {})) {
+    fields[name] = { data: Buffer.from(f.data.buffer, f.data.byteOffset, f.data.byteLength), contentType: f.contentType, filename: f.filename };
+  }
+  const tensors = wire.tensors === undefined ? undefined : Object.fromEntries(
+    Object.entries(wire.tensors).map(([name, t]) => [name, new Tensor(t.type as 'float32', t.data as Float32Array, t.dims)]),
+  );
+  return {
+    id: wire.id,
+    body,
+    contentType: wire.contentType,
+    json: isJson(wire.contentType) ? parseJson(body) : undefined,
+    fields,
+    headers: wire.headers,
+    query: wire.query,
+    locals: {},
+    ...(tensors === undefined ? {} : { tensors }),
+  };
+}
+
+function parseJson(body: Buffer): unknown {
+  try {
+    return JSON.parse(body.toString('utf8'));
+  } catch (error) {
+    throw Object.assign(sdkError('KILN_ERR_BAD_REQUEST', `the body is declared JSON but does not parse: ${(error as Error).message}`), { phase: 'decode' });
+  }
+}

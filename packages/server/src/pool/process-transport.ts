@@ -1,0 +1,62 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import type { Socket } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { FrameReader, writeFrame, type ParentMessage, type WorkerMessage } from './protocol.js';
+import { WORKER_ENTRY, forwardLines, workerEnv, type ExitInfo, type TransportOptions, type WorkerTransport } from './transport.js';
+
+/** The child's end of the framed pipe: stdin, stdout and stderr come first. */
+const FRAME_FD = 3;
+
+/**
+ * A worker in a child process of its own, for handlers that must be isolated: a native crash, a
+ * leak or untrusted code ends only the child. Messages are binary frames (./framing.ts) on a
+ * dedicated socket pair; there is no Node IPC channel.
+ */
+export class ProcessTransport implements WorkerTransport {
+  readonly isolation = 'process';
+  readonly threadId = undefined;
+  readonly exited: Promise<ExitInfo>;
+  private readonly child: ChildProcess;
+  private readonly socket: Socket;
+
+  constructor(options: TransportOptions) {
+    const { events } = options;
+    this.child = spawn(
+      process.execPath,
+      [
+        '--enable-source-maps',
+        ...(options.heapLimitMb === undefined ? [] : [`--max-old-space-size=${options.heapLimitMb}`]),
+        fileURLToPath(WORKER_ENTRY),
+        `--frame-fd=${FRAME_FD}`,
+      ],
+      {
+        stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
+        env: workerEnv(),
+        // A process group of its own: Ctrl-C in a terminal reaches the server, which drains and then
+        // stops its workers, instead of killing them mid-batch. A worker exits when its pipe closes.
+        detached: true,
+      },
+    );
+    this.socket = this.child.stdio[FRAME_FD] as Socket;
+    const reader = new FrameReader((message) => events.onMessage(message as WorkerMessage));
+    this.socket.on('data', (chunk: Buffer) => reader.push(chunk));
+    this.socket.on('error', () => {}); // the exit that follows says what happened
+    forwardLines(this.child.stdout, 'stdout', events);
+    forwardLines(this.child.stderr, 'stderr', events);
+    this.child.on('error', (error) => events.onError(error));
+    // 'close', not 'exit': the pipes are drained by then, so a last frame or stderr line is not lost.
+    this.exited = new Promise((resolve) => this.child.once('close', (code, signal) => resolve({ code, signal })));
+  }
+
+  get pid(): number | undefined {
+    return this.child.pid;
+  }
+
+  send(message: ParentMessage): void {
+    if (!this.socket.destroyed && this.socket.writable) writeFrame(this.socket, message);
+  }
+
+  kill(): void {
+    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
+  }
+}

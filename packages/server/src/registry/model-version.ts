@@ -1,0 +1,200 @@
+import { rm } from 'node:fs/promises';
+import type { Device, Isolation, Manifest, ModelConfig, Signature, WireRequest, WireResult } from '@kiln/handler-sdk/runtime';
+import { Batcher } from '../batching/batcher.js';
+import { failedResult, serverError } from '../errors.js';
+import type { WorkerEvents } from '../pool/pool-worker.js';
+import { defaultIntraOpThreads } from '../pool/threads.js';
+import { WorkerPool, type Prestarted } from '../pool/worker-pool.js';
+
+/** Where a model version is in its life. Only `ready` takes requests. */
+export type VersionState =
+  | { kind: 'loading' }
+  | { kind: 'ready' }
+  | { kind: 'failed'; reason: string }
+  | { kind: 'draining' }
+  | { kind: 'stopped' };
+
+export interface VersionSpec {
+  name: string;
+  version: string;
+  /** Where the archive came from (a path in the model store, or given on the command line). */
+  archive: string;
+  manifest: Manifest;
+  config: ModelConfig;
+  /** The unpacked archive; removed when the version stops. */
+  modelDir: string;
+  /** The model's isolation, or the server's default where the model leaves it out. */
+  isolation: Isolation;
+  events: WorkerEvents;
+}
+
+export interface WorkerDescription {
+  id: string;
+  startTime: string;
+  status: 'READY' | 'STARTING' | 'UNLOADING';
+  memoryUsage: number;
+  pid: number | undefined;
+  threadId: number | undefined;
+  gpu: boolean;
+  gpuUsage: string;
+}
+
+/**
+ * One registered model version and everything that serves it: its config and manifest, its
+ * workers and its batcher. Routes only call its methods; none reaches into the pool or batcher.
+ */
+export class ModelVersion {
+  readonly name: string;
+  readonly version: string;
+  readonly archive: string;
+  readonly manifest: Manifest;
+  readonly isolation: Isolation;
+  readonly registeredAt = new Date();
+  /** True for models given at start (--models), false for ones registered over the management API. */
+  loadedAtStartup = false;
+  private current: ModelConfig;
+  private phase: VersionState = { kind: 'loading' };
+  private readonly pool: WorkerPool;
+  private readonly batcher: Batcher;
+  private readonly modelDir: string;
+
+  constructor(spec: VersionSpec) {
+    ({ name: this.name, version: this.version, archive: this.archive, manifest: this.manifest, isolation: this.isolation, modelDir: this.modelDir } = spec);
+    const config = (this.current = spec.config);
+    this.pool = new WorkerPool({
+      model: this.name,
+      version: this.version,
+      modelDir: this.modelDir,
+      isolation: this.isolation,
+      heapLimitMb: config.workerHeapLimitMb,
+      workers: config.minWorkers,
+      responseTimeoutMs: config.responseTimeoutS * 1000,
+      startupTimeoutMs: config.startupTimeoutS * 1000,
+      intraOpNumThreads: config.intraOpNumThreads ?? defaultIntraOpThreads(config.minWorkers),
+      device: deviceFor(config),
+      events: spec.events,
+      onChange: () => this.onPoolChange(),
+    });
+    this.batcher = new Batcher(this.pool, {
+      model: this.name,
+      batchSize: config.batchSize,
+      maxBatchDelayMs: config.maxBatchDelayMs,
+      jobQueueSize: config.jobQueueSize,
+      clientTimeoutMs: config.clientTimeoutMs,
+    });
+  }
+
+  get state(): VersionState {
+    return this.phase;
+  }
+
+  get config(): ModelConfig {
+    return this.current;
+  }
+
+  get signature(): Signature | undefined {
+    return this.manifest.signature;
+  }
+
+  /**
+   * Starts the workers (adopting ones started before the config was known). Resolves once one is
+   * ready or all failed; with `everyWorker`, once each initial worker is ready or has failed.
+   */
+  async start(prestarted?: Prestarted, everyWorker = false): Promise<void> {
+    const error = await this.pool.start(prestarted);
+    if (this.phase.kind === 'loading') this.phase = error === undefined ? { kind: 'ready' } : { kind: 'failed', reason: error.message };
+    if (everyWorker) await this.pool.initialWorkers;
+  }
+
+  /** Queues one request; resolves with its result, an error result when it cannot be served. */
+  submit(request: WireRequest, signal?: AbortSignal): Promise<WireResult> {
+    if (this.phase.kind !== 'ready') {
+      return Promise.resolve(failedResult(serverError('KILN_ERR_MODEL_NOT_READY', `model "${this.name}" version ${this.version} cannot serve: ${this.reason}`)));
+    }
+    return this.batcher.submit(request, signal);
+  }
+
+  /** Sets the number of workers; the new ones get cores ÷ workers threads unless the model fixes it. */
+  async scale(minWorkers: number, maxWorkers: number): Promise<void> {
+    this.current = Object.freeze({ ...this.current, minWorkers, maxWorkers });
+    await this.pool.scale(minWorkers, this.current.intraOpNumThreads ?? defaultIntraOpThreads(minWorkers));
+  }
+
+  /** Takes no more requests and answers what is queued; resolves when done or after `timeoutMs`. */
+  async drain(timeoutMs: number): Promise<void> {
+    if (this.phase.kind === 'stopped') return;
+    this.phase = { kind: 'draining' };
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)));
+    await Promise.race([this.batcher.drained(), timeout]);
+    clearTimeout(timer);
+  }
+
+  /** Stops the workers (each finishes its batch in hand) and removes the unpacked archive. */
+  async stop(): Promise<void> {
+    if (this.phase.kind === 'stopped') return;
+    this.phase = { kind: 'draining' };
+    this.batcher.failAll(serverError('KILN_ERR_MODEL_NOT_READY', `model "${this.name}" version ${this.version} was stopped before this request ran`));
+    await this.pool.stop();
+    this.phase = { kind: 'stopped' };
+    await rm(this.modelDir, { recursive: true, force: true });
+  }
+
+  /** Why the version cannot serve right now, for 503 messages, /ping and describe. */
+  get reason(): string {
+    switch (this.phase.kind) {
+      case 'loading':
+        return 'it is still loading';
+      case 'draining':
+        return 'it is being unregistered';
+      case 'stopped':
+        return 'it was unregistered';
+      case 'failed':
+        return `it has no working worker: ${this.phase.reason}`;
+      case 'ready':
+        return 'it is ready';
+    }
+  }
+
+  get readyWorkers(): number {
+    return this.pool.readyCount;
+  }
+
+  /** Figures for the metrics endpoint. */
+  stats(): { queued: number; readyWorkers: number; batchSizes: ReadonlyMap<number, number> } {
+    return { queued: this.batcher.queued, readyWorkers: this.pool.readyCount, batchSizes: this.batcher.stats.sizes };
+  }
+
+  queueStatus(): { remainingCapacity: number; pendingRequests: number } {
+    return { remainingCapacity: this.current.jobQueueSize - this.batcher.queued, pendingRequests: this.batcher.queued };
+  }
+
+  workers(memoryOf: (pid: number | undefined) => number): WorkerDescription[] {
+    return this.pool.list().map((w) => ({
+      id: w.id,
+      startTime: new Date(w.startedAt).toISOString(),
+      status: w.state === 'idle' || w.state === 'busy' ? 'READY' : w.state === 'starting' ? 'STARTING' : 'UNLOADING',
+      // A process's resident memory; a thread shares its process's, so its own JavaScript heap.
+      memoryUsage: w.transport.threadId === undefined ? memoryOf(w.transport.pid) : w.heapBytes,
+      pid: w.transport.pid,
+      threadId: w.transport.threadId,
+      gpu: this.current.deviceType === 'gpu',
+      gpuUsage: 'N/A',
+    }));
+  }
+
+  /** The pool's health may have changed: a worker came up, ended, or the pool gave up. */
+  private onPoolChange(): void {
+    const serving = this.pool.serving;
+    if (this.phase.kind === 'ready' && !serving) this.phase = { kind: 'failed', reason: this.pool.lastError ?? 'every worker ended' };
+    else if (this.phase.kind === 'failed' && serving) this.phase = { kind: 'ready' };
+    this.batcher.pump();
+  }
+}
+
+/** GPU workers take the config's deviceIds round-robin (GPU 0 when none are listed). */
+function deviceFor(config: ModelConfig): (index: number) => Device {
+  if (config.deviceType !== 'gpu') return () => ({ type: 'cpu', id: undefined });
+  const ids = config.deviceIds.length > 0 ? config.deviceIds : [0];
+  return (index) => ({ type: 'gpu', id: ids[index % ids.length]! });
+}

@@ -1,0 +1,43 @@
+import { Socket } from 'node:net';
+import { parentPort, workerData } from 'node:worker_threads';
+import { FrameReader, writeFrame, type ParentMessage, type WorkerBoot, type WorkerMessage } from '../pool/protocol.js';
+
+/** The worker's side of its transport: a thread's parentPort, or a process's framed pipe. */
+export interface Port {
+  /** Tells the parent this worker's modules are loaded: from now on it may be terminated safely. */
+  booted(): void;
+  /** `transfer`: buffers handed over without a copy (threads only; a pipe copies anyway). */
+  send(message: WorkerMessage, transfer?: ArrayBuffer[]): void;
+  onMessage(listener: (message: ParentMessage) => void): void;
+}
+
+/** Opens the port this worker was started with, from workerData (thread) or --frame-fd (process). */
+export function openPort(): Port {
+  if (parentPort !== null && (workerData as WorkerBoot | undefined)?.transport === 'thread') {
+    const port = parentPort;
+    const { booted } = workerData as WorkerBoot;
+    return {
+      booted: () => {
+        if (booted !== undefined) Atomics.store(new Int32Array(booted), 0, 1);
+      },
+      send: (message, transfer = []) => port.postMessage(message, transfer),
+      onMessage: (listener) => port.on('message', listener),
+    };
+  }
+  const fd = Number(/^--frame-fd=(\d+)$/.exec(process.argv.find((a) => a.startsWith('--frame-fd=')) ?? '')?.[1]);
+  if (!Number.isInteger(fd)) throw new Error('the worker entry is started by kiln serve, with a thread or --frame-fd');
+  const socket = new Socket({ fd, readable: true, writable: true });
+  // The server is gone (or closed the pipe): nothing is left to serve.
+  socket.on('close', () => process.exit(0));
+  socket.on('error', () => process.exit(0));
+  return {
+    booted: () => {}, // a process is ended with SIGKILL, which is always safe for the server
+    send: (message) => {
+      if (!socket.destroyed) writeFrame(socket, message);
+    },
+    onMessage: (listener) => {
+      const reader = new FrameReader((message) => listener(message as ParentMessage));
+      socket.on('data', (chunk: Buffer) => reader.push(chunk));
+    },
+  };
+}
