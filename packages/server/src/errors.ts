@@ -33,7 +33,7 @@ export const serverError = defineErrors({
   KILN_ERR_MODEL_API_DISABLED: { status: 405, meaning: 'Registering and unregistering models over HTTP is off (--enable-model-api turns it on).' },
   KILN_ERR_URL_NOT_ALLOWED: { status: 404, meaning: 'A model url is not a file in the model store and matches no allowedUrls pattern.' },
   KILN_ERR_INVALID_PARAMETER: { status: 400, meaning: 'A query or body parameter is missing, not a number, or out of range.' },
-  KILN_ERR_SCALE_FAILED: { status: 500, meaning: 'Workers could not be started while registering or scaling a model.' },
+  KILN_ERR_SCALE_FAILED: { status: 500, meaning: 'The workers of a model registered over the management API could not be started; it was not registered.' },
   KILN_ERR_DEFAULT_VERSION_IN_USE: { status: 403, meaning: 'The default version of a model cannot be unregistered while other versions exist.' },
   KILN_ERR_UNSUPPORTED_MEDIA_TYPE: { status: 415, meaning: 'The API takes JSON bodies (or query parameters) and the body had another content type.' },
   KILN_ERR_INTERNAL: { status: 500, meaning: 'An unexpected error inside the server (a bug); the message says what failed.' },

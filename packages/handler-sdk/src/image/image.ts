@@ -1,6 +1,17 @@
-import sharp from 'sharp';
+import type Sharp from 'sharp';
 import { Tensor } from 'onnxruntime-node';
 import { sdkError } from '../errors/codes.js';
+
+let sharpModule: Promise<typeof Sharp> | undefined;
+
+/**
+ * sharp (and libvips) load on the first image a worker decodes, not when the SDK is imported: a
+ * worker whose model never sees an image starts without them.
+ */
+function sharp(...args: Parameters<typeof Sharp>): Promise<ReturnType<typeof Sharp>> {
+  sharpModule ??= import('sharp').then((m) => m.default);
+  return sharpModule.then((create) => create(...args));
+}
 
 /** Decoded pixels: 8-bit RGB, row-major, 3 bytes a pixel. */
 export interface RawImage {
@@ -23,7 +34,7 @@ export const DEFAULT_MAX_PIXELS = 64 * 1024 * 1024;
 export async function decodeImage(bytes: Uint8Array, options: { maxPixels?: number } = {}): Promise<RawImage> {
   if (bytes.length === 0) throw sdkError('KILN_ERR_BAD_IMAGE', 'the request has no image: the body is empty');
   try {
-    const { data, info } = await sharp(bytes, { limitInputPixels: options.maxPixels ?? DEFAULT_MAX_PIXELS, pages: 1, autoOrient: true })
+    const { data, info } = await (await sharp(bytes, { limitInputPixels: options.maxPixels ?? DEFAULT_MAX_PIXELS, pages: 1, autoOrient: true }))
       .flatten({ background: '#ffffff' })
       .toColourspace('srgb')
       .raw()
@@ -52,7 +63,7 @@ export async function resizeImage(image: RawImage, size: Size): Promise<RawImage
     ({ width, height } = size);
   }
   if (width === image.width && height === image.height) return image;
-  const data = await sharp(image.data, { raw: { width: image.width, height: image.height, channels: 3 } })
+  const data = await (await sharp(image.data, { raw: { width: image.width, height: image.height, channels: 3 } }))
     .resize(width, height, { kernel: 'linear', fit: 'fill' })
     .raw()
     .toBuffer();

@@ -1,7 +1,7 @@
 /**
  * `@kiln/handler-sdk/worker` (internal): what a server worker, `kiln predict` and `runHandler` run
- * to load a model and serve batches. It loads ONNX Runtime and sharp; the HTTP process never
- * imports it.
+ * to load a model and serve batches. It loads ONNX Runtime (sharp loads on the first image); the
+ * HTTP thread never imports it.
  */
 export { createContext, initializeHandler, loadModel } from './load-model.js';
 export type { LoadedModel, LoadOptions } from './load-model.js';

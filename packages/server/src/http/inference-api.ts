@@ -24,7 +24,7 @@ export function inferenceApi(app: FastifyInstance, deps: InferenceDeps): void {
   app.get('/ping', async (_request, reply) => {
     const problems = [
       ...(deps.startupProblems?.() ?? []),
-      ...deps.registry.all().filter((m) => m.state.kind === 'failed' || m.state.kind === 'loading').map((m) => `${m.name} ${m.version}: ${m.reason}`),
+      ...deps.registry.all().filter((m) => m.state.kind === 'failed' || m.state.kind === 'loading').map((m) => `${m.name} ${m.version}: ${m.health().reason}`),
     ];
     if (problems.length > 0) return reply.code(500).send({ status: 'Unhealthy', problems });
     return { status: 'Healthy' };

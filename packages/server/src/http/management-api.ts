@@ -13,7 +13,7 @@ const registerFields = {
   model_name: { type: 'string', minLength: 1, description: "Name to serve the model under (default: the manifest's)" },
   batch_size: integer(1, 'Overrides the archive’s batchSize'),
   max_batch_delay: integer(0, 'Overrides maxBatchDelay (ms)'),
-  initial_workers: integer(1, 'Worker processes to start (default: --workers)'),
+  initial_workers: integer(1, 'Workers to start (default: --workers)'),
   synchronous: { type: 'boolean', default: true, description: 'Answer once the workers are ready (200) rather than at once (202)' },
   response_timeout: integer(1, 'Overrides responseTimeout (s)'),
 } as const;
@@ -88,7 +88,7 @@ export function managementApi(app: FastifyInstance, service: ModelService): void
       querystring: {
         type: 'object',
         properties: {
-          min_worker: { ...integer(1, 'Worker processes to run'), default: 1 },
+          min_worker: { ...integer(1, 'Workers to run'), default: 1 },
           max_worker: integer(1, 'Upper bound (default: min_worker)'),
           synchronous: { type: 'boolean', default: false, description: 'Answer once scaled (200) rather than at once (202)' },
         },
@@ -99,8 +99,6 @@ export function managementApi(app: FastifyInstance, service: ModelService): void
     const model = registry.resolve(request.params.model_name, request.params.version);
     const { min_worker: min, max_worker: max = min, synchronous } = request.query;
     if (max < min) return sendError(reply, serverError('KILN_ERR_INVALID_PARAMETER', `max_worker cannot be less than min_worker (max_worker ${max}, min_worker ${min}).`));
-    const kind = model.state.kind;
-    if (kind === 'draining' || kind === 'stopped') return sendError(reply, serverError('KILN_ERR_MODEL_NOT_READY', `model "${model.name}" version ${model.version} cannot be scaled: ${model.reason}`));
     const scaling = model.scale(min, max);
     if (!synchronous) {
       void scaling;
@@ -141,35 +139,10 @@ function stripDefaults(query: Record<string, unknown>, url: string): Record<stri
   return Object.fromEntries(Object.entries(query).filter(([key]) => given.has(key)));
 }
 
-/** TorchServe's DescribeModelResponse, plus Kiln's state, isolation, signature and execution providers. */
+/** A version's description, and whether it is its model's default. */
 function describe(model: ModelVersion, service: ModelService) {
-  const c = model.config;
-  return {
-    modelName: model.name,
-    modelVersion: model.version,
-    modelUrl: model.archive,
-    engine: 'onnxruntime',
-    runtime: 'node',
-    status: model.state.kind,
-    ...(model.state.kind === 'ready' ? {} : { statusReason: model.reason }),
-    isDefault: service.registry.defaultVersion(model.name) === model.version,
-    isolation: model.isolation,
-    minWorkers: c.minWorkers,
-    maxWorkers: c.maxWorkers,
-    batchSize: c.batchSize,
-    maxBatchDelay: c.maxBatchDelayMs,
-    responseTimeout: c.responseTimeoutS,
-    startupTimeout: c.startupTimeoutS,
-    clientTimeoutInMills: c.clientTimeoutMs,
-    deviceType: c.deviceType,
-    deviceIds: c.deviceIds,
-    executionProviders: c.executionProviders,
-    workerHeapLimitMb: c.workerHeapLimitMb,
-    loadedAtStartup: model.loadedAtStartup,
-    workers: model.workers(memoryOf),
-    jobQueueStatus: model.queueStatus(),
-    signature: model.signature,
-  };
+  const { modelName, modelVersion, modelUrl, engine, runtime, status, ...rest } = model.describe(memoryOf);
+  return { modelName, modelVersion, modelUrl, engine, runtime, status, isDefault: service.registry.defaultVersion(model.name) === model.version, ...rest };
 }
 
 /** Resident memory of a worker in bytes (Linux /proc), or 0 where it cannot be read. */

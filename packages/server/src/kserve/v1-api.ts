@@ -14,7 +14,7 @@ export function v1Api(app: FastifyInstance, deps: InferenceDeps): void {
   app.get<{ Params: { model: string } }>('/v1/models/:model', async (request, reply) => {
     try {
       const model = deps.registry.resolve(request.params.model);
-      const ready = model.state.kind === 'ready';
+      const { ready } = model.health();
       return reply.code(ready ? 200 : 503).send({ name: model.name, ready });
     } catch (error) {
       return sendV2Error(reply, error as never);

@@ -23,7 +23,7 @@ export function v2Api(app: FastifyInstance, deps: InferenceDeps): void {
   app.get('/v2', async () => ({ name: 'kiln', version: SERVER_VERSION, extensions: ['binary_tensor_data'] }));
   app.get('/v2/health/live', async () => ({ live: true }));
   app.get('/v2/health/ready', async (_request, reply) => {
-    const ready = !deps.closing() && deps.registry.all().every((m) => m.state.kind === 'ready');
+    const ready = !deps.closing() && deps.registry.all().every((m) => m.health().ready);
     return reply.code(ready ? 200 : 503).send({ ready });
   });
 
@@ -47,7 +47,7 @@ export function v2Api(app: FastifyInstance, deps: InferenceDeps): void {
   }));
   // Not ready is 503, as KServe answers: Triton's clients read readiness from the status alone.
   const ready = withModel(async (model, _request, reply) => {
-    const isReady = model.state.kind === 'ready';
+    const isReady = model.health().ready;
     return reply.code(isReady ? 200 : 503).send({ name: model.name, ready: isReady });
   });
   const infer = withModel(async (model, request, reply) => {

@@ -37,6 +37,10 @@ export function readV2Body(raw: Readable, headers: IncomingHttpHeaders, maxBytes
       received += chunk.length;
     });
     raw.once('error', reject);
+    // A client that goes away mid-body ends the stream without 'end'.
+    raw.once('close', () => {
+      if (!raw.readableEnded) reject(sdkError('KILN_ERR_BAD_REQUEST', `the connection closed after ${received} bytes of the body`));
+    });
     raw.once('end', () => {
       if (body === undefined) {
         body = aligned(received, pad);

@@ -35,7 +35,10 @@ export interface WorkerTransport {
   send(message: ParentMessage): void;
   /** Settles once, when the worker has ended. Hook it once, never per request. */
   readonly exited: Promise<ExitInfo>;
-  /** Ends the worker at once: terminate() for a thread, SIGKILL for a process. */
+  /**
+   * Ends the worker without waiting for its batch: SIGKILL for a process; for a thread, a request to
+   * exit, then terminate() if it is stuck in JavaScript (see thread-transport.ts).
+   */
   kill(): void;
 }
 

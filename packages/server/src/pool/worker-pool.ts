@@ -190,6 +190,7 @@ export class WorkerPool implements BatchRunner {
         this.options.onChange();
         return undefined;
       }
+      if (worker.stopping) return error; // stopped while it loaded (scaled down): not a failure
       this.lastError = error.message;
       worker.kill();
       return error;

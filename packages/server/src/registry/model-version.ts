@@ -114,10 +114,17 @@ export class ModelVersion {
     return this.batcher.submit(request, signal);
   }
 
-  /** Sets the number of workers; the new ones get cores ÷ workers threads unless the model fixes it. */
-  async scale(minWorkers: number, maxWorkers: number): Promise<void> {
+  /**
+   * Sets the number of workers; the new ones get cores ÷ workers threads unless the model fixes it.
+   * A version being unregistered is refused at once (a throw, not a rejection), so a caller that
+   * does not wait for the scaling still hears about it.
+   */
+  scale(minWorkers: number, maxWorkers: number): Promise<void> {
+    if (this.phase.kind === 'draining' || this.phase.kind === 'stopped') {
+      throw serverError('KILN_ERR_MODEL_NOT_READY', `model "${this.name}" version ${this.version} cannot be scaled: ${this.reason}`);
+    }
     this.current = Object.freeze({ ...this.current, minWorkers, maxWorkers });
-    await this.pool.scale(minWorkers, this.current.intraOpNumThreads ?? defaultIntraOpThreads(minWorkers));
+    return this.pool.scale(minWorkers, this.current.intraOpNumThreads ?? defaultIntraOpThreads(minWorkers));
   }
 
   /** Takes no more requests and answers what is queued; resolves when done or after `timeoutMs`. */
@@ -156,8 +163,46 @@ export class ModelVersion {
     }
   }
 
+  /** Whether the version takes requests, and if not why: for /ping, the v2 and v1 ready routes. */
+  health(): { ready: boolean; reason: string } {
+    return { ready: this.phase.kind === 'ready', reason: this.reason };
+  }
+
   get readyWorkers(): number {
     return this.pool.readyCount;
+  }
+
+  /**
+   * TorchServe's DescribeModelResponse for this version, plus Kiln's state, isolation, signature and
+   * execution providers. `memoryOf` reads a process's resident memory; the registry adds `isDefault`.
+   */
+  describe(memoryOf: (pid: number | undefined) => number) {
+    const c = this.current;
+    return {
+      modelName: this.name,
+      modelVersion: this.version,
+      modelUrl: this.archive,
+      engine: 'onnxruntime',
+      runtime: 'node',
+      status: this.phase.kind,
+      ...(this.phase.kind === 'ready' ? {} : { statusReason: this.reason }),
+      isolation: this.isolation,
+      minWorkers: c.minWorkers,
+      maxWorkers: c.maxWorkers,
+      batchSize: c.batchSize,
+      maxBatchDelay: c.maxBatchDelayMs,
+      responseTimeout: c.responseTimeoutS,
+      startupTimeout: c.startupTimeoutS,
+      clientTimeoutInMills: c.clientTimeoutMs,
+      deviceType: c.deviceType,
+      deviceIds: c.deviceIds,
+      executionProviders: c.executionProviders,
+      workerHeapLimitMb: c.workerHeapLimitMb,
+      loadedAtStartup: this.loadedAtStartup,
+      workers: this.workers(memoryOf),
+      jobQueueStatus: { remainingCapacity: c.jobQueueSize - this.batcher.queued, pendingRequests: this.batcher.queued },
+      signature: this.signature,
+    };
   }
 
   /** Figures for the metrics endpoint. */
@@ -165,11 +210,7 @@ export class ModelVersion {
     return { queued: this.batcher.queued, readyWorkers: this.pool.readyCount, batchSizes: this.batcher.stats.sizes };
   }
 
-  queueStatus(): { remainingCapacity: number; pendingRequests: number } {
-    return { remainingCapacity: this.current.jobQueueSize - this.batcher.queued, pendingRequests: this.batcher.queued };
-  }
-
-  workers(memoryOf: (pid: number | undefined) => number): WorkerDescription[] {
+  private workers(memoryOf: (pid: number | undefined) => number): WorkerDescription[] {
     return this.pool.list().map((w) => ({
       id: w.id,
       startTime: new Date(w.startedAt).toISOString(),
