@@ -89,6 +89,40 @@ describe.each(['thread', 'process'] as const)('%s workers: the server survives h
     expect(kiln.child.exitCode).toBeNull();
   });
 
+  test('one ONNX Runtime run longer than responseTimeout: 504 on time, and the server outlives the run', async () => {
+    // y = sum((x·xᵀ)^(2^8)): eight chained 2048×2048 products, about 140 GFLOP for a 2048-row
+    // input (seconds on one core), and nothing for a 1-row one.
+    const chain = Array.from({ length: 8 }, (_, i) => ({ opType: 'MatMul', inputs: [`p${i}`, `p${i}`], outputs: [`p${i + 1}`] }));
+    const archive = archiveModel(tempDir(), {
+      name: 'gram',
+      handler: 'tensor',
+      config: 'batchSize: 1\nresponseTimeout: 1\n',
+      model: {
+        inputs: [{ name: 'x', elemType: ElemType.FLOAT, dims: ['n', 16] }],
+        outputs: [{ name: 'y', elemType: ElemType.FLOAT, dims: [1, 1] }],
+        nodes: [
+          { opType: 'Transpose', inputs: ['x'], outputs: ['xt'] },
+          { opType: 'MatMul', inputs: ['x', 'xt'], outputs: ['p0'] },
+          ...chain,
+          { opType: 'ReduceSum', inputs: ['p8', 'axes'], outputs: ['y'], attributes: { keepdims: 1 } },
+        ],
+        constants: [{ name: 'axes', dims: [2], values: [0, 1], int64: true }],
+      },
+    });
+    const kiln = await serve(['--models', `gram=${archive}`]);
+    const infer = (rows: number) => post(`${kiln.inference}/v2/models/gram/infer`, { inputs: [{ name: 'x', shape: [rows, 16], datatype: 'FP32', data: new Array(rows * 16).fill(rows === 1 ? 0 : 0.001) }] });
+    const started = performance.now();
+    const slow = await infer(2048);
+    expect(slow.status).toBe(504);
+    expect(slow.json).toMatchObject({ errorCode: 'KILN_ERR_RESPONSE_TIMEOUT' });
+    expect(performance.now() - started).toBeLessThan(2500); // answered at the timeout, not when the run ends
+    const deadline = Date.now() + 30_000;
+    let later = await infer(1);
+    while (later.status !== 200 && Date.now() < deadline) later = await infer(1);
+    expect(later.json).toMatchObject({ outputs: [{ name: 'y', datatype: 'FP32', shape: [1, 1], data: [0] }] });
+    expect(kiln.child.exitCode).toBeNull();
+  });
+
   test('workerHeapLimitMb caps a worker: a handler that hoards memory ends its worker, not the server', async () => {
     const archive = linearArchive(tempDir(), 'hog-memory', 'batchSize: 1\nworkerHeapLimitMb: 64\n');
     const kiln = await serve(['--models', `linear=${archive}`]);

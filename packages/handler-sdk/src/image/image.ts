@@ -1,6 +1,7 @@
 import type Sharp from 'sharp';
 import { Tensor } from 'onnxruntime-node';
 import { sdkError } from '../errors/codes.js';
+import { inNative } from '../handler/native-calls.js';
 
 let sharpModule: Promise<typeof Sharp> | undefined;
 
@@ -34,11 +35,8 @@ export const DEFAULT_MAX_PIXELS = 64 * 1024 * 1024;
 export async function decodeImage(bytes: Uint8Array, options: { maxPixels?: number } = {}): Promise<RawImage> {
   if (bytes.length === 0) throw sdkError('KILN_ERR_BAD_IMAGE', 'the request has no image: the body is empty');
   try {
-    const { data, info } = await (await sharp(bytes, { limitInputPixels: options.maxPixels ?? DEFAULT_MAX_PIXELS, pages: 1, autoOrient: true }))
-      .flatten({ background: '#ffffff' })
-      .toColourspace('srgb')
-      .raw()
-      .toBuffer({ resolveWithObject: true });
+    const image = await sharp(bytes, { limitInputPixels: options.maxPixels ?? DEFAULT_MAX_PIXELS, pages: 1, autoOrient: true });
+    const { data, info } = await inNative(() => image.flatten({ background: '#ffffff' }).toColourspace('srgb').raw().toBuffer({ resolveWithObject: true }));
     if (info.channels !== 3) throw new Error(`decoded ${info.channels} channels, expected 3`);
     return { data, width: info.width, height: info.height, channels: 3 };
   } catch (error) {
@@ -63,10 +61,8 @@ export async function resizeImage(image: RawImage, size: Size): Promise<RawImage
     ({ width, height } = size);
   }
   if (width === image.width && height === image.height) return image;
-  const data = await (await sharp(image.data, { raw: { width: image.width, height: image.height, channels: 3 } }))
-    .resize(width, height, { kernel: 'linear', fit: 'fill' })
-    .raw()
-    .toBuffer();
+  const pipeline = await sharp(image.data, { raw: { width: image.width, height: image.height, channels: 3 } });
+  const data = await inNative(() => pipeline.resize(width, height, { kernel: 'linear', fit: 'fill' }).raw().toBuffer());
   return { data, width, height, channels: 3 };
 }
 

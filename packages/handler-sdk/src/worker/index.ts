@@ -10,3 +10,5 @@ export { fromWireRequest, toJsonValue, toWireResult } from './wire-convert.js';
 export { createLogger } from '../runtime/logger.js';
 export { createMetrics } from '../runtime/metrics.js';
 export { isOwnedBuffer } from '../handler/owned-buffers.js';
+export { setNativeHooks } from '../handler/native-calls.js';
+export type { NativeHooks } from '../handler/native-calls.js';

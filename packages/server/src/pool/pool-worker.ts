@@ -79,6 +79,12 @@ export class PoolWorker {
     });
   }
 
+  /** Settles a load in progress with an error (startupTimeout ran out); the pool then retires the worker. */
+  failLoad(message: string): void {
+    this.lastError = message;
+    this.loadSettled?.({ code: 'KILN_ERR_HANDLER_LOAD', status: 500, message, phase: undefined, itemIndex: 0, stack: undefined });
+  }
+
   /** Sends a batch; resolves with its results, or undefined if the worker ended first. */
   run(requests: WireRequest[]): Promise<WireResult[] | undefined> {
     this.state = 'busy';

@@ -28,10 +28,11 @@ export type WorkerMessage =
 export interface WorkerBoot {
   transport: 'thread' | 'process';
   /**
-   * Thread transport: one Int32, set to 1 by the worker once its modules (ONNX Runtime among them)
-   * are loaded. Until then the parent never terminates the thread (see thread-transport.ts).
+   * Thread transport: two Int32s the worker keeps up to date. [0] is 1 once its modules (ONNX
+   * Runtime among them) are loaded; [1] counts the native calls in progress (runs, decodes). The
+   * parent terminates the thread only when it is booted and outside native code (thread-transport.ts).
    */
-  booted?: SharedArrayBuffer;
+  flags?: SharedArrayBuffer;
 }
 
 export { FrameReader, writeFrame } from './framing.js';

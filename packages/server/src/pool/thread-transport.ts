@@ -17,13 +17,13 @@ export class ThreadTransport implements WorkerTransport {
   /** Kept from the start: Worker.threadId reads -1 once the thread has ended. */
   readonly threadId: number;
   private readonly worker: Worker;
-  private readonly booted = new Int32Array(new SharedArrayBuffer(4));
+  private readonly flags = new Int32Array(new SharedArrayBuffer(8));
   private ended = false;
 
   constructor(options: TransportOptions) {
     const { events } = options;
     this.worker = new Worker(WORKER_ENTRY, {
-      workerData: { transport: 'thread', booted: this.booted.buffer as SharedArrayBuffer } satisfies WorkerBoot,
+      workerData: { transport: 'thread', flags: this.flags.buffer as SharedArrayBuffer } satisfies WorkerBoot,
       stdout: true,
       stderr: true,
       env: workerEnv(),
@@ -51,18 +51,21 @@ export class ThreadTransport implements WorkerTransport {
   }
 
   /**
-   * Ends the thread. terminate() from outside may land while the thread is inside a native
-   * callback (ONNX Runtime finishing a run, an addon loading), and the addon then aborts the whole
-   * process. So the thread is first asked to exit, which it does as soon as its event loop turns,
-   * even with a run in flight; only a thread stuck in JavaScript, booted, is terminated.
+   * Ends the thread. terminate() from outside may land while the thread is inside native code (an
+   * ONNX Runtime run, an addon loading), and the addon then aborts the whole process. So the thread
+   * is first asked to exit, which it does as soon as its event loop turns; a thread that has not
+   * gone after a second is terminated once it is booted and outside native code. A native call that
+   * never returns keeps its thread until it does: only the process transport can end that.
    */
   kill(): void {
     if (this.ended) return;
     this.worker.postMessage({ type: 'exit' } satisfies ParentMessage);
     const terminateIfStuck = () => {
       if (this.ended) return;
-      if (Atomics.load(this.booted, 0) === 1) void this.worker.terminate();
-      else setTimeout(terminateIfStuck, TERMINATE_AFTER_MS).unref();
+      const booted = Atomics.load(this.flags, 0) === 1;
+      const inNative = Atomics.load(this.flags, 1) > 0;
+      if (booted && !inNative) void this.worker.terminate();
+      else setTimeout(terminateIfStuck, booted ? 10 : TERMINATE_AFTER_MS).unref();
     };
     setTimeout(terminateIfStuck, TERMINATE_AFTER_MS).unref();
   }

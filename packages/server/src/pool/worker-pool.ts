@@ -122,23 +122,24 @@ export class WorkerPool implements BatchRunner {
       }
     }
     if (worker === undefined) return batch.map(() => failedResult(serverError('KILN_ERR_MODEL_NOT_READY', `model "${this.options.model}" has no free worker`)));
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      this.options.events.onLog('warn', `worker ${worker.id} did not answer within responseTimeout (${this.options.responseTimeoutMs / 1000} s); stopping it`, {});
-      worker.kill();
-    }, this.options.responseTimeoutMs);
-    const results = await worker.run(batch);
+    // The batch fails at responseTimeout, whatever the worker does next: a thread inside a native
+    // call that never returns cannot be ended, and its requests must not wait for it.
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), this.options.responseTimeoutMs)));
+    const results = await Promise.race([worker.run(batch), timeout]);
     clearTimeout(timer);
+    if (results === 'timeout') {
+      this.retire(worker, `worker ${worker.id} did not answer within responseTimeout (${this.options.responseTimeoutMs / 1000} s); stopping it`);
+      const error = serverError('KILN_ERR_RESPONSE_TIMEOUT', `model "${this.options.model}" did not answer within responseTimeout (${this.options.responseTimeoutMs / 1000} s); worker ${worker.id} was stopped and is being restarted`);
+      return batch.map(() => failedResult(error));
+    }
     if (results !== undefined) {
       this.failures = 0;
       this.options.onChange();
       return results;
     }
     const exit = await worker.exited; // settled already: the worker ended before answering
-    const error = timedOut
-      ? serverError('KILN_ERR_RESPONSE_TIMEOUT', `model "${this.options.model}" did not answer within responseTimeout (${this.options.responseTimeoutMs / 1000} s); worker ${worker.id} was stopped and is being restarted`)
-      : serverError('KILN_ERR_WORKER_DIED', `the worker of model "${this.options.model}" (${where(worker)}) died while running this request (${describeExit(exit)}${worker.why()}); it is being restarted`);
+    const error = serverError('KILN_ERR_WORKER_DIED', `the worker of model "${this.options.model}" (${where(worker)}) died while running this request (${describeExit(exit)}${worker.why()}); it is being restarted`);
     return batch.map(() => failedResult(error));
   }
 
@@ -179,8 +180,7 @@ export class WorkerPool implements BatchRunner {
     this.workers.add(worker);
     void worker.exited.then((exit) => this.onExit(worker, describeExit(exit)));
     const timer = setTimeout(() => {
-      worker.lastError = `initialize() did not finish within startupTimeout (${this.options.startupTimeoutMs / 1000} s)`;
-      worker.kill();
+      worker.failLoad(`initialize() did not finish within startupTimeout (${this.options.startupTimeoutMs / 1000} s)`);
     }, this.options.startupTimeoutMs);
     return worker.load(this.options.modelDir, this.options.device(index), this.options.intraOpNumThreads).then((error) => {
       clearTimeout(timer);
@@ -191,17 +191,28 @@ export class WorkerPool implements BatchRunner {
         return undefined;
       }
       if (worker.stopping) return error; // stopped while it loaded (scaled down): not a failure
+      this.retire(worker, `worker ${worker.id} failed to load: ${error.message}`);
       this.lastError = error.message;
-      worker.kill();
       return error;
     });
   }
 
   private onExit(worker: PoolWorker, how: string): void {
-    this.workers.delete(worker);
-    if (worker.stopping || this.stopped) return;
-    this.lastError = `worker ${worker.id} exited (${how}${worker.why()})`;
-    this.options.events.onLog('error', this.lastError, {});
+    // A retired worker was counted, and replaced, when it was retired.
+    if (!this.workers.delete(worker) || worker.stopping || this.stopped) return;
+    this.failed(`worker ${worker.id} exited (${how}${worker.why()})`);
+  }
+
+  /** Takes a worker out of service at once (it is killed, and replaced as if it had crashed). */
+  private retire(worker: PoolWorker, reason: string): void {
+    if (!this.workers.delete(worker)) return;
+    worker.kill();
+    if (!this.stopped) this.failed(reason);
+  }
+
+  private failed(reason: string): void {
+    this.lastError = reason;
+    this.options.events.onLog('error', reason, {});
     this.failures++;
     this.scheduleRestart();
     this.options.onChange(); // the batcher re-checks: a pool that gave up fails its queue

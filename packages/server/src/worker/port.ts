@@ -1,11 +1,14 @@
 import { Socket } from 'node:net';
 import { parentPort, workerData } from 'node:worker_threads';
+import type { NativeHooks } from '@kiln/handler-sdk/worker';
 import { FrameReader, writeFrame, type ParentMessage, type WorkerBoot, type WorkerMessage } from '../pool/protocol.js';
 
 /** The worker's side of its transport: a thread's parentPort, or a process's framed pipe. */
 export interface Port {
   /** Tells the parent this worker's modules are loaded: from now on it may be terminated safely. */
   booted(): void;
+  /** Marks native calls for the parent (threads only: see WorkerBoot.flags). */
+  nativeHooks: NativeHooks | undefined;
   /** `transfer`: buffers handed over without a copy (threads only; a pipe copies anyway). */
   send(message: WorkerMessage, transfer?: ArrayBuffer[]): void;
   onMessage(listener: (message: ParentMessage) => void): void;
@@ -15,11 +18,13 @@ export interface Port {
 export function openPort(): Port {
   if (parentPort !== null && (workerData as WorkerBoot | undefined)?.transport === 'thread') {
     const port = parentPort;
-    const { booted } = workerData as WorkerBoot;
+    const { flags: buffer } = workerData as WorkerBoot;
+    const flags = buffer === undefined ? undefined : new Int32Array(buffer);
     return {
       booted: () => {
-        if (booted !== undefined) Atomics.store(new Int32Array(booted), 0, 1);
+        if (flags !== undefined) Atomics.store(flags, 0, 1);
       },
+      nativeHooks: flags === undefined ? undefined : { enter: () => Atomics.add(flags, 1, 1), exit: () => Atomics.sub(flags, 1, 1) },
       send: (message, transfer = []) => port.postMessage(message, transfer),
       onMessage: (listener) => port.on('message', listener),
     };
@@ -32,6 +37,7 @@ export function openPort(): Port {
   socket.on('error', () => process.exit(0));
   return {
     booted: () => {}, // a process is ended with SIGKILL, which is always safe for the server
+    nativeHooks: undefined,
     send: (message) => {
       if (!socket.destroyed) writeFrame(socket, message);
     },

@@ -5,12 +5,13 @@
  */
 import { getHeapStatistics } from 'node:v8';
 import { toWireError } from '@kiln/handler-sdk/runtime';
-import { isOwnedBuffer, loadModel, runBatch, type LoadedModel } from '@kiln/handler-sdk/worker';
+import { isOwnedBuffer, loadModel, runBatch, setNativeHooks, type LoadedModel } from '@kiln/handler-sdk/worker';
 import { resultBuffers, type ParentMessage } from '../pool/protocol.js';
 import { openPort } from './port.js';
 
 process.setSourceMapsEnabled(true);
 const port = openPort();
+if (port.nativeHooks !== undefined) setNativeHooks(port.nativeHooks);
 let model: LoadedModel | undefined;
 /** The batch in hand: a stop waits for it, so a worker scaled down never drops a request. */
 let running: Promise<void> = Promise.resolve();
