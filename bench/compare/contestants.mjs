@@ -57,7 +57,8 @@ export async function prepare(base, dir) {
 const archives = new Map();
 /** Archives the model with a model-config.yaml for this setup; one archive per distinct config. */
 function archive(kilnRoot, dir, contestant, model, setup) {
-  const lines = [`batchSize: ${setup.batchSize}`, `minWorkers: ${setup.procs}`, `intraOpNumThreads: ${setup.threads}`];
+  // No intraOpNumThreads when the setup leaves threads out: Kiln then chooses.
+  const lines = [`batchSize: ${setup.batchSize}`, `minWorkers: ${setup.procs}`, ...(setup.threads === undefined ? [] : [`intraOpNumThreads: ${setup.threads}`])];
   if (setup.batchSize > 1) lines.push(`maxBatchDelay: ${setup.maxBatchDelay}`);
   if (contestant.isolation) lines.push(`isolation: ${contestant.isolation}`);
   const config = `${lines.join('\n')}\n`;

@@ -127,27 +127,39 @@ for (const model of models) {
   }
 }
 
-// 2. Interleaved rounds. Latency is measured at 1 process × T threads for everyone (the naive
-// server's shape, so that the ratio is what sits around session.run); throughput at each
-// contestant's chosen split. Spawn → first prediction is the start of the latency setup.
+// 2. Interleaved rounds. Latency and spawn are measured at each contestant's defaults, one
+// process or worker: the naive server and in-process with ONNX Runtime's default threads (all T
+// cores, what the 30-line server gets without tuning), Kiln with its own default (it chooses its
+// intra-op threads; see docs/guides/performance.md). The naive server and in-process are also
+// timed at 1 thread, tuned by hand, so a reader sees what the thread choice alone is worth.
+// Throughput runs at each contestant's chosen split of the same T threads.
 const rows = [];
 async function measure(c, model, mode, row) {
   const tp = chosen[model.key][c.id][mode];
-  const latencySetup = { ...tp, procs: 1, threads: T };
+  const latencySetup = c.kind === 'kiln' ? { ...tp, procs: 1, threads: undefined } : { ...tp, procs: 1, threads: T };
   row.setup = tp;
   if (c.kind === 'inproc') {
     if (mode === 'single') {
       row.spawnMs = await inprocSpawnMs(model, T);
       row.latency = await inprocLatency(model, T, window(opts.latencySeconds, opts.latencyWarmupS));
+      if (T > 1) row.latencyOneThread = await inprocLatency(model, 1, window(opts.latencySeconds, opts.latencyWarmupS));
     }
     row.throughput = await inprocThroughput(model, tp, window(opts.seconds));
     return;
+  }
+  if (c.kind === 'naive' && T > 1) {
+    const tuned = await startServer(opts.kilnRoot, dir, c, model, { ...latencySetup, threads: 1 });
+    try {
+      row.latencyOneThread = await loadServer(tuned, { concurrency: 1, ...window(opts.latencySeconds, opts.latencyWarmupS) });
+    } finally {
+      await stopServer(tuned);
+    }
   }
   let server = await startServer(opts.kilnRoot, dir, c, model, latencySetup);
   try {
     if (mode === 'single') row.spawnMs = server.spawnMs;
     row.latency = await loadServer(server, { concurrency: 1, ...window(opts.latencySeconds, opts.latencyWarmupS) });
-    if (tp.procs !== latencySetup.procs) {
+    if (tp.procs !== latencySetup.procs || tp.threads !== latencySetup.threads) {
       await stopServer(server);
       server = await startServer(opts.kilnRoot, dir, c, model, tp);
     }

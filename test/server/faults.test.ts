@@ -90,9 +90,10 @@ describe.each(['thread', 'process'] as const)('%s workers: the server survives h
   });
 
   test('one ONNX Runtime run longer than responseTimeout: 504 on time, and the server outlives the run', async () => {
-    // y = sum((x·xᵀ)^(2^8)): eight chained 2048×2048 products, about 140 GFLOP for a 2048-row
-    // input (seconds on one core), and nothing for a 1-row one.
-    const chain = Array.from({ length: 8 }, (_, i) => ({ opType: 'MatMul', inputs: [`p${i}`, `p${i}`], outputs: [`p${i + 1}`] }));
+    // y = sum((x·xᵀ)^(2^24)): 24 chained 2048×2048 products, about 410 GFLOP for a 2048-row
+    // input (seconds on one core), and nothing for a 1-row one. Every entry of x is 1/√32768, so
+    // every product's entries stay 1/2048 (no denormals, whose cost varies from CPU to CPU).
+    const chain = Array.from({ length: 24 }, (_, i) => ({ opType: 'MatMul', inputs: [`p${i}`, `p${i}`], outputs: [`p${i + 1}`] }));
     const archive = archiveModel(tempDir(), {
       name: 'gram',
       handler: 'tensor',
@@ -104,13 +105,13 @@ describe.each(['thread', 'process'] as const)('%s workers: the server survives h
           { opType: 'Transpose', inputs: ['x'], outputs: ['xt'] },
           { opType: 'MatMul', inputs: ['x', 'xt'], outputs: ['p0'] },
           ...chain,
-          { opType: 'ReduceSum', inputs: ['p8', 'axes'], outputs: ['y'], attributes: { keepdims: 1 } },
+          { opType: 'ReduceSum', inputs: ['p24', 'axes'], outputs: ['y'], attributes: { keepdims: 1 } },
         ],
         constants: [{ name: 'axes', dims: [2], values: [0, 1], int64: true }],
       },
     });
     const kiln = await serve(['--models', `gram=${archive}`]);
-    const infer = (rows: number) => post(`${kiln.inference}/v2/models/gram/infer`, { inputs: [{ name: 'x', shape: [rows, 16], datatype: 'FP32', data: new Array(rows * 16).fill(rows === 1 ? 0 : 0.001) }] });
+    const infer = (rows: number) => post(`${kiln.inference}/v2/models/gram/infer`, { inputs: [{ name: 'x', shape: [rows, 16], datatype: 'FP32', data: new Array(rows * 16).fill(rows === 1 ? 0 : 1 / Math.sqrt(32768)) }] });
     const started = performance.now();
     const slow = await infer(2048);
     expect(slow.status).toBe(504);

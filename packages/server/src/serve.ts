@@ -3,16 +3,10 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, isAbsolute, join, resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
-import multipart from '@fastify/multipart';
-import { parseAddress, type ApiName, type ServerConfig } from './config/server-config.js';
+import type { ApiName, ServerConfig } from './config/server-config.js';
 import { serverError } from './errors.js';
-import { createApp, sendErrorFor } from './http/create-app.js';
-import { inferenceApi, type InferenceDeps } from './http/inference-api.js';
-import { managementApi } from './http/management-api.js';
-import { metricsApi, ServerMetrics } from './http/metrics-api.js';
-import { allowOrigins, isLoopback, requireToken } from './http/security.js';
-import { v1Api } from './kserve/v1-api.js';
-import { v2Api } from './kserve/v2-api.js';
+import type { InferenceDeps } from './http/inference-api.js';
+import { ServerMetrics } from './http/metrics-api.js';
 import type { LoadContext } from './registry/load-version.js';
 import type { ModelVersion } from './registry/model-version.js';
 import { ModelService } from './registry/model-service.js';
@@ -33,6 +27,9 @@ export interface KilnServer {
   /** Stops taking connections, answers what was accepted, stops the workers. Bounded by drainTimeout. */
   close(): Promise<void>;
 }
+
+/** How long the APIs wait for the archives to unpack before they are built anyway. */
+const UNPACK_HEAD_START_MS = 250;
 
 const consoleLog: ServerLog = {
   info: (m) => process.stdout.write(`${m}\n`),
@@ -79,48 +76,32 @@ export async function startServer(config: ServerConfig, log: ServerLog = console
   };
   // Models start loading before the APIs are built: their workers boot (a thread or process each,
   // loading ONNX Runtime) on other cores while this thread sets up fastify and listens.
+  const unpacked: Promise<void>[] = [];
   const loading = sources.map(async ({ name, path }): Promise<ModelVersion | Error> => {
+    let done = () => {};
+    unpacked.push(new Promise<void>((resolve) => (done = resolve)));
     try {
-      const model = await service.register(path, name, {}, true);
+      const model = await service.register(path, name, {}, true, done);
       model.loadedAtStartup = true;
       return model;
     } catch (error) {
       return error instanceof Error ? error : new Error(String(error));
     } finally {
+      done();
       startup.pending--;
     }
   });
+  // Small archives unpack in a few tens of milliseconds: let them, so that their workers get the
+  // model before this thread spends its time loading fastify. Large ones do not hold up listening.
+  await Promise.race([Promise.all(unpacked), new Promise((resolve) => setTimeout(resolve, UNPACK_HEAD_START_MS))]);
 
-  const apps: Record<ApiName, FastifyInstance> = {
-    inference: await buildApp('inference', 'Kiln inference API (TorchServe, KServe v2 and v1)', config, () => closing),
-    management: await buildApp('management', 'Kiln management API', config, () => closing),
-    metrics: await buildApp('metrics', 'Kiln metrics API', config, () => closing),
-  };
-  await apps.inference.register(multipart, { limits: { fileSize: config.maxRequestSizeBytes, files: 16, fields: 64 } });
-  inferenceApi(apps.inference, inferenceDeps);
-  v2Api(apps.inference, inferenceDeps);
-  v1Api(apps.inference, inferenceDeps);
-  managementApi(apps.management, service);
-  metricsApi(apps.metrics, registry, metrics);
-
-  const addresses = { inference: '', management: '', metrics: '' };
+  // The HTTP layer (fastify and its plugins) is imported only now, while the workers boot.
+  const { startApis } = await import('./http/apis.js');
+  let apps: Record<ApiName, FastifyInstance>;
+  let addresses: Record<ApiName, string>;
   try {
-    for (const name of ['inference', 'management', 'metrics'] as const) {
-      const address = config[`${name}Address`];
-      const { host, port } = parseAddress(address);
-      await apps[name].listen({ host, port }).catch((error: NodeJS.ErrnoException) => {
-        throw serverError('KILN_ERR_SERVER_CONFIG_INVALID', `the ${name} API cannot listen on ${address}: ${error.code === 'EADDRINUSE' ? 'the address is in use' : error.message}; choose another --${name}-address`);
-      });
-      const bound = apps[name].server.address();
-      const actual = typeof bound === 'object' && bound !== null ? `http://${host.includes(':') ? `[${host}]` : host}:${bound.port}` : address;
-      addresses[name] = actual;
-      log.info(`${name} API listening on ${actual}${config.token !== undefined && config.authApis.includes(name) ? ' (token required)' : ''}`);
-      if (!isLoopback(host) && (config.token === undefined || !config.authApis.includes(name))) {
-        log.warn(`WARNING: the ${name} API listens on ${host}, beyond this machine, with no token. Anyone who can reach it can ${name === 'management' ? (config.enableModelApi ? 'register, scale and unregister models' : 'scale models') : name === 'inference' ? 'run your models' : 'read your metrics'}. Set --token-file (or KILN_TOKEN), or bind to 127.0.0.1.`);
-      }
-    }
+    ({ apps, addresses } = await startApis({ config, inference: inferenceDeps, service, registry, metrics, closing: () => closing }, log));
   } catch (error) {
-    await Promise.all(Object.values(apps).map((app) => app.close()));
     await Promise.all(loading);
     await Promise.all(registry.all().map((model) => model.stop()));
     await rm(workDir, { recursive: true, force: true });
@@ -164,23 +145,6 @@ export async function startServer(config: ServerConfig, log: ServerLog = console
       log.info('stopped');
     },
   };
-}
-
-/** One API's app: shared settings, then CORS and the token check where configured. */
-async function buildApp(name: ApiName, title: string, config: ServerConfig, closing: () => boolean): Promise<FastifyInstance> {
-  const app = await createApp({
-    title,
-    maxRequestSizeBytes: config.maxRequestSizeBytes,
-    requestTimeoutMs: config.requestTimeoutMs,
-    headersTimeoutMs: config.headersTimeoutMs,
-    closing,
-    jsonBodies: name === 'management',
-  });
-  await allowOrigins(app, config.corsAllowedOrigins);
-  if (config.token !== undefined && config.authApis.includes(name)) {
-    requireToken(app, config.token, sendErrorFor);
-  }
-  return app;
 }
 
 /** One line per model when it is ready (or failed): what serves it and how it batches. */

@@ -1,4 +1,5 @@
-import { LineCounter, isMap, isScalar, parseDocument, type Document } from 'yaml';
+import { createRequire } from 'node:module';
+import type { Document } from 'yaml';
 import { sdkError } from '../errors/codes.js';
 import { compileSchema, describeError, errorPath } from '../schema/ajv.js';
 import {
@@ -17,6 +18,7 @@ const KNOWN_KEYS = Object.keys(modelConfigSchema.properties);
  * `file:line: key: message`; TorchServe ignores unknown keys and wrong types, Kiln refuses them.
  */
 export function parseModelConfig(text: string, fileName = 'model-config.yaml'): ModelConfigFile {
+  const { LineCounter, parseDocument } = yaml();
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
   const lineOf = (offset: number | undefined) => (offset === undefined ? 1 : lineCounter.linePos(offset).line);
@@ -45,6 +47,11 @@ export function parseModelConfig(text: string, fileName = 'model-config.yaml'): 
   }
   if (problems.length > 0) throw invalid(fileName, problems);
   return deepFreeze(value as ModelConfigFile);
+}
+
+/** The yaml package, loaded on the first config parsed (a worker, handed its config, never loads it). */
+function yaml(): typeof import('yaml') {
+  return createRequire(import.meta.url)('yaml') as typeof import('yaml');
 }
 
 /** Fills in defaults and converts TorchServe's key names to Kiln's unit-bearing ones. */
@@ -83,6 +90,7 @@ function rangeOf(doc: Document, path: string[], key: boolean): number | undefine
   const parentPath = key ? path.slice(0, -1) : path;
   const node = parentPath.length === 0 ? doc.contents : doc.getIn(parentPath, true);
   if (!key) return (node as { range?: [number, number, number] } | undefined)?.range?.[0];
+  const { isMap, isScalar } = yaml();
   if (!isMap(node)) return undefined;
   const name = path[path.length - 1];
   const pair = node.items.find((item) => isScalar(item.key) && String(item.key.value) === name);

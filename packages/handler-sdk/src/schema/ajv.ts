@@ -1,10 +1,36 @@
-import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import { createRequire } from 'node:module';
+import type { Ajv as AjvInstance, ErrorObject, ValidateFunction } from 'ajv';
 
-const ajv = new Ajv({ allErrors: true, strict: true, allowUnionTypes: true });
+/** A compiled schema: a type guard whose `errors` say what was wrong after a failed call. */
+export interface Validator<T> {
+  (data: unknown): data is T;
+  errors: ErrorObject[] | null | undefined;
+}
 
-/** Compiles a JSON Schema once with the project's ajv settings (report every problem, strict schemas). */
-export function compileSchema<T>(schema: object): ValidateFunction<T> {
-  return ajv.compile<T>(schema);
+let ajv: AjvInstance | undefined;
+
+/**
+ * Compiles a JSON Schema with the project's ajv settings (report every problem, strict schemas) on
+ * its first use. ajv is loaded, and the schema compiled, only then: importing a module that declares
+ * a schema costs nothing, which keeps `kiln --help`, the server's start and a worker's boot short (a
+ * worker is handed its manifest and config already checked, and never compiles one).
+ */
+export function compileSchema<T>(schema: object): Validator<T> {
+  let compiled: ValidateFunction<T> | undefined;
+  const validate = ((data: unknown): data is T => {
+    if (compiled === undefined) {
+      if (ajv === undefined) {
+        const { Ajv } = createRequire(import.meta.url)('ajv') as typeof import('ajv');
+        ajv = new Ajv({ allErrors: true, strict: true, allowUnionTypes: true });
+      }
+      compiled = ajv.compile<T>(schema);
+    }
+    const ok = compiled(data);
+    validate.errors = compiled.errors;
+    return ok;
+  }) as Validator<T>;
+  validate.errors = undefined;
+  return validate;
 }
 
 /** The instance path of an error as keys, e.g. `/model/modelName` → ['model', 'modelName']. */

@@ -23,6 +23,12 @@ export interface LoadOptions {
   intraOpNumThreads?: number;
   logSink?: LogSink;
   metricSink?: MetricSink;
+  /**
+   * The manifest and resolved config, when the caller has read and checked them already (the
+   * server has): the worker then neither reads nor validates them again.
+   */
+  manifest?: Manifest;
+  config?: ModelConfig;
 }
 
 export interface LoadedModel {
@@ -36,10 +42,9 @@ export interface LoadedModel {
  * its externals resolved to the server's copies) and calls its initialize().
  */
 export async function loadModel(modelDir: string, options: LoadOptions = {}): Promise<LoadedModel> {
-  const manifest = parseManifest(await readFile(join(modelDir, MANIFEST_PATH)), `${modelDir}/${MANIFEST_PATH}`);
+  const manifest = options.manifest ?? parseManifest(await readFile(join(modelDir, MANIFEST_PATH)), `${modelDir}/${MANIFEST_PATH}`);
   const { configFile } = manifest.model;
-  const configText = configFile === undefined ? '' : await readFile(join(modelDir, configFile), 'utf8');
-  const config = resolveModelConfig(parseModelConfig(configText, configFile));
+  const config = options.config ?? resolveModelConfig(parseModelConfig(configFile === undefined ? '' : await readFile(join(modelDir, configFile), 'utf8'), configFile));
   const context = createContext(manifest, modelDir, config, options);
   const handler = await importHandler(manifest.model.handler, modelDir);
   await initializeHandler(handler, context);

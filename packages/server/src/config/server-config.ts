@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
-import { parse as parseYaml } from 'yaml';
+import { createRequire } from 'node:module';
 import { ISOLATION_MODES, compileSchema, formatErrors, type Isolation } from '@kiln/handler-sdk/runtime';
 import { serverError } from '../errors.js';
 
@@ -210,7 +210,9 @@ function readConfigFile(path: string, given: string): unknown {
     throw serverError('KILN_ERR_SERVER_CONFIG_INVALID', `--config ${given}: no such file (looked for ${path})`, { details: { path } });
   }
   try {
-    return parseYaml(text) ?? {}; // YAML is a superset of JSON: one parser reads both
+    // YAML is a superset of JSON: one parser reads both. Loaded here, only when there is a file.
+    const { parse } = createRequire(import.meta.url)('yaml') as typeof import('yaml');
+    return parse(text) ?? {};
   } catch (error) {
     throw serverError('KILN_ERR_SERVER_CONFIG_INVALID', `${path} is not YAML or JSON: ${(error as Error).message}`, { details: { path } });
   }

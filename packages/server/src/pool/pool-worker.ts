@@ -1,5 +1,5 @@
-import type { Device, Isolation, MetricSample, WireError, WireRequest, WireResult } from '@kiln/handler-sdk/runtime';
-import type { WorkerMessage } from './protocol.js';
+import type { Isolation, MetricSample, WireError, WireRequest, WireResult } from '@kiln/handler-sdk/runtime';
+import type { ParentMessage, WorkerMessage } from './protocol.js';
 import { ProcessTransport } from './process-transport.js';
 import { ThreadTransport } from './thread-transport.js';
 import type { ExitInfo, WorkerTransport } from './transport.js';
@@ -69,13 +69,13 @@ export class PoolWorker {
   }
 
   /** Loads the model; resolves with undefined when ready, or with the load error. */
-  load(modelDir: string, device: Device, intraOpNumThreads: number): Promise<WireError | undefined> {
+  load(spec: Omit<Extract<ParentMessage, { type: 'load' }>, 'type'>): Promise<WireError | undefined> {
     return new Promise((resolve) => {
       this.loadSettled = (error) => {
         this.loadSettled = undefined;
         resolve(error);
       };
-      this.transport.send({ type: 'load', modelDir, device, intraOpNumThreads });
+      this.transport.send({ type: 'load', ...spec });
     });
   }
 

@@ -4,10 +4,11 @@
  * per batch. Tensors and bodies travel as bytes: transferred ArrayBuffers between threads, raw
  * bytes after a small header between processes (./framing.ts), never JSON and never V8-serialized.
  */
-import type { Device, LogLevel, MetricSample, WireError, WireRequest, WireResult } from '@kiln/handler-sdk/runtime';
+import type { Device, LogLevel, Manifest, MetricSample, ModelConfig, WireError, WireRequest, WireResult } from '@kiln/handler-sdk/runtime';
 
 export type ParentMessage =
-  | { type: 'load'; modelDir: string; device: Device; intraOpNumThreads: number }
+  /** The manifest and config were checked by the server: the worker does not read them again. */
+  | { type: 'load'; modelDir: string; manifest: Manifest; config: ModelConfig; device: Device; intraOpNumThreads: number }
   | { type: 'batch'; id: number; requests: WireRequest[] }
   /** Finish the batch in hand, dispose the handler, exit. */
   | { type: 'stop' }

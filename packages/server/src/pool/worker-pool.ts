@@ -1,4 +1,4 @@
-import type { Device, Isolation, WireError, WireRequest, WireResult } from '@kiln/handler-sdk/runtime';
+import type { Device, Isolation, Manifest, ModelConfig, WireError, WireRequest, WireResult } from '@kiln/handler-sdk/runtime';
 import type { BatchRunner } from '../batching/batcher.js';
 import { failedResult, serverError } from '../errors.js';
 import { PoolWorker, describeExit, type WorkerEvents } from './pool-worker.js';
@@ -7,6 +7,8 @@ export interface PoolOptions {
   model: string;
   version: string;
   modelDir: string;
+  manifest: Manifest;
+  config: ModelConfig;
   isolation: Isolation;
   heapLimitMb: number | undefined;
   workers: number;
@@ -182,7 +184,8 @@ export class WorkerPool implements BatchRunner {
     const timer = setTimeout(() => {
       worker.failLoad(`initialize() did not finish within startupTimeout (${this.options.startupTimeoutMs / 1000} s)`);
     }, this.options.startupTimeoutMs);
-    return worker.load(this.options.modelDir, this.options.device(index), this.options.intraOpNumThreads).then((error) => {
+    const { modelDir, manifest, config, intraOpNumThreads } = this.options;
+    return worker.load({ modelDir, manifest, config, device: this.options.device(index), intraOpNumThreads }).then((error) => {
       clearTimeout(timer);
       if (error === undefined) {
         this.everReady = true;

@@ -27,10 +27,12 @@ export class ModelService {
 
   /**
    * Loads an archive and starts its workers. With `wait`, resolves once it is ready (or failed);
-   * otherwise once it is registered, its workers starting in the background.
+   * otherwise once it is registered, its workers starting in the background. `onUnpacked` is
+   * called once the archive is unpacked and checked, just before its workers are sent the model.
    */
-  async register(path: string, name: string | undefined, overrides: ConfigOverrides = {}, wait = true): Promise<ModelVersion> {
+  async register(path: string, name: string | undefined, overrides: ConfigOverrides = {}, wait = true, onUnpacked?: () => void): Promise<ModelVersion> {
     const { version, prestarted } = await loadVersion(path, name, this.context, overrides);
+    onUnpacked?.();
     try {
       this.registry.add(version);
     } catch (error) {

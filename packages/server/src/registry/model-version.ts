@@ -60,11 +60,14 @@ export class ModelVersion {
 
   constructor(spec: VersionSpec) {
     ({ name: this.name, version: this.version, archive: this.archive, manifest: this.manifest, isolation: this.isolation, modelDir: this.modelDir } = spec);
-    const config = (this.current = spec.config);
+    // The isolation the version really runs with, so that describe and the handler's context agree.
+    const config = (this.current = Object.freeze({ ...spec.config, isolation: spec.isolation }));
     this.pool = new WorkerPool({
       model: this.name,
       version: this.version,
       modelDir: this.modelDir,
+      manifest: this.manifest,
+      config,
       isolation: this.isolation,
       heapLimitMb: config.workerHeapLimitMb,
       workers: config.minWorkers,

@@ -23,6 +23,8 @@ async function onMessage(message: ParentMessage): Promise<void> {
     case 'load':
       try {
         model = await loadModel(message.modelDir, {
+          manifest: message.manifest,
+          config: message.config,
           device: message.device,
           intraOpNumThreads: message.intraOpNumThreads,
           logSink: (level, text, fields) => port.send({ type: 'log', level, message: text, fields }),
