@@ -9,7 +9,7 @@
 //   KILN_BENCH_ROUNDS [3|1]           interleaved rounds; the report gives medians over rounds
 //   KILN_BENCH_SECONDS [3|2]          throughput window at c=KILN_BENCH_CONCURRENCY [32]
 //   KILN_BENCH_WARMUP [1|0.5]         warm-up before each window, not counted
-//   KILN_BENCH_LATENCY_SECONDS [1.5|1], KILN_BENCH_LATENCY_WARMUP [0.5|0.3]  c=1 latency window
+//   KILN_BENCH_LATENCY_SECONDS [1.5|1], KILN_BENCH_LATENCY_WARMUP [2|0.5] (steady state: both of Kiln's threads JIT-warm)  c=1 latency window
 //   KILN_BENCH_CALIBRATE_SECONDS [1.5|0 = off]  window of each try when choosing splits and batch sizes
 //   KILN_BENCH_THREADS [cores]        ONNX Runtime intra-op threads every contestant gets in total
 //   KILN_BENCH_BATCHING [16:2,8:2]    batchSize:maxBatchDelay candidates for "with batching"
@@ -37,7 +37,7 @@ const opts = {
   seconds: num('KILN_BENCH_SECONDS', 3, 2),
   warmupS: num('KILN_BENCH_WARMUP', 1, 0.5),
   latencySeconds: num('KILN_BENCH_LATENCY_SECONDS', 1.5, 1),
-  latencyWarmupS: num('KILN_BENCH_LATENCY_WARMUP', 0.5, 0.3),
+  latencyWarmupS: num('KILN_BENCH_LATENCY_WARMUP', 2, 0.5),
   calibrateSeconds: num('KILN_BENCH_CALIBRATE_SECONDS', 1.5, 0),
   concurrency: num('KILN_BENCH_CONCURRENCY', 32, 32),
   threads: num('KILN_BENCH_THREADS', cpus().length, cpus().length),

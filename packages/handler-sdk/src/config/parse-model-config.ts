@@ -10,7 +10,7 @@ import {
 } from './model-config-schema.js';
 import { deepFreeze } from '../util/deep-freeze.js';
 
-const validate = compileSchema<ModelConfigFile>(modelConfigSchema);
+const validate = compileSchema<ModelConfigFile>(modelConfigSchema, new URL('../schema/compiled/model-config.cjs', import.meta.url));
 const KNOWN_KEYS = Object.keys(modelConfigSchema.properties);
 
 /**

@@ -26,6 +26,8 @@ export class BaseHandler<TJson = unknown, TAnswer extends Answer = Answer, TConf
   session: InferenceSession | undefined;
   /** The execution providers the session runs with, after unavailable ones were dropped. */
   providers: string[] = [];
+  /** Where batches are stacked, kept from one batch to the next (see collate). */
+  private readonly batchBuffers = new Map<string, ArrayBuffer>();
 
   async initialize(context: HandlerContext<TConfig>): Promise<void> {
     const file = context.manifest.model.serializedFile;
@@ -110,7 +112,9 @@ export class BaseHandler<TJson = unknown, TAnswer extends Answer = Answer, TConf
     for (const group of [...groups.values()].flatMap((g) => chunk(g.sort((a, b) => a.index - b.index), maxRows))) {
       let slices: Tensors[];
       try {
-        const outputs = await this.inference(collate(group.map((g) => g.tensors)), context);
+        // The stacked batch lives in batchBuffers: valid until the next batch, so inference() must
+        // not keep it (ONNX Runtime copies nothing it needs later).
+        const outputs = await this.inference(collate(group.map((g) => g.tensors), this.batchBuffers), context);
         slices = split(outputs, group.map((g) => g.rows), context.signature);
       } catch (error) {
         const failure = inPhase(error, 'inference');

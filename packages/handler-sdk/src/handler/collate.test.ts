@@ -77,3 +77,21 @@ describe('collate and split', () => {
     expect(split({ s: batch.s! }, [1, 1]).map((p) => p.s!.data)).toEqual([['a'], ['b']]);
   });
 });
+
+test('collate with scratch stacks into one kept buffer, batch after batch, growing it when needed', () => {
+  const scratch = new Map<string, ArrayBuffer>();
+  const row = (v: number) => ({ x: new Tensor('float32', Float32Array.from([v, v + 0.5]), [1, 2]) });
+  const first = collate([row(1), row(2)], scratch);
+  expect([...(first.x!.data as Float32Array)]).toEqual([1, 1.5, 2, 2.5]);
+  const buffer = scratch.get('x');
+  expect(buffer?.byteLength).toBe(16);
+  const second = collate([row(3), row(4)], scratch);
+  expect([...(second.x!.data as Float32Array)]).toEqual([3, 3.5, 4, 4.5]);
+  expect((second.x!.data as Float32Array).buffer).toBe(buffer); // the same memory, no allocation
+  const bigger = collate([row(5), row(6), row(7)], scratch);
+  expect([...(bigger.x!.data as Float32Array)]).toEqual([5, 5.5, 6, 6.5, 7, 7.5]);
+  expect(scratch.get('x')?.byteLength).toBe(24);
+  const smaller = collate([row(8), row(9)], scratch);
+  expect(smaller.x!.dims).toEqual([2, 2]);
+  expect([...(smaller.x!.data as Float32Array)]).toEqual([8, 8.5, 9, 9.5]); // a view of the first rows only
+});

@@ -78,8 +78,12 @@ export function batchKey(tensors: Tensors): string {
  * Stacks several requests' tensors along dimension 0. Every request must give the same names,
  * types and trailing dimensions; mixed shapes are an error naming both requests. One request is
  * returned as is, without a copy.
+ *
+ * `scratch`, when given, keeps one buffer per input name from batch to batch: the stacked tensors
+ * are views of it, so a steady stream of batches allocates (and page-faults, and collects) nothing.
+ * The batch is then valid only until the next call with the same `scratch`.
  */
-export function collate(items: readonly Tensors[]): Tensors {
+export function collate(items: readonly Tensors[], scratch?: Map<string, ArrayBuffer>): Tensors {
   if (items.length === 0) throw new Error('collate: no requests');
   if (items.length === 1) return items[0]!;
   const first = items[0]!;
@@ -98,17 +102,25 @@ export function collate(items: readonly Tensors[]): Tensors {
       }
       rows += t.dims[0]!;
     });
-    batch[name] = concat(items.map((item) => item[name]!), [rows, ...head.dims.slice(1)]);
+    batch[name] = concat(items.map((item) => item[name]!), [rows, ...head.dims.slice(1)], scratch, name);
   }
   return batch;
 }
 
-function concat(parts: Tensor[], dims: number[]): Tensor {
+type TypedArrayClass = new (buffer: ArrayBuffer, byteOffset?: number, length?: number) => TypedArray;
+
+function concat(parts: Tensor[], dims: number[], scratch: Map<string, ArrayBuffer> | undefined, name: string): Tensor {
   const head = parts[0]!;
   if (head.type === 'string') return new Tensor('string', parts.flatMap((p) => p.data as string[]), dims);
   const first = head.data as TypedArray;
   const total = parts.reduce((n, p) => n + (p.data as TypedArray).length, 0);
-  const out = new (first.constructor as new (n: number) => TypedArray)(total);
+  const bytes = total * first.BYTES_PER_ELEMENT;
+  let buffer = scratch?.get(name);
+  if (buffer === undefined || buffer.byteLength < bytes) {
+    buffer = new ArrayBuffer(bytes);
+    scratch?.set(name, buffer);
+  }
+  const out = new (first.constructor as TypedArrayClass)(buffer, 0, total);
   let offset = 0;
   for (const part of parts) {
     const data = part.data as TypedArray;

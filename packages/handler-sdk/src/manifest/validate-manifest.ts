@@ -4,7 +4,7 @@ import { BUNDLED_HANDLER_FILE, MANIFEST_PATH, type Manifest } from './manifest.j
 import { manifestSchema } from './manifest-schema.js';
 import { deepFreeze } from '../util/deep-freeze.js';
 
-const validate = compileSchema<Manifest>(manifestSchema);
+const validate = compileSchema<Manifest>(manifestSchema, new URL('../schema/compiled/manifest.cjs', import.meta.url));
 
 /** Checks a parsed manifest against the schema and its own file list; returns it deeply frozen. */
 export function validateManifest(value: unknown, source = MANIFEST_PATH): Manifest {

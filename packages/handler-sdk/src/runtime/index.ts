@@ -17,7 +17,8 @@ export { parseModelConfig, resolveModelConfig } from '../config/parse-model-conf
 export { BUILTIN_HANDLERS, isBuiltinHandler } from '../builtin-handlers.js';
 export type { BuiltinHandlerName } from '../builtin-handlers.js';
 export { SDK_VERSION } from '../version.js';
-export { compileSchema, describeError, errorPath, formatErrors } from '../schema/ajv.js';
+export { AJV_OPTIONS, compileSchema, describeError, errorPath, formatErrors, schemaHash } from '../schema/ajv.js';
+export type { Validator } from '../schema/ajv.js';
 export { deepFreeze } from '../util/deep-freeze.js';
 
 export { DATATYPE_TO_TENSOR_TYPE, TENSOR_TYPE_TO_DATATYPE } from '../tensor/datatypes.js';

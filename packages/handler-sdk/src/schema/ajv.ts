@@ -1,5 +1,7 @@
+import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
-import type { Ajv as AjvInstance, ErrorObject, ValidateFunction } from 'ajv';
+import { fileURLToPath } from 'node:url';
+import type { Ajv as AjvInstance, ErrorObject, Options, ValidateFunction } from 'ajv';
 
 /** A compiled schema: a type guard whose `errors` say what was wrong after a failed call. */
 export interface Validator<T> {
@@ -7,30 +9,52 @@ export interface Validator<T> {
   errors: ErrorObject[] | null | undefined;
 }
 
+/** The project's ajv settings: report every problem, strict schemas. scripts/compile-schemas.mjs uses them too. */
+export const AJV_OPTIONS: Options = Object.freeze({ allErrors: true, strict: true, allowUnionTypes: true });
+
+const require = createRequire(import.meta.url);
 let ajv: AjvInstance | undefined;
 
+/** A schema's fingerprint: a precompiled validator is used only for the schema it was built from. */
+export function schemaHash(schema: object): string {
+  return createHash('sha256').update(JSON.stringify(schema)).digest('hex');
+}
+
+type Compiled<T> = ValidateFunction<T> | ((data: unknown) => boolean) & { errors?: ErrorObject[] | null };
+
 /**
- * Compiles a JSON Schema with the project's ajv settings (report every problem, strict schemas) on
- * its first use. ajv is loaded, and the schema compiled, only then: importing a module that declares
- * a schema costs nothing, which keeps `kiln --help`, the server's start and a worker's boot short (a
- * worker is handed its manifest and config already checked, and never compiles one).
+ * A validator for a JSON Schema, ready on its first use. `precompiled` names the module that
+ * scripts/compile-schemas.mjs wrote for this schema at build time; it is used when present and
+ * built from this very schema. Otherwise ajv is loaded and compiles the schema then: importing a
+ * module that declares a schema costs nothing either way, which keeps `kiln --help`, the server's
+ * start and a worker's boot short.
  */
-export function compileSchema<T>(schema: object): Validator<T> {
-  let compiled: ValidateFunction<T> | undefined;
+export function compileSchema<T>(schema: object, precompiled?: URL): Validator<T> {
+  let compiled: Compiled<T> | undefined;
   const validate = ((data: unknown): data is T => {
-    if (compiled === undefined) {
-      if (ajv === undefined) {
-        const { Ajv } = createRequire(import.meta.url)('ajv') as typeof import('ajv');
-        ajv = new Ajv({ allErrors: true, strict: true, allowUnionTypes: true });
-      }
-      compiled = ajv.compile<T>(schema);
-    }
+    compiled ??= load<T>(schema, precompiled);
     const ok = compiled(data);
     validate.errors = compiled.errors;
     return ok;
   }) as Validator<T>;
   validate.errors = undefined;
   return validate;
+}
+
+function load<T>(schema: object, precompiled: URL | undefined): Compiled<T> {
+  if (precompiled !== undefined) {
+    try {
+      const module = require(fileURLToPath(precompiled)) as Compiled<T> & { schemaHash?: string };
+      if (module.schemaHash === schemaHash(schema)) return module;
+    } catch {
+      // Not built (a source checkout running tests before a build): compile below.
+    }
+  }
+  if (ajv === undefined) {
+    const { Ajv } = require('ajv') as typeof import('ajv');
+    ajv = new Ajv(AJV_OPTIONS);
+  }
+  return ajv.compile<T>(schema);
 }
 
 /** The instance path of an error as keys, e.g. `/model/modelName` → ['model', 'modelName']. */

@@ -8,6 +8,9 @@ import { compareWithManifest, integrityError, measure, readManifestBytes, type A
 import { DEFAULT_LIMITS, preflight, type ArchiveLimits } from './preflight.js';
 import { walkArchive } from './walk-archive.js';
 
+/** Bytes a file write may buffer before it waits for a drain: whole 1 MiB reads pass straight on. */
+const WRITE_BUFFER_BYTES = 8 * 1024 * 1024;
+
 /**
  * Unpacks an archive (zip, tgz or folder) into `dest`, which must not exist, checking each entry
  * before writing it and every hash after. On any failure `dest` is removed: nothing is left behind.
@@ -25,7 +28,7 @@ export async function extractArchive(path: string, dest: string, limits: Archive
       if (entry.path === MANIFEST_PATH) manifestBytes = await readManifestBytes(path, stream);
       const target = join(dest, ...entry.path.split('/'));
       await mkdir(dirname(target), { recursive: true });
-      const out = createWriteStream(target, { flags: 'wx', mode: 0o644 });
+      const out = createWriteStream(target, { flags: 'wx', mode: 0o644, highWaterMark: WRITE_BUFFER_BYTES });
       let written = 0;
       const source: AsyncIterable<unknown> = entry.path === MANIFEST_PATH ? (async function* () { yield manifestBytes; })() : stream;
       const result = await measure(source, async (chunk) => {

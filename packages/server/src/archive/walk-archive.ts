@@ -83,11 +83,31 @@ export function unsafe(archive: string, entry: string, why: string) {
 const S_IFMT = 0o170000;
 const S_IFREG = 0o100000;
 
-function walkZip(path: string, visit: EntryVisitor): Promise<void> {
+/** How much one read of a zip takes: yauzl's own reader reads 64 KiB at a time. */
+const ZIP_READ_BYTES = 1024 * 1024;
+
+/**
+ * yauzl's reader for a file, reading 1 MiB at a time. With yauzl's default reads a 14 MB model
+ * went through a chain of four streams in 855 pieces and took twice as long to unpack.
+ */
+class FileReader extends yauzl.RandomAccessReader {
+  constructor(private readonly path: string) {
+    super();
+  }
+
+  // Each range opens the file on its own: yauzl destroys streams it is done with, and a stream
+  // destroyed closes its descriptor whatever autoClose says.
+  override _readStreamForRange(start: number, end: number): Readable {
+    return createReadStream(this.path, { start, end: end - 1, highWaterMark: ZIP_READ_BYTES });
+  }
+}
+
+async function walkZip(path: string, visit: EntryVisitor): Promise<void> {
+  const { size } = await lstat(path);
   return new Promise((resolve, reject) => {
     // decodeStrings: false, so that names are decoded here and checked by Kiln's own rules
     // (yauzl would reject some unsafe names itself, but as a generic read error).
-    yauzl.open(path, { lazyEntries: true, autoClose: true, decodeStrings: false, validateEntrySizes: true }, (error, zip) => {
+    yauzl.fromRandomAccessReader(new FileReader(path), size, { lazyEntries: true, autoClose: true, decodeStrings: false, validateEntrySizes: true }, (error, zip) => {
       if (error) return reject(error);
       zip.on('error', reject);
       zip.on('end', () => resolve());

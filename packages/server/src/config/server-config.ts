@@ -123,7 +123,7 @@ export const SERVER_KEYS = {
   corsAllowedOrigins: { flag: '--cors-allowed-origins', env: 'KILN_CORS_ALLOWED_ORIGINS', parse: (v: string) => v.split(/[\s,]+/).filter(Boolean) },
 } as const satisfies Record<keyof ServerConfigFile, { flag: string; env: string; parse: (v: string) => unknown }>;
 
-const validate = compileSchema<ServerConfigFile>(serverConfigSchema);
+const validate = compileSchema<ServerConfigFile>(serverConfigSchema, new URL('./server-config.schema.cjs', import.meta.url));
 
 export interface ConfigSources {
   /** Values from flags, already parsed by the CLI. */

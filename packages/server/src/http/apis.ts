@@ -30,40 +30,54 @@ export interface ApiDeps {
  */
 export async function startApis(deps: ApiDeps, log: ServerLog): Promise<{ apps: Record<ApiName, FastifyInstance>; addresses: Record<ApiName, string> }> {
   const { config } = deps;
-  const apps: Record<ApiName, FastifyInstance> = {
-    inference: await buildApp('inference', 'Kiln inference API (TorchServe, KServe v2 and v1)', deps),
-    management: await buildApp('management', 'Kiln management API', deps),
-    metrics: await buildApp('metrics', 'Kiln metrics API', deps),
+  const titles: Record<ApiName, string> = {
+    inference: 'Kiln inference API (TorchServe, KServe v2 and v1)',
+    management: 'Kiln management API',
+    metrics: 'Kiln metrics API',
   };
-  await apps.inference.register(multipart, { limits: { fileSize: config.maxRequestSizeBytes, files: 16, fields: 64 } });
-  inferenceApi(apps.inference, deps.inference);
-  v2Api(apps.inference, deps.inference);
-  v1Api(apps.inference, deps.inference);
-  managementApi(apps.management, deps.service);
-  metricsApi(apps.metrics, deps.registry, deps.metrics);
-
+  const apps: Partial<Record<ApiName, FastifyInstance>> = {};
   const addresses = { inference: '', management: '', metrics: '' };
   try {
+    // One API at a time, inference first, with a turn of the event loop between: building an app
+    // compiles its route schemas (about 150 ms for the management API), and a worker that has
+    // unpacked its model meanwhile is sent the model without waiting for the rest.
     for (const name of ['inference', 'management', 'metrics'] as const) {
-      const address = config[`${name}Address`];
-      const { host, port } = parseAddress(address);
-      await apps[name].listen({ host, port }).catch((error: NodeJS.ErrnoException) => {
-        throw serverError('KILN_ERR_SERVER_CONFIG_INVALID', `the ${name} API cannot listen on ${address}: ${error.code === 'EADDRINUSE' ? 'the address is in use' : error.message}; choose another --${name}-address`);
-      });
-      const bound = apps[name].server.address();
-      const actual = typeof bound === 'object' && bound !== null ? `http://${host.includes(':') ? `[${host}]` : host}:${bound.port}` : address;
-      addresses[name] = actual;
-      const guarded = config.token !== undefined && config.authApis.includes(name);
-      log.info(`${name} API listening on ${actual}${guarded ? ' (token required)' : ''}`);
-      if (!isLoopback(host) && !guarded) {
-        log.warn(`WARNING: the ${name} API listens on ${host}, beyond this machine, with no token. Anyone who can reach it can ${name === 'management' ? (config.enableModelApi ? 'register, scale and unregister models' : 'scale models') : name === 'inference' ? 'run your models' : 'read your metrics'}. Set --token-file (or KILN_TOKEN), or bind to 127.0.0.1.`);
+      const app = (apps[name] = await buildApp(name, titles[name], deps));
+      if (name === 'inference') {
+        await app.register(multipart, { limits: { fileSize: config.maxRequestSizeBytes, files: 16, fields: 64 } });
+        inferenceApi(app, deps.inference);
+        v2Api(app, deps.inference);
+        v1Api(app, deps.inference);
+      } else if (name === 'management') {
+        managementApi(app, deps.service);
+      } else {
+        metricsApi(app, deps.registry, deps.metrics);
       }
+      addresses[name] = await listen(app, name, config, log);
+      await new Promise((resolve) => setImmediate(resolve));
     }
   } catch (error) {
     await Promise.all(Object.values(apps).map((app) => app.close()));
     throw error;
   }
-  return { apps, addresses };
+  return { apps: apps as Record<ApiName, FastifyInstance>, addresses };
+}
+
+/** Binds one API to its address, logs where, and warns when it is reachable beyond loopback without a token. */
+async function listen(app: FastifyInstance, name: ApiName, config: ServerConfig, log: ServerLog): Promise<string> {
+  const address = config[`${name}Address`];
+  const { host, port } = parseAddress(address);
+  await app.listen({ host, port }).catch((error: NodeJS.ErrnoException) => {
+    throw serverError('KILN_ERR_SERVER_CONFIG_INVALID', `the ${name} API cannot listen on ${address}: ${error.code === 'EADDRINUSE' ? 'the address is in use' : error.message}; choose another --${name}-address`);
+  });
+  const bound = app.server.address();
+  const actual = typeof bound === 'object' && bound !== null ? `http://${host.includes(':') ? `[${host}]` : host}:${bound.port}` : address;
+  const guarded = config.token !== undefined && config.authApis.includes(name);
+  log.info(`${name} API listening on ${actual}${guarded ? ' (token required)' : ''}`);
+  if (!isLoopback(host) && !guarded) {
+    log.warn(`WARNING: the ${name} API listens on ${host}, beyond this machine, with no token. Anyone who can reach it can ${name === 'management' ? (config.enableModelApi ? 'register, scale and unregister models' : 'scale models') : name === 'inference' ? 'run your models' : 'read your metrics'}. Set --token-file (or KILN_TOKEN), or bind to 127.0.0.1.`);
+  }
+  return actual;
 }
 
 /** One API's app: shared settings, then CORS and the token check where configured. */

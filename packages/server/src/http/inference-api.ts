@@ -54,11 +54,11 @@ export async function predictOn(version: ModelVersion, request: FastifyRequest, 
  */
 export async function submit(version: ModelVersion, wire: WireRequest, reply: FastifyReply, deps: InferenceDeps): Promise<WireResult> {
   if (deps.closing()) return failedResult(serverError('KILN_ERR_SHUTTING_DOWN', 'the server is shutting down and takes no new requests'));
-  const gone = new AbortController();
+  const gone = { aborted: false };
   reply.raw.once('close', () => {
-    if (!reply.raw.writableFinished) gone.abort();
+    if (!reply.raw.writableFinished) gone.aborted = true;
   });
-  const result = await version.submit(wire, gone.signal);
+  const result = await version.submit(wire, gone);
   deps.onResult?.(version, result, wire.id);
   return result;
 }

@@ -1,6 +1,6 @@
 import { rm } from 'node:fs/promises';
 import type { Device, Isolation, Manifest, ModelConfig, Signature, WireRequest, WireResult } from '@kiln/handler-sdk/runtime';
-import { Batcher } from '../batching/batcher.js';
+import { Batcher, type ClientGone } from '../batching/batcher.js';
 import { failedResult, serverError } from '../errors.js';
 import type { WorkerEvents } from '../pool/pool-worker.js';
 import { defaultIntraOpThreads } from '../pool/threads.js';
@@ -110,7 +110,7 @@ export class ModelVersion {
   }
 
   /** Queues one request; resolves with its result, an error result when it cannot be served. */
-  submit(request: WireRequest, signal?: AbortSignal): Promise<WireResult> {
+  submit(request: WireRequest, signal?: ClientGone): Promise<WireResult> {
     if (this.phase.kind !== 'ready') {
       return Promise.resolve(failedResult(serverError('KILN_ERR_MODEL_NOT_READY', `model "${this.name}" version ${this.version} cannot serve: ${this.reason}`)));
     }
