@@ -65,6 +65,27 @@ export class FrameReader {
 
   constructor(private readonly onMessage: (message: unknown) => void) {}
 
+  /**
+   * Where the next read from the socket should land: the rest of the length prefix, or the rest
+   * of the frame being read. A socket given this (net.Socket's `onread`) reads straight into the
+   * frame, so a tensor is copied once, by the kernel, on its way in.
+   */
+  nextBuffer(): Buffer {
+    return this.frame === undefined ? this.prefix.subarray(this.prefixFill) : this.frame.subarray(this.frameFill);
+  }
+
+  /** Counts `bytes` just read into nextBuffer(). */
+  commit(bytes: number): void {
+    if (this.frame === undefined) {
+      this.prefixFill += bytes;
+      if (this.prefixFill === 8) this.startFrame();
+    } else {
+      this.frameFill += bytes;
+    }
+    this.emitIfComplete();
+  }
+
+  /** Copies a chunk read elsewhere into the frames it belongs to. */
   push(chunk: Buffer): void {
     let at = 0;
     while (at < chunk.length) {
@@ -74,23 +95,31 @@ export class FrameReader {
         this.prefixFill += take;
         at += take;
         if (this.prefixFill < 8) return;
-        this.prefixFill = 0;
-        this.headerLength = this.prefix.readUInt32LE(4);
-        // A fresh allocation of its own (never Node's pool), so its arrays can be viewed in place and
-        // later handed to a thread or a socket without a copy.
-        this.frame = Buffer.from(new ArrayBuffer(this.prefix.readUInt32LE(0)));
-        this.frameFill = 0;
+        this.startFrame();
       }
-      const take = Math.min(this.frame.length - this.frameFill, chunk.length - at);
-      chunk.copy(this.frame, this.frameFill, at, at + take);
+      const frame = this.frame!;
+      const take = Math.min(frame.length - this.frameFill, chunk.length - at);
+      chunk.copy(frame, this.frameFill, at, at + take);
       this.frameFill += take;
       at += take;
-      if (this.frameFill === this.frame.length) {
-        const frame = this.frame;
-        this.frame = undefined;
-        this.onMessage(decode(frame, this.headerLength));
-      }
+      this.emitIfComplete();
     }
+  }
+
+  private startFrame(): void {
+    this.prefixFill = 0;
+    this.headerLength = this.prefix.readUInt32LE(4);
+    // An allocation of its own (never Node's pool, and not zeroed: every byte is written before it
+    // is read), so its arrays can be viewed in place and handed on without a copy.
+    this.frame = Buffer.allocUnsafeSlow(this.prefix.readUInt32LE(0));
+    this.frameFill = 0;
+  }
+
+  private emitIfComplete(): void {
+    const frame = this.frame;
+    if (frame === undefined || this.frameFill < frame.length) return;
+    this.frame = undefined;
+    this.onMessage(decode(frame, this.headerLength));
   }
 }
 

@@ -1,4 +1,4 @@
-import { Socket } from 'node:net';
+import { Socket, type OnReadOpts, type SocketConstructorOpts } from 'node:net';
 import { parentPort, workerData } from 'node:worker_threads';
 import type { NativeHooks } from '@kiln/handler-sdk/worker';
 import { FrameReader, writeFrame, type ParentMessage, type WorkerBoot, type WorkerMessage } from '../pool/protocol.js';
@@ -31,7 +31,26 @@ export function openPort(): Port {
   }
   const fd = Number(/^--frame-fd=(\d+)$/.exec(process.argv.find((a) => a.startsWith('--frame-fd=')) ?? '')?.[1]);
   if (!Number.isInteger(fd)) throw new Error('the worker entry is started by kiln serve, with a thread or --frame-fd');
-  const socket = new Socket({ fd, readable: true, writable: true });
+  // Each read lands where the frame reader wants it, straight in the frame being read: no buffer
+  // per read, and no copy of the tensor after the kernel's. Messages wait in the reader until the
+  // worker listens (onMessage).
+  const waiting: unknown[] = [];
+  let deliver: (message: unknown) => void = (message) => waiting.push(message);
+  const reader = new FrameReader((message) => deliver(message));
+  // `onread` is taken by the constructor as by connect(), though @types/node lists it for connect only.
+  const options: SocketConstructorOpts & { onread: OnReadOpts } = {
+    fd,
+    readable: true,
+    writable: true,
+    onread: {
+      buffer: () => reader.nextBuffer(),
+      callback: (bytes: number) => {
+        reader.commit(bytes);
+        return true; // keep reading
+      },
+    },
+  };
+  const socket = new Socket(options);
   // The server is gone (or closed the pipe): nothing is left to serve.
   socket.on('close', () => process.exit(0));
   socket.on('error', () => process.exit(0));
@@ -42,8 +61,8 @@ export function openPort(): Port {
       if (!socket.destroyed) writeFrame(socket, message);
     },
     onMessage: (listener) => {
-      const reader = new FrameReader((message) => listener(message as ParentMessage));
-      socket.on('data', (chunk: Buffer) => reader.push(chunk));
+      deliver = (message) => listener(message as ParentMessage);
+      for (const message of waiting.splice(0)) deliver(message);
     },
   };
 }
