@@ -1,5 +1,6 @@
 // ONNX Runtime thread settings, measured in-process on both bench:compare models: intra-op threads
-// 1 and 2, spinning on and off. For each: p50 latency of a batch-1 run, the CPU time one run costs
+// 1 and 2, spinning on and off, and inter-op threads (the parallel execution mode, which runs
+// independent branches of the graph side by side). For each: p50 latency of a batch-1 run, the CPU time one run costs
 // (all threads together), and batched throughput (items/s at batch 16). Spinning threads burn CPU
 // that a server's HTTP thread needs, so CPU per run matters as much as latency.
 //
@@ -15,10 +16,11 @@ const work = fileURLToPath(new URL('./out/threads', import.meta.url));
 mkdirSync(work, { recursive: true });
 const models = [clsModel(), writeConvNet(work)];
 
-async function measure(model, threads, spinning, batch) {
+async function measure(model, { threads, spinning, interOp }, batch) {
   const session = await ort.InferenceSession.create(model.path, {
     intraOpNumThreads: threads,
-    interOpNumThreads: 1,
+    interOpNumThreads: interOp,
+    executionMode: interOp > 1 ? 'parallel' : 'sequential',
     graphOptimizationLevel: 'all',
     extra: { session: { intra_op: { allow_spinning: spinning ? '1' : '0' } } },
   });
@@ -43,14 +45,20 @@ async function measure(model, threads, spinning, batch) {
 }
 
 console.log(`ONNX Runtime threads, in-process, ${seconds} s per setting (${new Date().toISOString()})`);
-console.log('| model | intra-op threads | spinning | batch-1 p50 ms | CPU ms per batch-1 run | batch-16 items/s | CPU ms per batch-16 run |');
-console.log('|---|---|---|---|---|---|---|');
+console.log('| model | intra-op threads | spinning | inter-op threads | batch-1 p50 ms | CPU ms per batch-1 run | batch-16 items/s | CPU ms per batch-16 run |');
+console.log('|---|---|---|---|---|---|---|---|');
+const settings = [
+  { threads: 1, spinning: true, interOp: 1 },
+  { threads: 2, spinning: true, interOp: 1 },
+  { threads: 2, spinning: false, interOp: 1 },
+  { threads: 1, spinning: true, interOp: 2 },
+];
 for (const model of models) {
-  for (const threads of [1, 2]) {
-    for (const spinning of threads === 1 ? [true] : [true, false]) {
-      const single = await measure(model, threads, spinning, 1);
-      const batched = await measure(model, threads, spinning, 16);
-      console.log(`| ${model.key} | ${threads} | ${threads === 1 ? 'n/a' : spinning ? 'on' : 'off'} | ${single.p50.toFixed(2)} | ${single.cpuPerRun.toFixed(2)} | ${batched.itemsPerS.toFixed(0)} | ${batched.cpuPerRun.toFixed(1)} |`);
-    }
+  for (const setting of settings) {
+    const single = await measure(model, setting, 1);
+    const batched = await measure(model, setting, 16);
+    const spinning = setting.threads === 1 ? 'n/a' : setting.spinning ? 'on' : 'off';
+    const interOp = setting.interOp === 1 ? '1 (sequential)' : `${setting.interOp} (parallel)`;
+    console.log(`| ${model.key} | ${setting.threads} | ${spinning} | ${interOp} | ${single.p50.toFixed(2)} | ${single.cpuPerRun.toFixed(2)} | ${batched.itemsPerS.toFixed(0)} | ${batched.cpuPerRun.toFixed(1)} |`);
   }
 }

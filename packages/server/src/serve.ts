@@ -35,6 +35,15 @@ export interface KilnServer {
  * management API away for longer than this.
  */
 const UNPACK_HEAD_START_MS = 1_500;
+/**
+ * The management and metrics APIs are built after the inference API listens, once the models
+ * loading at startup are ready and have answered a first prediction, or this long after they are
+ * ready, or OTHER_APIS_WAIT_MS after the inference API listens. Building them holds this thread
+ * for about 150 ms (fastify compiles their route schemas), and a first request should not wait
+ * behind that.
+ */
+const FIRST_ANSWER_WAIT_MS = 300;
+const OTHER_APIS_WAIT_MS = 2_000;
 
 const consoleLog: ServerLog = {
   info: (m) => process.stdout.write(`${m}\n`),
@@ -63,6 +72,8 @@ export async function startServer(config: ServerConfig, log: ServerLog = console
   };
   const service = new ModelService(registry, config, context);
 
+  let answered = () => {};
+  const firstAnswer = new Promise<void>((resolve) => (answered = resolve));
   const inferenceDeps: InferenceDeps = {
     registry,
     maxRequestSizeBytes: config.maxRequestSizeBytes,
@@ -70,6 +81,7 @@ export async function startServer(config: ServerConfig, log: ServerLog = console
     hiddenHeaders: config.token !== undefined && config.authApis.includes('inference') ? ['authorization'] : [],
     closing: () => closing,
     onResult: (model, result, requestId) => {
+      if (result.ok) answered();
       metrics.recordResult(model, result);
       // A server-side failure is logged with the handler's stack (mapped to its .ts source).
       if (!result.ok && result.error.status >= 500 && result.error.status !== 503) {
@@ -105,7 +117,11 @@ export async function startServer(config: ServerConfig, log: ServerLog = console
   let apps: Record<ApiName, FastifyInstance>;
   let addresses: Record<ApiName, string>;
   try {
-    ({ apps, addresses } = await startApis({ config, inference: inferenceDeps, service, registry, metrics, closing: () => closing }, log));
+    const wait = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms).unref());
+    const inferenceFirst = sources.length === 0
+      ? undefined
+      : Promise.race([Promise.all(loading).then(() => Promise.race([firstAnswer, wait(FIRST_ANSWER_WAIT_MS)])), wait(OTHER_APIS_WAIT_MS)]);
+    ({ apps, addresses } = await startApis({ config, inference: inferenceDeps, service, registry, metrics, closing: () => closing, inferenceFirst }, log));
   } catch (error) {
     await Promise.all(loading);
     await Promise.all(registry.all().map((model) => model.stop()));

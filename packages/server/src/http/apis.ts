@@ -20,6 +20,12 @@ export interface ApiDeps {
   registry: ModelRegistry;
   metrics: ServerMetrics;
   closing: () => boolean;
+  /**
+   * Awaited after the inference API listens and before the others are built: the models loading
+   * at startup, capped (serve.ts). Building the management API keeps this thread busy for about
+   * 150 ms, and a first request should not wait behind it.
+   */
+  inferenceFirst?: Promise<unknown>;
 }
 
 /**
@@ -54,6 +60,7 @@ export async function startApis(deps: ApiDeps, log: ServerLog): Promise<{ apps: 
         metricsApi(app, deps.registry, deps.metrics);
       }
       addresses[name] = await listen(app, name, config, log);
+      if (name === 'inference') await deps.inferenceFirst;
       await new Promise((resolve) => setImmediate(resolve));
     }
   } catch (error) {

@@ -2,6 +2,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
 import { sdkError } from '@kiln/handler-sdk/errors';
 import { serverError } from '../errors.js';
+import { lentBuffers } from '../pool/lent-buffers.js';
 
 /**
  * Reads a v2 infer body into one buffer of its own, placed so that the first binary tensor (which
@@ -57,8 +58,9 @@ export function readV2Body(raw: Readable, headers: IncomingHttpHeaders, maxBytes
 
 /**
  * A buffer of `length` bytes in an ArrayBuffer of its own (never Node's pool), starting `pad` bytes
- * in. Not zeroed: every byte is written from the request before it is read.
+ * in: a body a worker thread gave back, or a new one. Not zeroed: every byte is written from the
+ * request before it is read.
  */
 function aligned(length: number, pad: number): Buffer {
-  return Buffer.allocUnsafeSlow(pad + length).subarray(pad);
+  return Buffer.from(lentBuffers.take(pad + length), pad, length);
 }

@@ -18,8 +18,11 @@ export type ParentMessage =
 export type WorkerMessage =
   | { type: 'ready'; providers: string[]; heapBytes: number }
   | { type: 'load-failed'; error: WireError }
-  /** `heapBytes`: the worker's JavaScript heap in use after the batch, for describe. */
-  | { type: 'results'; id: number; results: WireResult[]; heapBytes: number }
+  /**
+   * `heapBytes`: the worker's JavaScript heap in use after the batch, for describe. `returned`
+   * (threads only): the batch's request buffers, given back for the next bodies (lent-buffers.ts).
+   */
+  | { type: 'results'; id: number; results: WireResult[]; heapBytes: number; returned?: ArrayBuffer[] }
   | { type: 'log'; level: LogLevel; message: string; fields: Record<string, unknown> }
   | { type: 'metric'; sample: MetricSample }
   /** Sent just before the worker exits on an uncaught error, so the parent can say why it died. */
@@ -55,7 +58,7 @@ export function requestBuffers(requests: readonly WireRequest[]): ArrayBuffer[] 
 }
 
 /** The ArrayBuffers of a batch's results that the worker may hand over: those it marked as its own. */
-export function resultBuffers(results: readonly WireResult[], owned: (buffer: ArrayBufferLike) => boolean): ArrayBuffer[] {
+export function resultBuffers(results: readonly WireResult[], owned: (buffer: ArrayBufferLike) => boolean = () => true): ArrayBuffer[] {
   const buffers = new Set<ArrayBuffer>();
   for (const result of results) {
     if (!result.ok) continue;
@@ -64,6 +67,15 @@ export function resultBuffers(results: readonly WireResult[], owned: (buffer: Ar
     else if (body.kind === 'tensors') for (const output of body.outputs) add(buffers, output.data, owned);
   }
   return [...buffers];
+}
+
+/**
+ * The request buffers a worker thread gives back once a batch is answered: all of them but any
+ * an answer still points into (a handler that echoes its input).
+ */
+export function returnedBuffers(requests: readonly WireRequest[], results: readonly WireResult[]): ArrayBuffer[] {
+  const answered = new Set(resultBuffers(results));
+  return requestBuffers(requests).filter((buffer) => !answered.has(buffer));
 }
 
 function add(set: Set<ArrayBuffer>, data: unknown, owned: (buffer: ArrayBufferLike) => boolean = () => true): void {

@@ -1,4 +1,5 @@
 import { Worker } from 'node:worker_threads';
+import { lentBuffers } from './lent-buffers.js';
 import { requestBuffers, type ParentMessage, type WorkerBoot, type WorkerMessage } from './protocol.js';
 import { WORKER_ENTRY, forwardLines, workerEnv, type ExitInfo, type TransportOptions, type WorkerTransport } from './transport.js';
 
@@ -30,7 +31,10 @@ export class ThreadTransport implements WorkerTransport {
       ...(options.heapLimitMb === undefined ? {} : { resourceLimits: { maxOldGenerationSizeMb: options.heapLimitMb } }),
     });
     this.threadId = this.worker.threadId;
-    this.worker.on('message', (message: WorkerMessage) => events.onMessage(message));
+    this.worker.on('message', (message: WorkerMessage) => {
+      if (message.type === 'results') for (const buffer of message.returned ?? []) lentBuffers.give(buffer);
+      events.onMessage(message);
+    });
     this.worker.on('error', (error) => events.onError(error));
     forwardLines(this.worker.stdout, 'stdout', events);
     forwardLines(this.worker.stderr, 'stderr', events);

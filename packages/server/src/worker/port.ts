@@ -9,6 +9,8 @@ export interface Port {
   booted(): void;
   /** Marks native calls for the parent (threads only: see WorkerBoot.flags). */
   nativeHooks: NativeHooks | undefined;
+  /** True for a thread: request buffers arrive transferred, and are given back after the batch. */
+  lent: boolean;
   /** `transfer`: buffers handed over without a copy (threads only; a pipe copies anyway). */
   send(message: WorkerMessage, transfer?: ArrayBuffer[]): void;
   onMessage(listener: (message: ParentMessage) => void): void;
@@ -25,6 +27,7 @@ export function openPort(): Port {
         if (flags !== undefined) Atomics.store(flags, 0, 1);
       },
       nativeHooks: flags === undefined ? undefined : { enter: () => Atomics.add(flags, 1, 1), exit: () => Atomics.sub(flags, 1, 1) },
+      lent: true,
       send: (message, transfer = []) => port.postMessage(message, transfer),
       onMessage: (listener) => port.on('message', listener),
     };
@@ -57,6 +60,7 @@ export function openPort(): Port {
   return {
     booted: () => {}, // a process is ended with SIGKILL, which is always safe for the server
     nativeHooks: undefined,
+    lent: false,
     send: (message) => {
       if (!socket.destroyed) writeFrame(socket, message);
     },

@@ -6,7 +6,7 @@
 import { getHeapStatistics } from 'node:v8';
 import { toWireError } from '@kiln/handler-sdk/runtime';
 import { isOwnedBuffer, loadModel, runBatch, setNativeHooks, type LoadedModel } from '@kiln/handler-sdk/worker';
-import { resultBuffers, type ParentMessage } from '../pool/protocol.js';
+import { resultBuffers, returnedBuffers, type ParentMessage } from '../pool/protocol.js';
 import { openPort } from './port.js';
 
 process.setSourceMapsEnabled(true);
@@ -40,8 +40,11 @@ async function onMessage(message: ParentMessage): Promise<void> {
       const loaded = model!;
       running = runBatch(loaded, message.requests).then((results) => {
         // Buffers the runtime made for these answers (ONNX Runtime's outputs) are handed over;
-        // anything the handler may keep, a cached tensor say, is copied.
-        port.send({ type: 'results', id: message.id, results, heapBytes: heapBytes() }, resultBuffers(results, isOwnedBuffer));
+        // anything the handler may keep, a cached tensor say, is copied. A thread gives the
+        // requests' buffers back for the next bodies: the handler is done with them.
+        const transfer = resultBuffers(results, isOwnedBuffer);
+        const returned = port.lent ? returnedBuffers(message.requests, results) : undefined;
+        port.send({ type: 'results', id: message.id, results, heapBytes: heapBytes(), returned }, returned === undefined ? transfer : [...transfer, ...returned]);
       });
       return running;
     }
