@@ -101,10 +101,10 @@ describe('KServe v2', () => {
   test.each([
     [{ inputs: [{ name: 'z', shape: [1, 4], datatype: 'FP32', data: [1, 2, 3, 4] }] }, 400, 'unknown input "z"; the model\'s inputs are: x'],
     [{ inputs: [{ name: 'x', shape: [1, 4], datatype: 'INT32', data: [1, 2, 3, 4] }] }, 400, 'input "x" must be FP32, received INT32'],
-    [{ inputs: [{ name: 'x', shape: [4], datatype: 'FP32', data: [1, 2, 3, 4] }] }, 400, 'input "x" must have rank 2 (shape [-1, 4]), received shape [4]'],
+    [{ inputs: [{ name: 'x', shape: [1, 1, 4], datatype: 'FP32', data: [1, 2, 3, 4] }] }, 400, 'input "x" must have shape [-1, 4] (rank 2), received [1, 1, 4]'],
     [{ inputs: [{ name: 'x', shape: [1, 5], datatype: 'FP32', data: [1, 2, 3, 4, 5] }] }, 400, 'input "x" must have shape [-1, 4], received [1, 5] (dimension 1 is 5, expected 4)'],
-    [{ inputs: [{ name: 'x', shape: [2, 4], datatype: 'FP32', data: [1, 2, 3, 4] }] }, 400, 'input "x" has 4 values, but its shape holds 8'],
-    [{ inputs: [{ name: 'x', shape: [1, 4], datatype: 'FP32', data: [1, 2, 'a', 4] }] }, 400, 'input "x" is FP32: value 2 must be a number, received "a"'],
+    [{ inputs: [{ name: 'x', shape: [2, 4], datatype: 'FP32', data: [1, 2, 3, 4] }] }, 400, 'input "x" (FP32) has 4 values, but its shape holds 8'],
+    [{ inputs: [{ name: 'x', shape: [1, 4], datatype: 'FP32', data: [1, 2, 'a', 4] }] }, 400, 'input "x" (FP32): value 2 must be a number, received "a"'],
     [{ inputs: [] }, 400, 'the request needs "inputs"'],
     [{ inputs: [{ name: 'x', shape: [1, 4], datatype: 'FP32', data: [1, 2, 3, 4] }], outputs: [{ name: 'w' }] }, 400, 'unknown output "w"; the model\'s outputs are: y'],
   ])('input %# is checked before the model runs: %s', async (body, status, message) => {
@@ -125,7 +125,7 @@ describe('KServe v2', () => {
       ],
     });
     expect(answer.status).toBe(400);
-    expect(answer.json.error).toBe('input "bytes" is UINT8: value 2 must be within 0..255, received 256');
+    expect(answer.json.error).toBe('input "bytes" (UINT8): value 2 must be an integer within 0..255, received 256');
   });
 
   test('errors under /v2 keep the v2 shape: unknown routes and oversized bodies too', async () => {
@@ -199,7 +199,7 @@ describe('KServe v2', () => {
     const header = Buffer.from(JSON.stringify({ inputs: [{ name: 'x', shape: [1, 4], datatype: 'FP32', parameters: { binary_data_size: 12 } }] }));
     const answer = await post(`${kiln.inference}/v2/models/linear/infer`, Buffer.concat([header, Buffer.alloc(12)]), { 'inference-header-content-length': String(header.length) });
     expect(answer.status).toBe(400);
-    expect(answer.json.error).toBe('input "x" has 12 bytes of FP32, but its shape needs 16 (4 × 4)');
+    expect(answer.json.error).toBe('input "x" (FP32) has 12 bytes, but its shape needs 16 (4 × 4)');
   });
 
   test('v2 and TorchServe requests join the same batches', async () => {

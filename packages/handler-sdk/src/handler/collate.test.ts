@@ -20,7 +20,7 @@ describe('conformToSignature', () => {
   test.each([
     [{ y: f32([1, 2], [1, 2]) }, 'unknown input "y"; the model\'s inputs are: x'],
     [{}, 'missing input "x" (FP32 [-1, 2])'],
-    [{ x: new Tensor('int32', Int32Array.from([1, 2]), [1, 2]) }, 'input "x" must be FP32 (float32), received int32'],
+    [{ x: new Tensor('int32', Int32Array.from([1, 2]), [1, 2]) }, 'input "x" must be FP32, received INT32'],
     [{ x: f32([1, 2, 3], [1, 3]) }, 'input "x" must have shape [-1, 2], received [1, 3] (dimension 1 is 3, expected 2)'],
     [{ x: f32([1, 2], [1, 1, 2]) }, 'input "x" must have shape [-1, 2] (rank 2), received [1, 1, 2]'],
   ])('refuses %j with a message naming the input', (inputs, message) => {

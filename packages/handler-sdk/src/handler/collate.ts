@@ -1,49 +1,27 @@
 import { Tensor } from 'onnxruntime-node';
 import { sdkError } from '../errors/codes.js';
-import type { Signature, TensorSpec } from '../manifest/manifest.js';
-import { DATATYPE_TO_TENSOR_TYPE } from '../tensor/datatypes.js';
-import type { TypedArray } from '../tensor/tensor.js';
+import type { Signature } from '../manifest/manifest.js';
+import { checkAgainstSpec, checkNoneMissing, inputSpec, shapeText, type TypedArray } from '../tensor/decode.js';
+import { datatypeOf } from '../tensor/tensor.js';
 import type { Tensors } from './types.js';
-
-const shapeText = (dims: readonly number[]) => `[${dims.join(', ')}]`;
 
 /**
  * Checks one request's tensors against the model's inputs and gives each a leading batch
  * dimension: a tensor one rank short of the signature is a single row and gets dimension 0 of 1.
+ * The checks are the ones every route applies to a client's tensors (`tensor/decode.ts`).
  * Returns the tensors and the number of rows they carry.
  */
 export function conformToSignature(inputs: Tensors, signature: Signature | undefined): { tensors: Tensors; rows: number } {
   if (signature === undefined) return { tensors: inputs, rows: rowsOf(inputs) };
-  const names = signature.inputs.map((s) => s.name);
-  for (const name of Object.keys(inputs)) {
-    if (!names.includes(name)) throw mismatch(`unknown input "${name}"; the model's inputs are: ${names.join(', ')}`, name);
-  }
+  for (const name of Object.keys(inputs)) inputSpec(name, signature);
+  checkNoneMissing(Object.keys(inputs), signature);
   const tensors: Tensors = {};
   for (const spec of signature.inputs) {
-    const t = inputs[spec.name];
-    if (t === undefined) throw mismatch(`missing input "${spec.name}" (${describeSpec(spec)})`, spec.name);
-    tensors[spec.name] = conformOne(spec, t);
+    const t = inputs[spec.name]!;
+    const dims = checkAgainstSpec(spec.name, datatypeOf(t), t.dims, spec);
+    tensors[spec.name] = dims === t.dims ? t : t.reshape(dims);
   }
   return { tensors, rows: rowsOf(tensors) };
-}
-
-function conformOne(spec: TensorSpec, t: Tensor): Tensor {
-  const expectedType = DATATYPE_TO_TENSOR_TYPE[spec.datatype];
-  if (expectedType !== undefined && t.type !== expectedType) {
-    throw mismatch(`input "${spec.name}" must be ${spec.datatype} (${expectedType}), received ${t.type}`, spec.name);
-  }
-  if (spec.shape === undefined) return t;
-  let dims = t.dims;
-  if (dims.length === spec.shape.length - 1) dims = [1, ...dims];
-  if (dims.length !== spec.shape.length) {
-    throw mismatch(`input "${spec.name}" must have shape ${shapeText(spec.shape)} (rank ${spec.shape.length}), received ${shapeText(t.dims)}`, spec.name);
-  }
-  spec.shape.forEach((want, axis) => {
-    if (want !== -1 && dims[axis] !== want) {
-      throw mismatch(`input "${spec.name}" must have shape ${shapeText(spec.shape!)}, received ${shapeText(dims)} (dimension ${axis} is ${dims[axis]}, expected ${want})`, spec.name);
-    }
-  });
-  return dims === t.dims ? t : t.reshape(dims);
 }
 
 function rowsOf(tensors: Tensors): number {
@@ -56,10 +34,6 @@ function rowsOf(tensors: Tensors): number {
     rows = n;
   }
   return rows ?? 1;
-}
-
-function describeSpec(spec: TensorSpec): string {
-  return `${spec.datatype} ${spec.shape === undefined ? 'of any shape' : shapeText(spec.shape)}`;
 }
 
 function mismatch(message: string, input: string) {

@@ -25,6 +25,18 @@ export { DATATYPE_TO_TENSOR_TYPE, TENSOR_TYPE_TO_DATATYPE } from '../tensor/data
 export type { TensorType } from '../tensor/datatypes.js';
 export { fromHalf, toHalf } from '../tensor/float16.js';
 export { shapeSize } from '../tensor/shape.js';
+export {
+  TENSOR_DATATYPES,
+  checkAgainstSpec,
+  checkNoneMissing,
+  decodeClientTensor,
+  elementSize,
+  inputSpec,
+  shapeText,
+  valuesFromBytes,
+  valuesFromJson,
+} from '../tensor/decode.js';
+export type { ClientTensor, DecodedTensor, TensorDatatype, TensorValues, TypedArray } from '../tensor/decode.js';
 export { jsonValues } from '../tensor/tensor-values.js';
 export type { Device } from '../handler/types.js';
 
