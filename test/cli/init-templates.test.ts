@@ -70,6 +70,6 @@ describe('kiln init errors', () => {
   test('an unknown template lists the choices', () => {
     const run = kiln(['init', join(tempDir(), 'x'), '--template', 'gpt']);
     expect(run.status).toBe(2);
-    expect(run.stderr).toContain("argument 'gpt' is invalid. Allowed choices are minimal, image-classifier, ocr");
+    expect(run.stderr).toContain("error KILN_ERR_USAGE: option '-t, --template <name>' argument 'gpt' is invalid. Allowed choices are minimal, image-classifier, ocr");
   });
 });

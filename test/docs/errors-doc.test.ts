@@ -1,13 +1,10 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect, test } from 'vitest';
-import { sdkError } from '@kiln/handler-sdk';
-import { serverError } from '@kiln/server';
-import { cliError } from '../../packages/cli/src/errors.js';
+import { CLI_ERRORS, ERROR_CATALOGUE, SDK_ERRORS, SERVER_ERRORS } from '@kiln/handler-sdk/errors';
 import { REPO_ROOT } from '../support/kiln.js';
 
-/** Every catalogue, by package: a new package's catalogue must be added here. */
-const CATALOGUES = { ...sdkError.catalogue, ...cliError.catalogue, ...serverError.catalogue };
+const CATALOGUES = ERROR_CATALOGUE;
 
 /** Rows of docs/reference/errors.md whose first cell is a backticked code: code → status. */
 function documentedCodes(): Map<string, number> {
@@ -28,6 +25,16 @@ test('the documented status of each code is the one the catalogue maps it to', (
 });
 
 test('no code is declared by two packages', () => {
-  const all = [sdkError, cliError, serverError].flatMap((factory) => Object.keys(factory.catalogue));
+  const all = [SDK_ERRORS, SERVER_ERRORS, CLI_ERRORS].flatMap((catalogue) => Object.keys(catalogue));
   expect(all.length).toBe(new Set(all).size);
+});
+
+test('every error code is asserted by at least one test', () => {
+  const files = ['test', 'packages', 'templates'].flatMap((top) =>
+    readdirSync(join(REPO_ROOT, top), { recursive: true, encoding: 'utf8' })
+      .filter((f) => f.endsWith('.test.ts') && !f.includes('node_modules') && !f.endsWith('errors-doc.test.ts'))
+      .map((f) => join(REPO_ROOT, top, f)),
+  );
+  const text = files.map((f) => readFileSync(f, 'utf8')).join('\n');
+  expect(Object.keys(ERROR_CATALOGUE).filter((code) => !new RegExp(`${code}(?![A-Z0-9_])`).test(text))).toEqual([]);
 });

@@ -78,6 +78,18 @@ describe('BaseHandler', () => {
     expect(results[2]).toMatchObject({ status: 500, error: { code: 'KILN_ERR_HANDLER_FAILED', message: 'postprocess failed: zero rows are not allowed here' } });
   });
 
+  test('an inference that throws fails its whole batch with 500 KILN_ERR_INFERENCE_FAILED, in phase inference', async () => {
+    class Broken extends LinearHandler {
+      override async inference(): Promise<Tensors> {
+        throw new Error('the accelerator went away');
+      }
+    }
+    const model = writeModel(tempDir(), 'linear.onnx', linearModel());
+    const results = await runHandler(Broken, ROWS.slice(0, 2).map((row) => ({ json: { row } })), { modelPath: model });
+    const failure = { ok: false, status: 500, error: { code: 'KILN_ERR_INFERENCE_FAILED', message: 'inference failed: the accelerator went away', phase: 'inference' } };
+    expect(results).toMatchObject([failure, failure]);
+  });
+
   test('requests whose shapes differ run in separate groups instead of failing', async () => {
     const model = writeModel(tempDir(), 'linear.onnx', linearModel());
     class TwoRows extends LinearHandler {

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
 import { describe, expect, test } from 'vitest';
 import { tempDir } from '../support/kiln.js';
 import { ElemType, linearExpected } from '../support/onnx-models.js';
@@ -21,6 +22,41 @@ type Described = { id: string; pid: number; threadId?: number; status: string }[
 async function workersOf(kiln: RunningKiln, model = 'linear'): Promise<Described> {
   const response = await fetch(`${kiln.management}/models/${model}`);
   return ((await response.json()) as { workers: Described }[])[0]!.workers;
+}
+
+/** Polls `check` every 20 ms until it holds, for at most 10 s. */
+async function until(check: () => boolean | Promise<boolean>): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error('condition not met within 10 s');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** The sum of a metric family's samples, from the metrics API. */
+async function metricSum(kiln: RunningKiln, name: string): Promise<number> {
+  const text = await (await fetch(`${kiln.metrics}/metrics`)).text();
+  return [...text.matchAll(new RegExp(`^${name}\\{[^}]*\\} (\\d+)$`, 'gm'))].reduce((n, m) => n + Number(m[1]), 0);
+}
+
+/** A JSON POST that sends all but the last byte of its body now, and the rest on `finish()`. */
+function partialPost(url: string, body: string): { finish: () => Promise<{ status: number; json: Record<string, unknown> }> } {
+  const request = httpRequest(url, { method: 'POST', headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } });
+  const answer = new Promise<{ status: number; json: Record<string, unknown> }>((resolve, reject) => {
+    request.on('response', (response) => {
+      let text = '';
+      response.on('data', (chunk) => (text += chunk));
+      response.on('end', () => resolve({ status: response.statusCode ?? 0, json: JSON.parse(text) as Record<string, unknown> }));
+    });
+    request.on('error', reject);
+  });
+  request.write(body.slice(0, -1));
+  return {
+    finish: () => {
+      request.end(body.slice(-1));
+      return answer;
+    },
+  };
 }
 
 function rssBytes(pid: number): number {
@@ -182,7 +218,8 @@ describe.each(['thread', 'process'] as const)('%s workers: the server survives h
     expect((await workersOf(kiln)).length).toBe(3);
     // 30 requests of 200 ms each over 3 workers: every worker is busy when the scale-down lands.
     const inflight = Array.from({ length: 30 }, (_, i) => post(`${kiln.inference}/predictions/linear`, { row: [i, 2, 0, 1] }));
-    await new Promise((r) => setTimeout(r, 300));
+    // A request waiting in the queue means no worker is idle.
+    await until(async () => (await metricSum(kiln, 'kiln_queue_size')) >= 1);
     const scaled = await fetch(`${kiln.management}/models/linear?min_worker=1&synchronous=true`, { method: 'PUT' });
     expect(scaled.status).toBe(200);
     const answers = await Promise.all(inflight);
@@ -193,18 +230,24 @@ describe.each(['thread', 'process'] as const)('%s workers: the server survives h
     expect(kiln.output()).not.toMatch(/exited \(/); // no worker ended unasked
   });
 
-  test('SIGTERM under load: every accepted request is answered, then the server exits 0', async () => {
+  test('SIGTERM under load: every accepted request is answered, one still arriving gets 503 KILN_ERR_SHUTTING_DOWN, then the server exits 0', async () => {
     const archive = linearArchive(tempDir(), 'slow-inference', 'batchSize: 4\nmaxBatchDelay: 10\n');
     const kiln = await serve(['--models', `linear=${archive}`]);
+    // A request whose body is still arriving when the drain begins.
+    const late = partialPost(`${kiln.inference}/predictions/linear`, JSON.stringify({ row: GOOD }));
     const inflight = Array.from({ length: 12 }, (_, i) => post(`${kiln.inference}/predictions/linear`, { row: [i, 0, 0, 1] }));
-    await new Promise((r) => setTimeout(r, 150)); // all 12 accepted; the first batch is running
+    // All 12 accepted: 4 run at a time (200 ms a batch), so the rest wait in the queue or are done.
+    await until(async () => (await metricSum(kiln, 'kiln_queue_size')) + (await metricSum(kiln, 'kiln_requests_total')) >= 8);
     const code = kiln.stop('SIGTERM');
     kiln.child.kill('SIGTERM'); // a second signal must not cut the drain short
+    await until(() => kiln.output().includes('shutting down'));
+    const refused = await late.finish();
+    expect(refused.status).toBe(503);
+    expect(refused.json).toMatchObject({ code: 503, type: 'ServiceUnavailableException', errorCode: 'KILN_ERR_SHUTTING_DOWN', message: 'the server is shutting down and takes no new requests' });
     const answers = await Promise.all(inflight);
     expect(answers.map((a) => a.status)).toEqual(new Array(12).fill(200));
     answers.forEach((a, i) => expect(a.json.y).toEqual(y([i, 0, 0, 1])));
     expect(await code).toBe(0);
-    expect(kiln.output()).toContain('shutting down');
     await expect(fetch(`${kiln.inference}/ping`)).rejects.toThrow();
   });
 

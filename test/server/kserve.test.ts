@@ -29,11 +29,12 @@ async function serveModels(dir: string): Promise<RunningKiln> {
     nodes: ['i64', 'flag', 'text', 'half', 'bytes'].map((n) => ({ opType: 'Identity', inputs: [n], outputs: [`${n}_out`] })),
   });
   linearArchive(dir, 'linear', 'batchSize: 16\nmaxBatchDelay: 200\n', 'mixed');
+  linearArchive(dir, 'json-always', 'batchSize: 1\n', 'jsonly');
   for (const name of ['linear', 'echo']) {
     const run = runKiln(['archive', '--model-name', name, '-v', '1', '--serialized-file', `${name}.onnx`, '--handler', 'tensor', '--export-path', 'store'], { cwd: dir });
     expect(run.status).toBe(0);
   }
-  return startKiln(['--models', `linear=${join(dir, 'store/linear.mar')}`, `echo=${join(dir, 'store/echo.mar')}`, `mixed=${join(dir, 'store/mixed.mar')}`], { shared: true });
+  return startKiln(['--models', `linear=${join(dir, 'store/linear.mar')}`, `echo=${join(dir, 'store/echo.mar')}`, `mixed=${join(dir, 'store/mixed.mar')}`, `jsonly=${join(dir, 'store/jsonly.mar')}`], { shared: true });
 }
 
 // One server for the whole file: these tests only read from it.
@@ -134,6 +135,15 @@ describe('KServe v2', () => {
     expect(Object.keys(await route.json())).toEqual(['error', 'errorCode']);
   });
 
+  test('a handler that answers a v2 request with JSON is named as the mistake: 500 KILN_ERR_HANDLER_FAILED', async () => {
+    const answer = await post(`${kiln.inference}/v2/models/jsonly/infer`, { inputs: [{ name: 'x', shape: [1, 4], datatype: 'FP32', data: [1, 2, 3, 4] }] });
+    expect(answer.status).toBe(500);
+    expect(answer.json).toEqual({
+      error: 'the handler of model "jsonly" answered a v2 request with JSON: a v2 request must be answered with named tensors (return the model\'s outputs from postprocessTensors)',
+      errorCode: 'KILN_ERR_HANDLER_FAILED',
+    });
+  });
+
   test('a missing input is named with what it must be', async () => {
     const answer = await post(`${kiln.inference}/v2/models/echo/infer`, { inputs: [{ name: 'i64', shape: [1, 2], datatype: 'INT64', data: [1, 2] }] });
     expect(answer.status).toBe(400);
@@ -224,7 +234,7 @@ describe('KServe v2', () => {
 describe('KServe v1', () => {
   test('readiness, and instances → predictions, each instance one request', async () => {
     expect(await (await fetch(`${kiln.inference}/v1/models/linear`)).json()).toEqual({ name: 'linear', ready: true });
-    expect(await (await fetch(`${kiln.inference}/v1/models`)).json()).toEqual({ models: ['echo', 'linear', 'mixed'] });
+    expect(await (await fetch(`${kiln.inference}/v1/models`)).json()).toEqual({ models: ['echo', 'jsonly', 'linear', 'mixed'] });
     const instance = (row: number[]) => ({ inputs: [{ name: 'x', shape: [1, 4], datatype: 'FP32', data: row }] });
     const answer = await post(`${kiln.inference}/v1/models/linear:predict`, { instances: [instance([1, 2, 3, 4]), instance([4, 3, 2, 1])] });
     expect(answer.status).toBe(200);

@@ -132,6 +132,7 @@ describe('management API', () => {
       dir = mkdtempSync(join(tmpdir(), 'kiln-params-'));
       linearArchive(dir, 'linear', 'batchSize: 1\n', 'linear', '1.0');
       linearArchive(dir, 'linear', 'batchSize: 1\n', 'alpha', '1');
+      linearArchive(dir, 'throw-in-initialize', 'batchSize: 1\n', 'broken', '1');
       shared = await startKiln(['--model-store', 'store', '--models', 'linear=linear.mar', '--enable-model-api'], { cwd: dir, shared: true });
     });
     afterAll(async () => {
@@ -152,6 +153,25 @@ describe('management API', () => {
     expect(answer.status).toBe(400);
     expect(answer.json).toMatchObject({ code: 400, errorCode: 'KILN_ERR_INVALID_PARAMETER' });
     expect(String(answer.json.message)).toContain(message);
+  });
+
+  test('a model whose workers cannot start is 500 KILN_ERR_SCALE_FAILED, and is not registered', async () => {
+    const answer = await call('POST', `${shared.management}/models?url=broken.mar`);
+    expect(answer.status).toBe(500);
+    expect(answer.json).toMatchObject({ code: 500, errorCode: 'KILN_ERR_SCALE_FAILED' });
+    expect(String(answer.json.message)).toMatch(/^model "broken" version 1 could not start: .*the label file is missing from this archive.*; it was not registered$/);
+    expect((await call('GET', `${shared.management}/models/broken`)).status).toBe(404);
+  });
+
+  test('a body that is not JSON is 415, naming the content type', async () => {
+    const response = await fetch(`${shared.management}/models`, { method: 'POST', body: 'url=alpha.mar', headers: { 'content-type': 'text/plain' } });
+    expect(response.status).toBe(415);
+    expect(await response.json()).toEqual({
+      code: 415,
+      type: 'UnsupportedMediaTypeException',
+      message: 'this API takes application/json bodies (or query parameters), received text/plain',
+      errorCode: 'KILN_ERR_UNSUPPORTED_MEDIA_TYPE',
+    });
   });
   });
 

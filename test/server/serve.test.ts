@@ -64,7 +64,7 @@ describe('kiln serve: TorchServe inference API', () => {
 
     const version = await post(`${kiln.inference}/predictions/linear/9`, { row: [1, 2, 3, 4] });
     expect(version.status).toBe(404);
-    expect(version.json).toMatchObject({ type: 'ModelVersionNotFoundException', message: 'Model version: 9 does not exist for model: linear; versions: 1.0' });
+    expect(version.json).toMatchObject({ type: 'ModelVersionNotFoundException', message: 'Model version: 9 does not exist for model: linear; versions: 1.0', errorCode: 'KILN_ERR_VERSION_NOT_FOUND' });
 
     const big = await post(`${kiln.inference}/predictions/linear`, 'x'.repeat(5000), { 'content-type': 'text/plain' });
     expect(big.status).toBe(413);
@@ -92,6 +92,12 @@ describe('kiln serve: TorchServe inference API', () => {
     const get = await fetch(`${kiln.inference}/predictions/linear`);
     expect(get.status).toBe(405);
     expect(get.headers.get('allow')).toBe('POST, PUT');
+    expect(await get.json()).toEqual({
+      code: 405,
+      type: 'MethodNotAllowedException',
+      message: 'Requested method is not allowed, please refer to API document: GET /predictions/linear takes POST, PUT',
+      errorCode: 'KILN_ERR_METHOD_NOT_ALLOWED',
+    });
     const nowhere = await fetch(`${kiln.inference}/nowhere`);
     expect(nowhere.status).toBe(404);
     expect(await nowhere.json()).toMatchObject({ errorCode: 'KILN_ERR_ROUTE_NOT_FOUND' });

@@ -2,10 +2,10 @@
  * `@kiln/handler-sdk`: what handler authors import. Internals live in `/runtime` (manifests,
  * configs, wire types; no native code) and `/worker` (loading a model, running batches).
  */
-export { KilnError, defineErrors, isKilnError } from './errors/kiln-error.js';
-export type { ErrorCatalogue, ErrorFactory, ErrorSpec, KilnErrorOptions } from './errors/kiln-error.js';
-export { sdkError } from './errors/codes.js';
-export type { SdkErrorCode } from './errors/codes.js';
+export { KilnError, isKilnError, isKilnErrorCode, sdkError, toKilnError } from './errors/kiln-error.js';
+export type { ErrorCatalogue, ErrorFactory, ErrorSpec, FailurePhase, KilnErrorOptions } from './errors/kiln-error.js';
+export { ERROR_CATALOGUE } from './errors/catalogue.js';
+export type { KilnErrorCode, SdkErrorCode } from './errors/catalogue.js';
 
 export { DATATYPES, ONNX_ELEMENT_TYPES, ONNX_UNSUPPORTED_ELEMENT_TYPES } from './manifest/datatypes.js';
 export type { Datatype } from './manifest/datatypes.js';

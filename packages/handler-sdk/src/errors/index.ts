@@ -1,8 +1,8 @@
 /**
- * `@kiln/handler-sdk/errors`: the error class, the catalogue factory and the SDK's own codes.
+ * `@kiln/handler-sdk/errors`: the error class, the one catalogue of codes, and their factories.
  * No native code: the server's HTTP process and the CLI import this without loading ONNX Runtime.
  */
-export { KilnError, defineErrors, isKilnError } from './kiln-error.js';
-export type { ErrorCatalogue, ErrorFactory, ErrorSpec, KilnErrorOptions } from './kiln-error.js';
-export { sdkError } from './codes.js';
-export type { SdkErrorCode } from './codes.js';
+export { KilnError, cliError, isKilnError, isKilnErrorCode, sdkError, serverError, toKilnError } from './kiln-error.js';
+export type { ErrorCatalogue, ErrorFactory, ErrorSpec, FailurePhase, KilnErrorOptions } from './kiln-error.js';
+export { CLI_ERRORS, ERROR_CATALOGUE, SDK_ERRORS, SERVER_ERRORS } from './catalogue.js';
+export type { CliErrorCode, KilnErrorCode, SdkErrorCode, ServerErrorCode } from './catalogue.js';

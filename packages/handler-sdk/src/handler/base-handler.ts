@@ -1,7 +1,6 @@
 import { join } from 'node:path';
 import type { InferenceSession } from 'onnxruntime-node';
-import { sdkError } from '../errors/codes.js';
-import { isKilnError, KilnError } from '../errors/kiln-error.js';
+import { isKilnError, sdkError, toKilnError } from '../errors/kiln-error.js';
 import { tensorsFromJson } from '../tensor/json-tensors.js';
 import { batchKey, collate, conformToSignature, split } from './collate.js';
 import { markOwned } from './owned-buffers.js';
@@ -170,11 +169,12 @@ function chunk<T extends { rows: number }>(items: T[], maxRows: number): T[][] {
 
 /** Records the phase on an error so the client and the logs can say where it happened. */
 function inPhase(error: unknown, phase: HandlerPhase): Error {
-  const err = error instanceof Error ? error : new Error(String(error));
-  if (!isKilnError(err) && phase === 'inference') {
-    const wrapped = new KilnError('KILN_ERR_INFERENCE_FAILED', 500, `inference failed: ${err.message}`, { cause: err });
+  if (!isKilnError(error) && phase === 'inference') {
+    const err = error instanceof Error ? error : new Error(String(error));
+    const wrapped = sdkError('KILN_ERR_INFERENCE_FAILED', `inference failed: ${err.message}`, { cause: err });
     wrapped.stack = err.stack ?? wrapped.stack;
-    return Object.assign(wrapped, { phase });
+    wrapped.phase = phase;
+    return wrapped;
   }
-  return Object.assign(err, { phase });
+  return toKilnError(error, 'KILN_ERR_HANDLER_FAILED', phase);
 }

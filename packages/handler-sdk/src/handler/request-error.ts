@@ -1,17 +1,13 @@
-import { sdkError, type SdkErrorCode } from '../errors/codes.js';
+import type { KilnErrorCode } from '../errors/catalogue.js';
 import { KilnError, type KilnErrorOptions } from '../errors/kiln-error.js';
 
 /**
- * Thrown from preprocess or postprocess to fail one request with a client error: the request
- * gets this status and message, and the rest of the batch is answered.
+ * Thrown from preprocess or postprocess to fail one request: the request gets this message, and
+ * the code's status from the catalogue (KILN_ERR_BAD_REQUEST, 400, unless `code` says otherwise);
+ * the rest of the batch is answered.
  */
 export class RequestError extends KilnError {
-  constructor(message: string, options: KilnErrorOptions & { status?: number; code?: SdkErrorCode | `KILN_ERR_${string}` } = {}) {
-    const code = options.code ?? 'KILN_ERR_BAD_REQUEST';
-    super(code, options.status ?? 400, message, options);
+  constructor(message: string, options: KilnErrorOptions & { code?: KilnErrorCode } = {}) {
+    super(options.code ?? 'KILN_ERR_BAD_REQUEST', message, options);
   }
-}
-
-export function badRequest(message: string, details?: Record<string, unknown>): KilnError {
-  return sdkError('KILN_ERR_BAD_REQUEST', message, details === undefined ? {} : { details });
 }

@@ -40,7 +40,7 @@ export type { ClientTensor, DecodedTensor, TensorDatatype, TensorValues, TypedAr
 export { jsonValues } from '../tensor/tensor-values.js';
 export type { Device } from '../handler/types.js';
 
-export { isJson, renderBody, tensorsAsJson, toWireError } from './wire.js';
-export type { WireBody, WireError, WirePhase, WireRequest, WireResult, WireTensor } from './wire.js';
+export { fromWireError, isJson, renderBody, tensorsAsJson, toWireError } from './wire.js';
+export type { Result, WireBody, WireError, WirePhase, WireRequest, WireResult, WireTensor } from './wire.js';
 export type { LogLevel, LogSink } from './logger.js';
 export type { MetricSample, MetricSink } from './metrics.js';

@@ -1,5 +1,6 @@
 import type { Tensor } from 'onnxruntime-node';
-import { isKilnError } from '../errors/kiln-error.js';
+import type { KilnErrorCode } from '../errors/catalogue.js';
+import { KilnError, isKilnErrorCode, type FailurePhase } from '../errors/kiln-error.js';
 import type { Datatype } from '../manifest/datatypes.js';
 import { jsonValues } from '../tensor/tensor-values.js';
 
@@ -39,20 +40,39 @@ export type WireBody =
   | { kind: 'tensors'; outputs: WireTensor[] };
 
 /** Where a failure happened, for the client's message and the logs. */
-export type WirePhase = 'decode' | 'preprocess' | 'inference' | 'postprocess' | 'handle';
+export type WirePhase = FailurePhase;
 
+/** A KilnError as it crosses from a worker to the server: plain data, kept whole (its stack is the handler's). */
 export interface WireError {
-  code: string;
-  status: number;
+  code: KilnErrorCode;
   message: string;
   phase: WirePhase | undefined;
-  itemIndex: number;
   stack: string | undefined;
 }
 
-export type WireResult =
+/**
+ * A request's outcome. Workers send `WireResult`s; the server turns each error back into a
+ * KilnError (`fromWireError`) and carries `Result`s from there to the route that answers.
+ */
+export type WireResult<E = WireError> =
   | { ok: true; status: number; headers: Record<string, string>; body: WireBody }
-  | { ok: false; error: WireError };
+  | { ok: false; error: E };
+
+/** A request's outcome on the server's side. */
+export type Result = WireResult<KilnError>;
+
+/** A KilnError as a worker sends it (status is the catalogue's, so it need not travel). */
+export function toWireError(error: KilnError): WireError {
+  return { code: error.code, message: error.message, phase: error.phase, stack: error.stack };
+}
+
+/** The KilnError a worker sent, with the handler's stack and phase. An unknown code (a newer worker) is KILN_ERR_INTERNAL. */
+export function fromWireError(wire: WireError): KilnError {
+  const error = isKilnErrorCode(wire.code) ? new KilnError(wire.code, wire.message) : new KilnError('KILN_ERR_INTERNAL', `${wire.code}: ${wire.message}`);
+  error.phase = wire.phase;
+  if (wire.stack !== undefined) error.stack = wire.stack;
+  return error;
+}
 
 /** `{"outputs": [{name, datatype, shape, data}]}`: how TorchServe routes send a tensors answer. */
 export function tensorsAsJson(outputs: readonly WireTensor[]): string {
@@ -66,21 +86,6 @@ export function renderBody(body: WireBody): { contentType: string; data: string 
   if (body.kind === 'json') return { contentType: 'application/json', data: body.text };
   if (body.kind === 'tensors') return { contentType: 'application/json', data: tensorsAsJson(body.outputs) };
   return { contentType: body.contentType, data: body.data };
-}
-
-/** Keeps the handler's own code and message; anything unknown becomes KILN_ERR_HANDLER_FAILED. */
-export function toWireError(error: unknown, itemIndex: number, fallbackPhase?: WirePhase): WireError {
-  const err = error instanceof Error ? error : new Error(typeof error === 'string' ? error : JSON.stringify(error));
-  const phase = ((err as { phase?: WirePhase }).phase ?? fallbackPhase) as WirePhase | undefined;
-  if (isKilnError(err)) return { code: err.code, status: err.status, message: err.message, phase, itemIndex, stack: err.stack };
-  return {
-    code: 'KILN_ERR_HANDLER_FAILED',
-    status: 500,
-    message: `${phase ?? 'handler'} failed: ${err.message}`,
-    phase,
-    itemIndex,
-    stack: err.stack,
-  };
 }
 
 export function isJson(contentType: string | undefined): boolean {

@@ -11,6 +11,7 @@ import { TENSOR_TYPE_TO_DATATYPE } from '../tensor/datatypes.js';
 import { createContext, initializeHandler, loadModel, type LoadedModel } from '../worker/load-model.js';
 import type { MetricSample } from '../runtime/metrics.js';
 import { runBatch } from '../worker/run-batch.js';
+import { ERROR_CATALOGUE } from '../errors/catalogue.js';
 import { renderBody, type WireRequest, type WireResult } from '../runtime/wire.js';
 
 /** One input: raw bytes, a file to read, JSON, or a full request. */
@@ -162,8 +163,8 @@ async function toWire(input: RunInput, i: number): Promise<WireRequest> {
 
 export function fromWire(result: WireResult): RunResult {
   if (!result.ok) {
-    const { code, message, phase, stack, status } = result.error;
-    return { ok: false, status, contentType: 'application/json', headers: {}, error: { code, message, phase, stack } };
+    const { code, message, phase, stack } = result.error;
+    return { ok: false, status: ERROR_CATALOGUE[code].status, contentType: 'application/json', headers: {}, error: { code, message, phase, stack } };
   }
   const { status, headers } = result;
   const { contentType, data } = renderBody(result.body);

@@ -1,8 +1,8 @@
-import { sdkError } from '../errors/codes.js';
+import { sdkError } from '../errors/kiln-error.js';
 import type { KilnRequest } from '../handler/types.js';
 import type { LoadedModel } from './load-model.js';
-import { toWireError, type WireRequest, type WireResult } from '../runtime/wire.js';
-import { fromWireRequest, toWireResult } from './wire-convert.js';
+import type { WireRequest, WireResult } from '../runtime/wire.js';
+import { failed, fromWireRequest, toWireResult } from './wire-convert.js';
 
 /**
  * Runs one batch through a loaded handler, as a server worker does, and returns one result per
@@ -18,7 +18,7 @@ export async function runBatch(model: LoadedModel, batch: readonly WireRequest[]
       requests.push(fromWireRequest(wire));
       positions.push(index);
     } catch (error) {
-      results[index] = { ok: false, error: toWireError(error, index, 'decode') };
+      results[index] = failed(error, 'decode');
     }
   });
   if (requests.length === 0) return results;
@@ -33,9 +33,10 @@ export async function runBatch(model: LoadedModel, batch: readonly WireRequest[]
       );
     }
   } catch (error) {
-    positions.forEach((index) => (results[index] = { ok: false, error: toWireError(error, index, 'handle') }));
+    positions.forEach((index) => (results[index] = failed(error, 'handle')));
     return results;
   }
-  positions.forEach((index, i) => (results[index] = toWireResult(answers[i], index)));
+  positions.forEach((index, i) => (results[index] = toWireResult(answers[i])));
   return results;
 }
+

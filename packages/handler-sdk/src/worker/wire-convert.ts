@@ -3,11 +3,17 @@ import { sdkError } from '../errors/codes.js';
 import { HandlerResponse } from '../handler/response.js';
 import type { KilnRequest, RequestField } from '../handler/types.js';
 import { datatypeOf, tensorToJson } from '../tensor/tensor.js';
+import { toKilnError, type FailurePhase } from '../errors/kiln-error.js';
 import { isJson, toWireError, type WireBody, type WireRequest, type WireResult } from '../runtime/wire.js';
 
-/** Normalises whatever a handler returned or threw for request `index` into a WireResult. */
-export function toWireResult(answer: unknown, index: number): WireResult {
-  if (answer instanceof Error) return { ok: false, error: toWireError(answer, index, 'handle') };
+/** What a handler threw, as a request's result: its KilnError, or KILN_ERR_HANDLER_FAILED naming the phase. */
+export function failed(error: unknown, phase: FailurePhase): WireResult {
+  return { ok: false, error: toWireError(toKilnError(error, 'KILN_ERR_HANDLER_FAILED', phase)) };
+}
+
+/** Normalises whatever a handler returned or threw for one request into a WireResult. */
+export function toWireResult(answer: unknown): WireResult {
+  if (answer instanceof Error) return failed(answer, 'handle');
   try {
     if (answer instanceof HandlerResponse) {
       const body: WireBody =
@@ -26,7 +32,7 @@ export function toWireResult(answer: unknown, index: number): WireResult {
     if (answer === undefined) throw new Error('the handler returned nothing (undefined) for this request');
     return { ok: true, status: 200, headers: {}, body: { kind: 'json', text: JSON.stringify(toJsonValue(answer)) } };
   } catch (error) {
-    return { ok: false, error: toWireError(error, index, 'postprocess') };
+    return failed(error, 'postprocess');
   }
 }
 

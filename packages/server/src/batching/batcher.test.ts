@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, test, vi } from 'vitest';
-import type { WireRequest, WireResult } from '@kiln/handler-sdk/runtime';
+import type { Result, WireRequest } from '@kiln/handler-sdk/runtime';
 import { decide } from './batch-policy.js';
 import { Batcher, type BatchRunner } from './batcher.js';
 
@@ -12,7 +12,7 @@ class FakePool implements BatchRunner {
   freeWorkers() {
     return this.workers - this.busy;
   }
-  run(batch: WireRequest[]): Promise<WireResult[]> {
+  run(batch: WireRequest[]): Promise<Result[]> {
     this.busy++;
     this.sizes.push(batch.length);
     return new Promise((resolve) => {

@@ -1,5 +1,6 @@
-import type { WireRequest, WireResult } from '@kiln/handler-sdk/runtime';
-import { failedResult, serverError } from '../errors.js';
+import { toKilnError, type KilnError } from '@kiln/handler-sdk/errors';
+import type { Result, WireRequest } from '@kiln/handler-sdk/runtime';
+import { serverError } from '../errors.js';
 import { decide } from './batch-policy.js';
 
 /** What the batcher needs from a worker pool. */
@@ -8,7 +9,7 @@ export interface BatchRunner {
   /** False when no worker will come: queued requests are failed rather than held. */
   available?(): boolean;
   /** Runs one batch on a free worker; resolves with one result per request, never rejects. */
-  run(batch: WireRequest[]): Promise<WireResult[]>;
+  run(batch: WireRequest[]): Promise<Result[]>;
 }
 
 /**
@@ -33,7 +34,7 @@ interface Job {
   request: WireRequest;
   arrival: number;
   signal: ClientGone | undefined;
-  settle: (result: WireResult) => void;
+  settle: (result: Result) => void;
 }
 
 export interface BatchStats {
@@ -71,9 +72,9 @@ export class Batcher {
   }
 
   /** Queues a request; resolves with its result (an error result when it cannot be served). */
-  submit(request: WireRequest, signal?: ClientGone): Promise<WireResult> {
+  submit(request: WireRequest, signal?: ClientGone): Promise<Result> {
     if (this.queue.length >= this.options.jobQueueSize) {
-      return Promise.resolve(failedResult(serverError(
+      return Promise.resolve(failure(serverError(
         'KILN_ERR_QUEUE_FULL',
         `model "${this.options.model}" has ${this.queue.length} requests waiting, its limit (jobQueueSize ${this.options.jobQueueSize}); retry shortly, or raise jobQueueSize or the number of workers`,
       )));
@@ -117,7 +118,7 @@ export class Batcher {
 
   /** Fails every queued request (used when the model is removed or the pool cannot start). */
   failAll(error: Error): void {
-    for (const job of this.queue.splice(0)) job.settle(failedResult(error));
+    for (const job of this.queue.splice(0)) job.settle(failure(toKilnError(error)));
     this.notifyIdle();
   }
 
@@ -141,10 +142,10 @@ export class Batcher {
       const job = this.queue[i]!;
       if (job.signal?.aborted) {
         this.queue.splice(i, 1);
-        job.settle(failedResult(serverError('KILN_ERR_CLIENT_TIMEOUT', 'the client disconnected before the request ran')));
+        job.settle(failure(serverError('KILN_ERR_CLIENT_TIMEOUT', 'the client disconnected before the request ran')));
       } else if (limit > 0 && now - job.arrival >= limit) {
         this.queue.splice(i, 1);
-        job.settle(failedResult(serverError('KILN_ERR_CLIENT_TIMEOUT', `the request waited ${Math.round(now - job.arrival)} ms in the queue of model "${this.options.model}", longer than clientTimeoutInMills (${limit}); it was not run`)));
+        job.settle(failure(serverError('KILN_ERR_CLIENT_TIMEOUT', `the request waited ${Math.round(now - job.arrival)} ms in the queue of model "${this.options.model}", longer than clientTimeoutInMills (${limit}); it was not run`)));
       }
     }
     if (limit > 0 && this.queue.length > 0) this.arm(this.queue[0]!.arrival + limit);
@@ -166,3 +167,5 @@ export class Batcher {
     if (this.pending === 0) for (const resolve of this.idleWaiters.splice(0)) resolve();
   }
 }
+
+const failure = (error: KilnError): Result => ({ ok: false, error });

@@ -1,10 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { createRequire } from 'node:module';
-import Fastify, { type FastifyInstance, type FastifyReply, type FastifyServerOptions } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import swagger from '@fastify/swagger';
 import { SERVER_VERSION } from '../version.js';
+import { toKilnError, type KilnError } from '@kiln/handler-sdk/errors';
 import { serverError } from '../errors.js';
-import { errorBody, toHttpError } from './error-body.js';
+import { errorBody, v2ErrorBody } from './error-body.js';
 
 export interface AppOptions {
   /** Title of the API's OpenAPI description. */
@@ -66,16 +67,9 @@ export async function createApp(options: AppOptions): Promise<FastifyInstance> {
   app.addHook('onSend', async (_request, reply) => {
     if (options.closing?.() === true) reply.header('connection', 'close');
   });
-  app.setErrorHandler((error, request, reply) => {
-    const code = (error as { code?: string }).code;
-    if (code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
-      return sendErrorFor(request.url, reply, serverError('KILN_ERR_REQUEST_TOO_LARGE', `the request body is larger than maxRequestSize (${options.maxRequestSizeBytes} bytes); send a smaller body or raise --max-request-size`));
-    }
-    if (code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
-      return sendErrorFor(request.url, reply, serverError('KILN_ERR_UNSUPPORTED_MEDIA_TYPE', `this API takes application/json bodies (or query parameters), received ${request.headers['content-type'] ?? 'no content type'}`));
-    }
-    return sendErrorFor(request.url, reply, toHttpError(error));
-  });
+  // Routes throw KilnErrors; this is where an error becomes a body. KServe routes register their
+  // own handler (kserveErrors) for their shape.
+  app.setErrorHandler((error, request, reply) => sendError(reply, fromFramework(error, request, options.maxRequestSizeBytes)));
   // The OpenAPI description is built from the same route schemas that validate requests.
   await app.register(swagger, { openapi: { openapi: '3.0.3', info: { title: options.title, version: SERVER_VERSION } } });
   const describe = async () => app.swagger();
@@ -95,21 +89,45 @@ function invalidParameter(error: { instancePath: string; message?: string; param
   return serverError('KILN_ERR_INVALID_PARAMETER', `${where} ${name} ${error.message ?? 'is invalid'}${received}`);
 }
 
-export function sendError(reply: FastifyReply, error: { code: string; status: number; message: string }): FastifyReply {
+/**
+ * What fastify or a route threw, as a KilnError: fastify's own errors for a body that is too large
+ * or of a content type the API does not take get their codes; see toKilnError for the rest.
+ */
+function fromFramework(error: unknown, request: FastifyRequest, maxRequestSizeBytes: number): KilnError {
+  const code = (error as { code?: unknown }).code;
+  if (code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+    return serverError('KILN_ERR_REQUEST_TOO_LARGE', `the request body is larger than maxRequestSize (${maxRequestSizeBytes} bytes); send a smaller body or raise --max-request-size`);
+  }
+  if (code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
+    return serverError('KILN_ERR_UNSUPPORTED_MEDIA_TYPE', `this API takes application/json bodies (or query parameters), received ${request.headers['content-type'] ?? 'no content type'}`);
+  }
+  return toKilnError(error);
+}
+
+/** Answers an error in TorchServe's shape `{code, type, message}`, with Kiln's `errorCode`. */
+export function sendError(reply: FastifyReply, error: KilnError): FastifyReply {
   if (error.status === 503) reply.header('retry-after', '1');
   return reply.code(error.status).type('application/json').send(JSON.stringify(errorBody(error)));
 }
 
-/** KServe routes answer errors as `{"error": "..."}` (Triton's shape), with Kiln's code beside it. */
-export function sendV2Error(reply: FastifyReply, error: { code: string; status: number; message: string }): FastifyReply {
+/** Answers an error in KServe's shape `{"error": "..."}`, with Kiln's `errorCode`. */
+export function sendV2Error(reply: FastifyReply, error: KilnError): FastifyReply {
   if (error.status === 503) reply.header('retry-after', '1');
-  return reply.code(error.status).type('application/json').send(JSON.stringify({ error: error.message, errorCode: error.code }));
+  return reply.code(error.status).type('application/json').send(JSON.stringify(v2ErrorBody(error)));
+}
+
+/** The error handler of the KServe routes' scope: the same errors, in KServe's shape. */
+export function kserveErrors(maxRequestSizeBytes: number) {
+  return (error: unknown, request: FastifyRequest, reply: FastifyReply) => sendV2Error(reply, fromFramework(error, request, maxRequestSizeBytes));
 }
 
 const KSERVE_PATH = /^\/v[12](?:[/?]|$)/;
 
-/** The error shape a path's protocol expects: KServe's under /v1 and /v2, TorchServe's elsewhere. */
-export function sendErrorFor(url: string, reply: FastifyReply, error: { code: string; status: number; message: string }): FastifyReply {
+/**
+ * For answers outside any route (no route matched, a hook refused the request): KServe's shape
+ * under /v1 and /v2, TorchServe's elsewhere.
+ */
+export function sendErrorFor(url: string, reply: FastifyReply, error: KilnError): FastifyReply {
   return KSERVE_PATH.test(url) ? sendV2Error(reply, error) : sendError(reply, error);
 }
 

@@ -1,5 +1,4 @@
-import { isKilnError } from '@kiln/handler-sdk/errors';
-import { type WireError } from '@kiln/handler-sdk/runtime';
+import type { KilnError } from '@kiln/handler-sdk/errors';
 
 /** TorchServe's exception names, by status, for the `type` field of its error body. */
 const TYPE_BY_STATUS: Record<number, string> = {
@@ -30,23 +29,12 @@ export interface ErrorBody {
   errorCode: string;
 }
 
-export function errorBody(error: { code: string; status: number; message: string }): ErrorBody {
+export function errorBody(error: KilnError): ErrorBody {
   const type = TYPE_BY_CODE[error.code] ?? TYPE_BY_STATUS[error.status] ?? 'InternalServerException';
   return { code: error.status, type, message: error.message, errorCode: error.code };
 }
 
-/** Normalises anything thrown in a route into a status, code and message. */
-export function toHttpError(error: unknown): WireError {
-  if (isKilnError(error)) return { code: error.code, status: error.status, message: error.message, phase: undefined, itemIndex: 0, stack: error.stack };
-  const fastify = error as { statusCode?: number; code?: string; message?: string };
-  const status = typeof fastify.statusCode === 'number' && fastify.statusCode >= 400 ? fastify.statusCode : 500;
-  // Other framework errors (a body that is not valid JSON, say) are the client's: 400.
-  return {
-    code: status >= 500 ? 'KILN_ERR_INTERNAL' : 'KILN_ERR_BAD_REQUEST',
-    status: status >= 500 ? 500 : 400,
-    message: fastify.message ?? String(error),
-    phase: undefined,
-    itemIndex: 0,
-    stack: (error as Error).stack,
-  };
+/** The body KServe routes (v2 and v1) answer errors with: Triton's `{"error": "..."}`, with Kiln's code beside it. */
+export function v2ErrorBody(error: KilnError): { error: string; errorCode: string } {
+  return { error: error.message, errorCode: error.code };
 }

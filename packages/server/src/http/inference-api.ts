@@ -1,16 +1,16 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { renderBody, type WireRequest, type WireResult } from '@kiln/handler-sdk/runtime';
-import { failedResult, serverError } from '../errors.js';
+import { renderBody, type Result, type WireRequest } from '@kiln/handler-sdk/runtime';
+import { serverError } from '../errors.js';
 import type { ModelVersion } from '../registry/model-version.js';
 import type { ModelRegistry } from '../registry/registry.js';
-import { methodNotAllowed, sendError } from './create-app.js';
+import { methodNotAllowed } from './create-app.js';
 import { toWireRequest } from './wire-request.js';
 
 export interface InferenceDeps {
   registry: ModelRegistry;
   /** True once shutdown has begun: new requests get 503. */
   closing: () => boolean;
-  onResult?: (version: ModelVersion, result: WireResult, requestId: string) => void;
+  onResult?: (version: ModelVersion, result: Result, requestId: string) => void;
   /** Request headers handlers must not see. */
   hiddenHeaders?: readonly string[];
   /** The whole request's size limit, multipart parts added up. */
@@ -52,8 +52,8 @@ export async function predictOn(version: ModelVersion, request: FastifyRequest, 
  * draining, queue it on the version (which refuses when not ready; a request whose client
  * disconnects is dropped before it runs), record the result.
  */
-export async function submit(version: ModelVersion, wire: WireRequest, reply: FastifyReply, deps: InferenceDeps): Promise<WireResult> {
-  if (deps.closing()) return failedResult(serverError('KILN_ERR_SHUTTING_DOWN', 'the server is shutting down and takes no new requests'));
+export async function submit(version: ModelVersion, wire: WireRequest, reply: FastifyReply, deps: InferenceDeps): Promise<Result> {
+  if (deps.closing()) return { ok: false, error: serverError('KILN_ERR_SHUTTING_DOWN', 'the server is shutting down and takes no new requests') };
   const gone = { aborted: false };
   reply.raw.once('close', () => {
     if (!reply.raw.writableFinished) gone.aborted = true;
@@ -63,8 +63,9 @@ export async function submit(version: ModelVersion, wire: WireRequest, reply: Fa
   return result;
 }
 
-export function sendResult(reply: FastifyReply, result: WireResult): FastifyReply {
-  if (!result.ok) return sendError(reply, result.error);
+/** Writes a result; a failure is thrown, for the API's error handler to answer. */
+export function sendResult(reply: FastifyReply, result: Result): FastifyReply {
+  if (!result.ok) throw result.error;
   reply.code(result.status).headers(result.headers);
   const { contentType, data } = renderBody(result.body);
   return reply.type(contentType).send(typeof data === 'string' ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength));

@@ -3,7 +3,7 @@ import type { FastifyInstance, FastifyReply } from 'fastify';
 import { serverError } from '../errors.js';
 import type { ModelVersion } from '../registry/model-version.js';
 import type { ModelService } from '../registry/model-service.js';
-import { methodNotAllowed, sendError } from './create-app.js';
+import { methodNotAllowed } from './create-app.js';
 
 const integer = (minimum: number, description: string) => ({ type: 'integer', minimum, description }) as const;
 const modelParams = { type: 'object', properties: { model_name: { type: 'string' } }, required: ['model_name'] } as const;
@@ -49,8 +49,9 @@ export function managementApi(app: FastifyInstance, service: ModelService): void
     return [describe(registry.resolve(name, version), service)];
   });
 
-  const modelApiOff = (reply: FastifyReply) =>
-    sendError(reply, serverError('KILN_ERR_MODEL_API_DISABLED', 'registering and unregistering models over HTTP is off; start kiln serve with --enable-model-api to allow it'));
+  const requireModelApi = () => {
+    if (!service.config.enableModelApi) throw serverError('KILN_ERR_MODEL_API_DISABLED', 'registering and unregistering models over HTTP is off; start kiln serve with --enable-model-api to allow it');
+  };
 
   app.post<{ Querystring: Record<string, unknown>; Body: Record<string, unknown> | undefined }>('/models', {
     schema: {
@@ -59,11 +60,11 @@ export function managementApi(app: FastifyInstance, service: ModelService): void
       body: { type: 'object', nullable: true, properties: registerFields },
     },
   }, async (request, reply) => {
-    if (!service.config.enableModelApi) return modelApiOff(reply);
+    requireModelApi();
     const p = { ...(request.body ?? {}), ...stripDefaults(request.query, request.url) } as {
       url?: string; model_name?: string; batch_size?: number; max_batch_delay?: number; initial_workers?: number; synchronous?: boolean; response_timeout?: number;
     };
-    if (p.url === undefined) return sendError(reply, serverError('KILN_ERR_INVALID_PARAMETER', 'Parameter url is required: the archive file name in the model store'));
+    if (p.url === undefined) throw serverError('KILN_ERR_INVALID_PARAMETER', 'Parameter url is required: the archive file name in the model store');
     const path = await service.resolveUrl(p.url);
     const synchronous = p.synchronous ?? true;
     const model = await service.register(path, p.model_name, {
@@ -76,7 +77,7 @@ export function managementApi(app: FastifyInstance, service: ModelService): void
     if (model.state.kind !== 'ready') {
       const reason = model.reason;
       await service.unregister(model);
-      return sendError(reply, serverError('KILN_ERR_SCALE_FAILED', `model "${model.name}" version ${model.version} could not start: ${reason}; it was not registered`));
+      throw serverError('KILN_ERR_SCALE_FAILED', `model "${model.name}" version ${model.version} could not start: ${reason}; it was not registered`);
     }
     return { status: `Model "${model.name}" Version: ${model.version} registered with ${model.readyWorkers} initial workers` };
   });
@@ -98,7 +99,7 @@ export function managementApi(app: FastifyInstance, service: ModelService): void
   const scale = async (request: { params: { model_name: string; version?: string }; query: { min_worker: number; max_worker?: number; synchronous: boolean } }, reply: FastifyReply) => {
     const model = registry.resolve(request.params.model_name, request.params.version);
     const { min_worker: min, max_worker: max = min, synchronous } = request.query;
-    if (max < min) return sendError(reply, serverError('KILN_ERR_INVALID_PARAMETER', `max_worker cannot be less than min_worker (max_worker ${max}, min_worker ${min}).`));
+    if (max < min) throw serverError('KILN_ERR_INVALID_PARAMETER', `max_worker cannot be less than min_worker (max_worker ${max}, min_worker ${min}).`);
     const scaling = model.scale(min, max);
     if (!synchronous) {
       void scaling;
@@ -110,12 +111,12 @@ export function managementApi(app: FastifyInstance, service: ModelService): void
   app.put('/models/:model_name', scaleRoute, scale as never);
   app.put('/models/:model_name/:version', { schema: { ...scaleRoute.schema, params: versionParams } }, scale as never);
 
-  const unregister = async (request: { params: { model_name: string; version?: string } }, reply: FastifyReply) => {
-    if (!service.config.enableModelApi) return modelApiOff(reply);
+  const unregister = async (request: { params: { model_name: string; version?: string } }) => {
+    requireModelApi();
     const { model_name: name, version } = request.params;
     const model = registry.resolve(name, version);
     if (model.version === registry.defaultVersion(name) && registry.versions(name).length > 1) {
-      return sendError(reply, serverError('KILN_ERR_DEFAULT_VERSION_IN_USE', `version ${model.version} is the default of model "${name}"; set another default first (PUT /models/${name}/{version}/set-default)`));
+      throw serverError('KILN_ERR_DEFAULT_VERSION_IN_USE', `version ${model.version} is the default of model "${name}"; set another default first (PUT /models/${name}/{version}/set-default)`);
     }
     await service.unregister(model);
     return { status: `Model "${name}" unregistered` };

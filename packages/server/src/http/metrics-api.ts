@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import type { MetricSample, WireResult } from '@kiln/handler-sdk/runtime';
+import type { MetricSample, Result } from '@kiln/handler-sdk/runtime';
 import type { ModelVersion } from '../registry/model-version.js';
 import type { ModelRegistry } from '../registry/registry.js';
 
@@ -11,7 +11,7 @@ export class ServerMetrics {
   private readonly requests = new Map<string, number>();
   private readonly custom = new Map<string, { kind: string; help: string | undefined; value: number; count: number }>();
 
-  recordResult(model: ModelVersion, result: WireResult): void {
+  recordResult(model: ModelVersion, result: Result): void {
     const status = result.ok ? result.status : result.error.status;
     const key = labels({ model_name: model.name, model_version: model.version, status: String(status) });
     this.requests.set(key, (this.requests.get(key) ?? 0) + 1);

@@ -1,5 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { KilnError } from '@kiln/handler-sdk/errors';
 import cors from '@fastify/cors';
 import { serverError } from '../errors.js';
 
@@ -14,7 +15,7 @@ export function tokensMatch(given: string, expected: string): boolean {
  * Requires `Authorization: Bearer <token>` on every route of an API. A failure is 401 (TorchServe
  * answers 400) with a `WWW-Authenticate` header, in the error shape of the route's protocol.
  */
-export function requireToken(app: FastifyInstance, token: string, send: (url: string, reply: import('fastify').FastifyReply, error: { code: string; status: number; message: string }) => unknown): void {
+export function requireToken(app: FastifyInstance, token: string, send: (url: string, reply: FastifyReply, error: KilnError) => unknown): void {
   app.addHook('onRequest', async (request, reply) => {
     const header = request.headers.authorization;
     const given = typeof header === 'string' ? /^bearer\s+(.+)$/i.exec(header)?.[1]?.trim() : undefined;

@@ -1,10 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { sendV2Error } from '../http/create-app.js';
-import { isKilnError } from '@kiln/handler-sdk/errors';
-import { type WireError } from '@kiln/handler-sdk/runtime';
-import { serverError } from '../errors.js';
-import type { ModelVersion } from '../registry/model-version.js';
+import { sdkError } from '@kiln/handler-sdk/errors';
+import { kserveErrors } from '../http/create-app.js';
 import { submit, type InferenceDeps } from '../http/inference-api.js';
 import { SERVER_VERSION } from '../version.js';
 import { sendParts } from '../http/send-parts.js';
@@ -13,13 +10,18 @@ import { encodeV2Response, parseV2Request } from './v2-codec.js';
 
 type ModelParams = { Params: { model: string; version?: string } };
 
-function asWireError(error: unknown): WireError {
-  if (isKilnError(error)) return { code: error.code, status: error.status, message: error.message, phase: undefined, itemIndex: 0, stack: error.stack };
-  throw error;
+/**
+ * The KServe Open Inference Protocol v2 (REST), with Triton's binary tensor extension. Its routes
+ * throw; their scope's error handler answers in KServe's shape.
+ */
+export function v2Api(app: FastifyInstance, deps: InferenceDeps): void {
+  void app.register(async (scope) => {
+    scope.setErrorHandler(kserveErrors(deps.maxRequestSizeBytes ?? Infinity));
+    v2Routes(scope, deps);
+  });
 }
 
-/** The KServe Open Inference Protocol v2 (REST), with Triton's binary tensor extension. */
-export function v2Api(app: FastifyInstance, deps: InferenceDeps): void {
+function v2Routes(app: FastifyInstance, deps: InferenceDeps): void {
   app.get('/v2', async () => ({ name: 'kiln', version: SERVER_VERSION, extensions: ['binary_tensor_data'] }));
   app.get('/v2/health/live', async () => ({ live: true }));
   app.get('/v2/health/ready', async (_request, reply) => {
@@ -27,53 +29,42 @@ export function v2Api(app: FastifyInstance, deps: InferenceDeps): void {
     return reply.code(ready ? 200 : 503).send({ ready });
   });
 
-  const withModel = (handler: (model: ModelVersion, request: FastifyRequest<ModelParams>, reply: FastifyReply) => Promise<unknown>) =>
-    async (request: FastifyRequest<ModelParams>, reply: FastifyReply) => {
-      let model: ModelVersion;
-      try {
-        model = deps.registry.resolve(request.params.model, request.params.version);
-      } catch (error) {
-        return sendV2Error(reply, asWireError(error));
-      }
-      return handler(model, request, reply);
-    };
+  const resolve = (request: FastifyRequest<ModelParams>) => deps.registry.resolve(request.params.model, request.params.version);
 
-  const metadata = withModel(async (model) => ({
-    name: model.name,
-    versions: deps.registry.versions(model.name).map((v) => v.version),
-    platform: 'onnxruntime_onnx',
-    inputs: (model.signature?.inputs ?? []).map((t) => ({ name: t.name, datatype: t.datatype, shape: t.shape ?? [-1] })),
-    outputs: (model.signature?.outputs ?? []).map((t) => ({ name: t.name, datatype: t.datatype, shape: t.shape ?? [-1] })),
-  }));
+  const metadata = async (request: FastifyRequest<ModelParams>) => {
+    const model = resolve(request);
+    return {
+      name: model.name,
+      versions: deps.registry.versions(model.name).map((v) => v.version),
+      platform: 'onnxruntime_onnx',
+      inputs: (model.signature?.inputs ?? []).map((t) => ({ name: t.name, datatype: t.datatype, shape: t.shape ?? [-1] })),
+      outputs: (model.signature?.outputs ?? []).map((t) => ({ name: t.name, datatype: t.datatype, shape: t.shape ?? [-1] })),
+    };
+  };
   // Not ready is 503, as KServe answers: Triton's clients read readiness from the status alone.
-  const ready = withModel(async (model, _request, reply) => {
+  const ready = async (request: FastifyRequest<ModelParams>, reply: FastifyReply) => {
+    const model = resolve(request);
     const isReady = model.health().ready;
     return reply.code(isReady ? 200 : 503).send({ name: model.name, ready: isReady });
-  });
-  const infer = withModel(async (model, request, reply) => {
+  };
+  const infer = async (request: FastifyRequest<ModelParams>, reply: FastifyReply) => {
+    const model = resolve(request);
     const headerLength = request.headers['inference-header-content-length'];
     const body = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
-    let parsed;
-    try {
-      parsed = parseV2Request(body, headerLength === undefined ? undefined : Number(headerLength), model.signature);
-    } catch (error) {
-      return sendV2Error(reply, asWireError(error));
-    }
+    const parsed = parseV2Request(body, headerLength === undefined ? undefined : Number(headerLength), model.signature);
     const result = await submit(model, { id: request.id, body: new Uint8Array(), contentType: undefined, headers: {}, query: {}, tensors: parsed.tensors }, reply, deps);
-    if (!result.ok) return sendV2Error(reply, result.error);
+    if (!result.ok) throw result.error;
     if (result.body.kind !== 'tensors') {
-      return sendV2Error(reply, serverError('KILN_ERR_INTERNAL', `the handler of model "${model.name}" answered a v2 request with ${result.body.kind === 'json' ? 'JSON' : 'bytes'}; answer tensors (see postprocessTensors)`));
+      throw sdkError(
+        'KILN_ERR_HANDLER_FAILED',
+        `the handler of model "${model.name}" answered a v2 request with ${result.body.kind === 'json' ? 'JSON' : 'bytes'}: a v2 request must be answered with named tensors (return the model's outputs from postprocessTensors)`,
+      );
     }
-    let encoded;
-    try {
-      encoded = encodeV2Response(result.body.outputs, parsed, { name: model.name, version: model.version });
-    } catch (error) {
-      return sendV2Error(reply, asWireError(error));
-    }
+    const encoded = encodeV2Response(result.body.outputs, parsed, { name: model.name, version: model.version });
     if (encoded.chunks.length === 0) return reply.type('application/json').send(encoded.header);
     reply.header('inference-header-content-length', String(encoded.header.length));
     return sendParts(reply, 'application/octet-stream', [encoded.header, ...encoded.chunks], deps.closing());
-  });
+  };
 
   for (const prefix of ['/v2/models/:model', '/v2/models/:model/versions/:version']) {
     app.get(prefix, metadata);

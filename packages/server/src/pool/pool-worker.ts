@@ -1,4 +1,5 @@
-import type { Isolation, MetricSample, WireError, WireRequest, WireResult } from '@kiln/handler-sdk/runtime';
+import { sdkError, type KilnError } from '@kiln/handler-sdk/errors';
+import { fromWireError, type Isolation, type MetricSample, type Result, type WireRequest } from '@kiln/handler-sdk/runtime';
 import type { ParentMessage, WorkerMessage } from './protocol.js';
 import { ProcessTransport } from './process-transport.js';
 import { ThreadTransport } from './thread-transport.js';
@@ -37,8 +38,8 @@ export class PoolWorker {
   readonly transport: WorkerTransport;
   private readonly stderrTail: string[] = [];
   private batchId = 0;
-  private inflight: { id: number; resolve: (results: WireResult[] | undefined) => void } | undefined;
-  private loadSettled: ((error: WireError | undefined) => void) | undefined;
+  private inflight: { id: number; resolve: (results: Result[] | undefined) => void } | undefined;
+  private loadSettled: ((error: KilnError | undefined) => void) | undefined;
   private stopRequested = false;
 
   constructor(readonly spec: WorkerSpec) {
@@ -69,7 +70,7 @@ export class PoolWorker {
   }
 
   /** Loads the model; resolves with undefined when ready, or with the load error. */
-  load(spec: Omit<Extract<ParentMessage, { type: 'load' }>, 'type'>): Promise<WireError | undefined> {
+  load(spec: Omit<Extract<ParentMessage, { type: 'load' }>, 'type'>): Promise<KilnError | undefined> {
     return new Promise((resolve) => {
       this.loadSettled = (error) => {
         this.loadSettled = undefined;
@@ -82,11 +83,11 @@ export class PoolWorker {
   /** Settles a load in progress with an error (startupTimeout ran out); the pool then retires the worker. */
   failLoad(message: string): void {
     this.lastError = message;
-    this.loadSettled?.({ code: 'KILN_ERR_HANDLER_LOAD', status: 500, message, phase: undefined, itemIndex: 0, stack: undefined });
+    this.loadSettled?.(sdkError('KILN_ERR_HANDLER_LOAD', message));
   }
 
   /** Sends a batch; resolves with its results, or undefined if the worker ended first. */
-  run(requests: WireRequest[]): Promise<WireResult[] | undefined> {
+  run(requests: WireRequest[]): Promise<Result[] | undefined> {
     this.state = 'busy';
     const id = ++this.batchId;
     return new Promise((resolve) => {
@@ -126,14 +127,7 @@ export class PoolWorker {
 
   private onExit(exit: ExitInfo): void {
     this.state = 'dead';
-    this.loadSettled?.({
-      code: 'KILN_ERR_HANDLER_LOAD',
-      status: 500,
-      message: `the worker ended (${describeExit(exit)}) while loading${this.why()}`,
-      phase: undefined,
-      itemIndex: 0,
-      stack: undefined,
-    });
+    this.loadSettled?.(sdkError('KILN_ERR_HANDLER_LOAD', `the worker ended (${describeExit(exit)}) while loading${this.why()}`));
     const inflight = this.inflight;
     this.inflight = undefined;
     inflight?.resolve(undefined);
@@ -149,7 +143,7 @@ export class PoolWorker {
         return;
       case 'load-failed':
         this.lastError = message.error.message;
-        this.loadSettled?.(message.error);
+        this.loadSettled?.(fromWireError(message.error));
         return;
       case 'results':
         if (this.inflight?.id === message.id) {
@@ -157,7 +151,8 @@ export class PoolWorker {
           this.inflight = undefined;
           this.heapBytes = message.heapBytes;
           this.state = this.stopRequested ? 'stopping' : 'idle';
-          resolve(message.results);
+          // Errors cross as plain data; from here on they are KilnErrors again.
+          resolve(message.results.map((r) => (r.ok ? r : { ok: false, error: fromWireError(r.error) })));
         }
         return;
       case 'log':

@@ -1,6 +1,7 @@
-import type { Device, Isolation, Manifest, ModelConfig, WireError, WireRequest, WireResult } from '@kiln/handler-sdk/runtime';
+import type { KilnError } from '@kiln/handler-sdk/errors';
+import type { Device, Isolation, Manifest, ModelConfig, Result, WireRequest } from '@kiln/handler-sdk/runtime';
 import type { BatchRunner } from '../batching/batcher.js';
-import { failedResult, serverError } from '../errors.js';
+import { serverError } from '../errors.js';
 import { PoolWorker, describeExit, type WorkerEvents } from './pool-worker.js';
 
 export interface PoolOptions {
@@ -58,12 +59,12 @@ export class WorkerPool implements BatchRunner {
    * Starts the workers, adopting prestarted ones of the right kind (the rest are stopped); resolves
    * when one is ready, or with the load error if every first attempt failed.
    */
-  async start(prestarted?: Prestarted): Promise<WireError | undefined> {
+  async start(prestarted?: Prestarted): Promise<KilnError | undefined> {
     const adoptable = prestarted?.isolation === this.options.isolation && this.options.heapLimitMb === undefined ? prestarted.workers : [];
     for (const extra of prestarted?.workers.filter((w, i) => !adoptable.includes(w) || i >= this.target) ?? []) void extra.stop(0);
     const attempts = Array.from({ length: this.target }, (_, i) => this.spawn(adoptable[i]));
     this.initialWorkers = Promise.all(attempts);
-    const errors: WireError[] = [];
+    const errors: KilnError[] = [];
     return new Promise((resolve) => {
       let settled = false;
       for (const attempt of attempts) {
@@ -115,7 +116,7 @@ export class WorkerPool implements BatchRunner {
     return [...this.workers];
   }
 
-  async run(batch: WireRequest[]): Promise<WireResult[]> {
+  async run(batch: WireRequest[]): Promise<Result[]> {
     let worker: PoolWorker | undefined;
     for (const w of this.workers) {
       if (w.state === 'idle') {
@@ -123,7 +124,7 @@ export class WorkerPool implements BatchRunner {
         break;
       }
     }
-    if (worker === undefined) return batch.map(() => failedResult(serverError('KILN_ERR_MODEL_NOT_READY', `model "${this.options.model}" has no free worker`)));
+    if (worker === undefined) return batch.map(() => failure(serverError('KILN_ERR_MODEL_NOT_READY', `model "${this.options.model}" has no free worker`)));
     // The batch fails at responseTimeout, whatever the worker does next: a thread inside a native
     // call that never returns cannot be ended, and its requests must not wait for it.
     let timer: NodeJS.Timeout | undefined;
@@ -133,7 +134,7 @@ export class WorkerPool implements BatchRunner {
     if (results === 'timeout') {
       this.retire(worker, `worker ${worker.id} did not answer within responseTimeout (${this.options.responseTimeoutMs / 1000} s); stopping it`);
       const error = serverError('KILN_ERR_RESPONSE_TIMEOUT', `model "${this.options.model}" did not answer within responseTimeout (${this.options.responseTimeoutMs / 1000} s); worker ${worker.id} was stopped and is being restarted`);
-      return batch.map(() => failedResult(error));
+      return batch.map(() => failure(error));
     }
     if (results !== undefined) {
       this.failures = 0;
@@ -142,7 +143,7 @@ export class WorkerPool implements BatchRunner {
     }
     const exit = await worker.exited; // settled already: the worker ended before answering
     const error = serverError('KILN_ERR_WORKER_DIED', `the worker of model "${this.options.model}" (${where(worker)}) died while running this request (${describeExit(exit)}${worker.why()}); it is being restarted`);
-    return batch.map(() => failedResult(error));
+    return batch.map(() => failure(error));
   }
 
   /**
@@ -173,7 +174,7 @@ export class WorkerPool implements BatchRunner {
     return this.options.responseTimeoutMs + STOP_GRACE_MS;
   }
 
-  private spawn(adopted?: PoolWorker): Promise<WireError | undefined> {
+  private spawn(adopted?: PoolWorker): Promise<KilnError | undefined> {
     const index = this.spawned++;
     const id = `${this.options.model}-${this.options.version}-w${index}`;
     const worker = adopted ?? new PoolWorker({ id, isolation: this.options.isolation, heapLimitMb: this.options.heapLimitMb, events: this.options.events });
@@ -242,3 +243,5 @@ export function where(worker: PoolWorker): string {
   const { pid, threadId } = worker.transport;
   return threadId === undefined ? `pid ${pid}` : `thread ${threadId} of pid ${pid}`;
 }
+
+const failure = (error: KilnError): Result => ({ ok: false, error });

@@ -1,7 +1,7 @@
 import { rm } from 'node:fs/promises';
-import type { Device, Isolation, Manifest, ModelConfig, Signature, WireRequest, WireResult } from '@kiln/handler-sdk/runtime';
+import type { Device, Isolation, Manifest, ModelConfig, Result, Signature, WireRequest } from '@kiln/handler-sdk/runtime';
 import { Batcher, type ClientGone } from '../batching/batcher.js';
-import { failedResult, serverError } from '../errors.js';
+import { serverError } from '../errors.js';
 import type { WorkerEvents } from '../pool/pool-worker.js';
 import { defaultIntraOpThreads } from '../pool/threads.js';
 import { WorkerPool, type Prestarted } from '../pool/worker-pool.js';
@@ -110,9 +110,9 @@ export class ModelVersion {
   }
 
   /** Queues one request; resolves with its result, an error result when it cannot be served. */
-  submit(request: WireRequest, signal?: ClientGone): Promise<WireResult> {
+  submit(request: WireRequest, signal?: ClientGone): Promise<Result> {
     if (this.phase.kind !== 'ready') {
-      return Promise.resolve(failedResult(serverError('KILN_ERR_MODEL_NOT_READY', `model "${this.name}" version ${this.version} cannot serve: ${this.reason}`)));
+      return Promise.resolve({ ok: false, error: serverError('KILN_ERR_MODEL_NOT_READY', `model "${this.name}" version ${this.version} cannot serve: ${this.reason}`) });
     }
     return this.batcher.submit(request, signal);
   }

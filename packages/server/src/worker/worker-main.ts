@@ -4,6 +4,7 @@
  * restarts it.
  */
 import { getHeapStatistics } from 'node:v8';
+import { toKilnError } from '@kiln/handler-sdk/errors';
 import { toWireError } from '@kiln/handler-sdk/runtime';
 import { isOwnedBuffer, loadModel, runBatch, setNativeHooks, type LoadedModel } from '@kiln/handler-sdk/worker';
 import { resultBuffers, returnedBuffers, type ParentMessage } from '../pool/protocol.js';
@@ -33,7 +34,7 @@ async function onMessage(message: ParentMessage): Promise<void> {
         const providers = (model.handler as { providers?: string[] }).providers ?? [];
         port.send({ type: 'ready', providers, heapBytes: heapBytes() });
       } catch (error) {
-        port.send({ type: 'load-failed', error: toWireError(error, 0) });
+        port.send({ type: 'load-failed', error: toWireError(toKilnError(error, 'KILN_ERR_HANDLER_LOAD')) });
       }
       return;
     case 'batch': {
@@ -62,7 +63,7 @@ port.booted();
 
 // An error escaping the handler's promises would otherwise end the worker with no trace at the parent.
 const fatal = (error: unknown) => {
-  port.send({ type: 'fatal', error: toWireError(error, 0) });
+  port.send({ type: 'fatal', error: toWireError(toKilnError(error, 'KILN_ERR_HANDLER_FAILED')) });
   process.exitCode = 1;
   setImmediate(() => process.exit(1));
 };

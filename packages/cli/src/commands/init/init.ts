@@ -3,7 +3,6 @@ import { cp, readdir, readFile, writeFile } from 'node:fs/promises';
 import { basename, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cliError } from '../../errors.js';
-import { TEMPLATES } from './spec.js';
 
 /** templates/ at the repository root, beside packages/. */
 export const TEMPLATES_ROOT = fileURLToPath(new URL('../../../../../templates/', import.meta.url));
@@ -19,9 +18,6 @@ export interface InitResult {
 
 /** Copies a template into a new folder and names the project after the folder. */
 export async function init(options: { dir: string; template: string; cwd: string }): Promise<InitResult> {
-  if (!(TEMPLATES as readonly string[]).includes(options.template)) {
-    throw cliError('KILN_ERR_UNKNOWN_TEMPLATE', `--template ${options.template} does not exist; choose one of ${TEMPLATES.join(', ')}`);
-  }
   const dir = resolve(options.cwd, options.dir);
   if (existsSync(dir) && (await readdir(dir)).length > 0) {
     throw cliError('KILN_ERR_INIT_TARGET_NOT_EMPTY', `${relative(options.cwd, dir) || dir} already has files; choose a new folder name`, {

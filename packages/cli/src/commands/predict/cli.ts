@@ -1,4 +1,4 @@
-import { isKilnError } from '@kiln/handler-sdk/errors';
+import { ERROR_CATALOGUE, isKilnError } from '@kiln/handler-sdk/errors';
 import { renderBody } from '@kiln/handler-sdk/runtime';
 import type { CommandIO } from '../../command-spec.js';
 import { cliError } from '../../errors.js';
@@ -30,7 +30,8 @@ export async function execute(args: string[], options: Record<string, unknown>, 
 
 function render({ input, result }: Prediction): string {
   if (!result.ok) {
-    const { code, status, message, phase, stack } = result.error;
+    const { code, message, phase, stack } = result.error;
+    const { status } = ERROR_CATALOGUE[code];
     const trace = status >= 500 && stack !== undefined ? `${stack.split('\n').slice(1).join('\n')}\n` : '';
     return `== ${input}: ${status} ${code}${phase ? ` (in ${phase})` : ''}\n${message}\n${trace}`;
   }
@@ -40,7 +41,7 @@ function render({ input, result }: Prediction): string {
 }
 
 function toJson({ input, result }: Prediction) {
-  if (!result.ok) return { input, ok: false, status: result.error.status, error: result.error };
+  if (!result.ok) return { input, ok: false, status: ERROR_CATALOGUE[result.error.code].status, error: result.error };
   const { status, headers } = result;
   const { contentType, data } = renderBody(result.body);
   return typeof data === 'string'
