@@ -16,7 +16,7 @@ function built(format: string) {
 /** The model's bytes with one byte flipped: same size, different hash. */
 function flipped(bytes: Buffer): Buffer {
   const copy = Buffer.from(bytes);
-  copy[copy.length - 1] ^= 0xff;
+  copy.writeUInt8(copy.readUInt8(copy.length - 1) ^ 0xff, copy.length - 1);
   return copy;
 }
 

@@ -1,3 +1,4 @@
+import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -7,6 +8,20 @@ import { ElemType, linearExpected, linearModel, writeModel } from '../support/on
 import { linearArchive, post, startKiln, type RunningKiln } from '../support/server.js';
 
 const y = (row: number[]) => linearExpected(row).map(Math.fround);
+
+/** POSTs `body` with chunked transfer encoding (no Content-Length), 64 KiB at a time. */
+function chunkedPost(url: string, body: Buffer): Promise<{ status: number; json: unknown }> {
+  return new Promise((resolve, reject) => {
+    const request = httpRequest(url, { method: 'POST', headers: { 'content-type': 'application/json' } }, (response) => {
+      let text = '';
+      response.on('data', (chunk) => (text += chunk));
+      response.on('end', () => resolve({ status: response.statusCode ?? 0, json: JSON.parse(text) }));
+    });
+    request.on('error', reject);
+    for (let at = 0; at < body.length; at += 65_536) request.write(body.subarray(at, at + 65_536));
+    request.end();
+  });
+}
 
 /** The linear model with the tensor handler, and a model that echoes one input of each datatype. */
 async function serveModels(dir: string): Promise<RunningKiln> {
@@ -68,7 +83,7 @@ describe('KServe v2', () => {
         outputs: [{ name: 'y', datatype: 'FP32', shape: [-1, 3] }],
       },
     });
-    expect((await get('/v2/models/linear/versions/1')).json.name).toBe('linear');
+    expect((await get('/v2/models/linear/versions/1')).json).toMatchObject({ name: 'linear' });
     expect(await get('/v2/models/linear/ready')).toEqual({ status: 200, json: { name: 'linear', ready: true } });
     expect(await get('/v2/models/nope')).toMatchObject({ status: 404, json: { error: expect.stringContaining('Model not found: nope'), errorCode: 'KILN_ERR_MODEL_NOT_FOUND' } });
     expect(await get('/v2/models/linear/versions/7/ready')).toMatchObject({ status: 404 });
@@ -132,7 +147,13 @@ describe('KServe v2', () => {
   test('errors under /v2 keep the v2 shape: unknown routes and oversized bodies too', async () => {
     const route = await fetch(`${kiln.inference}/v2/models/linear/explain`, { method: 'POST', body: '{}' });
     expect(route.status).toBe(404);
-    expect(Object.keys(await route.json())).toEqual(['error', 'errorCode']);
+    expect(Object.keys((await route.json()) as object)).toEqual(['error', 'errorCode']);
+    // Larger than maxRequestSize (the default, 6553500 bytes), sent chunked so the server reads until it is over.
+    const oversized = await chunkedPost(`${kiln.inference}/v2/models/linear/infer`, Buffer.alloc(6_553_501, 32));
+    expect(oversized).toEqual({
+      status: 413,
+      json: { error: 'the request body is larger than maxRequestSize (6553500 bytes); send a smaller body or raise --max-request-size', errorCode: 'KILN_ERR_REQUEST_TOO_LARGE' },
+    });
   });
 
   test('a handler that answers a v2 request with JSON is named as the mistake: 500 KILN_ERR_HANDLER_FAILED', async () => {

@@ -8,9 +8,10 @@ import { linearArchive, post, startKiln } from '../support/server.js';
 
 const y = (row: number[]) => linearExpected(row).map(Math.fround);
 
-async function call(method: string, url: string, body?: unknown) {
+/** One call to an API; `json` is the answer's body, read as `T` (an error body unless told otherwise). */
+async function call<T = Record<string, unknown>>(method: string, url: string, body?: unknown): Promise<{ status: number; headers: Headers; json: T }> {
   const response = await fetch(url, { method, ...(body === undefined ? {} : { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }) });
-  return { status: response.status, headers: response.headers, json: (await response.json()) as Record<string, unknown> & unknown[] };
+  return { status: response.status, headers: response.headers, json: (await response.json()) as T };
 }
 
 function alive(pid: number): boolean {
@@ -65,18 +66,18 @@ describe('management API', () => {
     expect(async).toMatchObject({ status: 202, json: { status: 'Processing worker updates...' } });
     expect((await call('POST', `${m}/models?url=alpha.mar`)).json).toMatchObject({ errorCode: 'KILN_ERR_MODEL_CONFLICT' });
 
-    const [described] = (await call('GET', `${m}/models/linear`)).json as unknown as Record<string, unknown>[];
+    const [described] = (await call<Record<string, unknown>[]>('GET', `${m}/models/linear`)).json;
     expect(described).toMatchObject({ modelName: 'linear', modelVersion: '1.0', isDefault: true, status: 'ready', isolation: 'process', batchSize: 1, minWorkers: 1, jobQueueStatus: { remainingCapacity: 100, pendingRequests: 0 } });
     const worker = (described!.workers as { pid: number; status: string; memoryUsage: number }[])[0]!;
     expect(worker.status).toBe('READY');
     expect(worker.memoryUsage).toBeGreaterThan(10 * 1024 * 1024);
     expect(alive(worker.pid)).toBe(true);
-    const all = (await call('GET', `${m}/models/linear/all`)).json as unknown as { modelVersion: string; batchSize: number; maxBatchDelay: number }[];
+    const all = (await call<{ modelVersion: string; batchSize: number; maxBatchDelay: number }[]>('GET', `${m}/models/linear/all`)).json;
     expect(all.map((d) => [d.modelVersion, d.batchSize])).toEqual([['1.0', 1], ['2.0', 4]]);
     expect(all[1]!.maxBatchDelay).toBe(7);
     expect((await call('GET', `${m}/models/linear/9`)).status).toBe(404);
 
-    await until(async () => ((await call('GET', `${m}/models/gamma`)).json as unknown as { status: string }[])[0]!.status === 'ready');
+    await until(async () => (await call<{ status: string }[]>('GET', `${m}/models/gamma`)).json[0]!.status === 'ready');
     const first = await call('GET', `${m}/models?limit=2`);
     expect(first.json).toEqual({ nextPageToken: '2', models: [{ modelName: 'alpha', modelUrl: join(dir, 'store/alpha.mar') }, { modelName: 'beta', modelUrl: join(dir, 'store/beta.mar') }] });
     const rest = await call('GET', `${m}/models?limit=2&next_page_token=2`);
@@ -85,7 +86,7 @@ describe('management API', () => {
 
     expect((await call('DELETE', `${m}/models/linear/1.0`)).json).toMatchObject({ errorCode: 'KILN_ERR_DEFAULT_VERSION_IN_USE' });
     expect((await call('PUT', `${m}/models/linear/2.0/set-default`)).json).toEqual({ status: 'Default version successfully updated for model "linear" to "2.0"' });
-    expect(((await call('GET', `${m}/models/linear`)).json as unknown as { modelVersion: string }[])[0]!.modelVersion).toBe('2.0');
+    expect((await call<{ modelVersion: string }[]>('GET', `${m}/models/linear`)).json[0]!.modelVersion).toBe('2.0');
     const removed = await call('DELETE', `${m}/models/linear/1.0`);
     expect(removed).toMatchObject({ status: 200, json: { status: 'Model "linear" unregistered' } });
     expect(alive(worker.pid)).toBe(false);
@@ -97,7 +98,7 @@ describe('management API', () => {
     const dir = store();
     const kiln = await startKiln(['--model-store', 'store', '--models', 'linear=linear.mar', '--isolation', isolation], { cwd: dir });
     type Described = { id: string; pid: number; threadId?: number; status: string };
-    const workers = async () => ((await call('GET', `${kiln.management}/models/linear`)).json as unknown as { workers: Described[] }[])[0]!.workers;
+    const workers = async () => (await call<{ workers: Described[] }[]>('GET', `${kiln.management}/models/linear`)).json[0]!.workers;
     const key = (w: Described) => `${w.pid}:${w.threadId ?? 0}`;
     const up = await call('PUT', `${kiln.management}/models/linear?min_worker=3&synchronous=true`);
     expect(up).toMatchObject({ status: 200, json: { status: 'Workers scaled to 3 for model: linear, version: 1.0' } });

@@ -59,14 +59,21 @@ describe('security defaults', () => {
   });
 });
 
+/** The parts of an OpenAPI 3 description these tests read. */
+interface OpenApi {
+  openapi: string;
+  info: { title: string };
+  paths: Record<string, Record<string, { parameters?: { name: string; in: string; schema: { type: string; minimum?: number } }[] }>>;
+}
+
 describe('OpenAPI', () => {
   test('each API describes itself at GET /openapi.json and OPTIONS /, from the schemas that validate requests', async () => {
     const kiln = await startKiln([], { cwd: tempDir() });
-    const management = await (await fetch(`${kiln.management}/openapi.json`)).json();
+    const management = (await (await fetch(`${kiln.management}/openapi.json`)).json()) as OpenApi;
     expect(management.openapi).toBe('3.0.3');
     expect(management.info.title).toBe('Kiln management API');
     expect(Object.keys(management.paths)).toEqual(expect.arrayContaining(['/models', '/models/{model_name}', '/models/{model_name}/{version}', '/models/{model_name}/{version}/set-default']));
-    const scale = management.paths['/models/{model_name}'].put.parameters as { name: string; in: string; schema: { type: string; minimum?: number } }[];
+    const scale = management.paths['/models/{model_name}']?.put?.parameters ?? [];
     expect(scale.find((p) => p.name === 'min_worker')).toMatchObject({ in: 'query', schema: { type: 'integer', minimum: 1 } });
     // The same schema refuses what it describes as invalid.
     const refused = await fetch(`${kiln.management}/models/any?min_worker=0`, { method: 'PUT' });
@@ -75,8 +82,8 @@ describe('OpenAPI', () => {
     const options = await (await fetch(`${kiln.management}/`, { method: 'OPTIONS' })).json();
     expect(options).toEqual(management);
 
-    const inference = await (await fetch(`${kiln.inference}/openapi.json`)).json();
+    const inference = (await (await fetch(`${kiln.inference}/openapi.json`)).json()) as OpenApi;
     expect(Object.keys(inference.paths)).toEqual(expect.arrayContaining(['/ping', '/predictions/{model}', '/v2/models/{model}/infer', '/v2/health/ready', '/v1/models/{target}']));
-    expect(Object.keys((await (await fetch(`${kiln.metrics}/openapi.json`)).json()).paths)).toEqual(['/metrics']);
+    expect(Object.keys(((await (await fetch(`${kiln.metrics}/openapi.json`)).json()) as OpenApi).paths)).toEqual(['/metrics']);
   });
 });

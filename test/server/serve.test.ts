@@ -114,8 +114,8 @@ describe('kiln serve: TorchServe inference API', () => {
       const answer = await post(`${kiln.inference}/predictions/${name}/${version}`, { row: [1, 1, 1, 1] });
       expect(answer.json).toMatchObject({ y: y([1, 1, 1, 1]) });
     }
-    const list = await (await fetch(`${kiln.management}/models`)).json();
-    expect(list.models.map((m: { modelName: string }) => m.modelName)).toEqual(['folder', 'tarred', 'zipped']);
+    const list = (await (await fetch(`${kiln.management}/models`)).json()) as { models: { modelName: string }[] };
+    expect(list.models.map((m) => m.modelName)).toEqual(['folder', 'tarred', 'zipped']);
   });
 
   test('a bad --models stops the server before it listens, with the reason', () => {

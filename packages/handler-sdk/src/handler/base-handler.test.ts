@@ -1,10 +1,10 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
-import { BaseHandler, RequestError, tensor, type HandlerContext, type KilnRequest, type Tensors } from '@kiln/handler-sdk';
-import { runHandler } from '@kiln/handler-sdk/testing';
-import { tempDir } from '../support/kiln.js';
-import { linearExpected, linearModel, writeModel } from '../support/onnx-models.js';
+import { BaseHandler, HandlerResponse, RequestError, tensor, type HandlerContext, type KilnRequest, type Tensors } from '../index.js';
+import { runHandler, runHandlerReport } from '../testing/index.js';
+import { tempDir } from '../../../../test/support/kiln.js';
+import { ElemType, linearExpected, linearModel, writeModel } from '../../../../test/support/onnx-models.js';
 
 interface Row {
   row: number[];
@@ -25,7 +25,7 @@ class LinearHandler extends BaseHandler<Row, number[]> {
     return super.inference(batch, context);
   }
 
-  override postprocess(output: Tensors): number[] {
+  override postprocess(output: Tensors, _request?: KilnRequest<Row>): number[] {
     return [...(output.y!.data as Float32Array)];
   }
 }
@@ -90,7 +90,7 @@ describe('BaseHandler', () => {
     expect(results).toMatchObject([failure, failure]);
   });
 
-  test('requests whose shapes differ run in separate groups instead of failing', async () => {
+  test('requests with different row counts but the same trailing dimensions stack into one run', async () => {
     const model = writeModel(tempDir(), 'linear.onnx', linearModel());
     class TwoRows extends LinearHandler {
       override preprocess(request: KilnRequest<Row>): Tensors {
@@ -105,6 +105,36 @@ describe('BaseHandler', () => {
     const results = await runHandler(handler, [{ json: { row: [...ROWS[0]!, ...ROWS[1]!] } }, { json: { row: ROWS[2] } }], { modelPath: model });
     expect(handler.runs).toEqual([3]); // 2 rows + 1 row stack: the trailing dims agree
     expect(results[0]!.json).toEqual(fround([...linearExpected(ROWS[0]!), ...linearExpected(ROWS[1]!)]));
+    expect(results[1]!.json).toEqual(fround(linearExpected(ROWS[2]!)));
+  });
+
+  test('requests whose trailing dimensions differ run in separate groups instead of failing', async () => {
+    // y = the sum of each row, for rows of any length.
+    const model = writeModel(tempDir(), 'sum.onnx', {
+      inputs: [{ name: 'x', elemType: ElemType.FLOAT, dims: ['n', 'm'] }],
+      outputs: [{ name: 'y', elemType: ElemType.FLOAT, dims: ['n', 1] }],
+      nodes: [{ opType: 'ReduceSum', inputs: ['x', 'axes'], outputs: ['y'], attributes: { keepdims: 1 } }],
+      initializers: [],
+      constants: [{ name: 'axes', dims: [1], values: [1], int64: true }],
+    });
+    const runs: number[][] = [];
+    class Sums extends BaseHandler<{ row: number[] }, number> {
+      override preprocess(request: KilnRequest<{ row: number[] }>): Tensors {
+        return { x: tensor('float32', request.json!.row, [1, request.json!.row.length]) };
+      }
+      override async inference(batch: Tensors, context: HandlerContext): Promise<Tensors> {
+        runs.push([...batch.x!.dims]);
+        return super.inference(batch, context);
+      }
+      override postprocess(output: Tensors): number {
+        return (output.y!.data as Float32Array)[0]!;
+      }
+    }
+    const rows = [[1, 2, 3], [4, 5], [6, 7, 8], [9, 10]];
+    const results = await runHandler(Sums, rows.map((row) => ({ json: { row } })), { modelPath: model });
+    expect(results.map((r) => r.json)).toEqual([6, 9, 21, 19]);
+    // Two groups, each one run of the requests that stack: rows of 3, then rows of 2.
+    expect(runs).toEqual([[2, 3], [2, 2]]);
   });
 
   test('sync and async hooks both work, and a handler may skip ONNX by overriding handle', async () => {
@@ -151,14 +181,12 @@ describe('BaseHandler', () => {
         return requests.map(() => `${context.config.handler.greeting} from ${context.modelName} (batch ${context.batchSize})`);
       }
     }
-    const { runHandlerReport } = await import('@kiln/handler-sdk/testing');
     const report = await runHandlerReport(Configured, [{ json: 1 }], { modelName: 'greeter', config: { batchSize: 4, handler: { greeting: 'hi' } } });
     expect(report.results[0]!.json).toBe('hi from greeter (batch 4)');
     expect(report.metrics).toEqual([{ kind: 'counter', name: 'greetings_total', help: undefined, value: 1, labels: { model_name: 'greeter', model_version: '1' } }]);
   });
 
   test('answers can be bytes or carry their own status and headers', async () => {
-    const { HandlerResponse } = await import('@kiln/handler-sdk');
     class Bytes extends BaseHandler {
       override async handle(requests: KilnRequest[]) {
         return requests.map((_, i) => (i === 0 ? Buffer.from('raw') : HandlerResponse.json({ queued: true }, { status: 202, headers: { 'x-kiln': 'yes' } })));

@@ -2,10 +2,10 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { describe, expect, test } from 'vitest';
-import { ImageClassifier, ImageSegmenter, ObjectDetector, TensorHandler } from '@kiln/handler-sdk';
-import { runHandler } from '@kiln/handler-sdk/testing';
-import { tempDir } from '../support/kiln.js';
-import { ElemType, linearExpected, linearModel, writeModel } from '../support/onnx-models.js';
+import { ImageClassifier, ImageSegmenter, ObjectDetector, TensorHandler } from '../index.js';
+import { runHandler } from '../testing/index.js';
+import { tempDir } from '../../../../test/support/kiln.js';
+import { ElemType, linearExpected, linearModel, writeModel } from '../../../../test/support/onnx-models.js';
 
 /** A solid-colour PNG. */
 function png(width: number, height: number, rgb: [number, number, number]): Promise<Buffer> {
