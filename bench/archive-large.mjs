@@ -35,7 +35,10 @@ const external = (name, dims, offset, length) =>
       { key: 'length', value: String(length) },
     ],
   });
-const vi = (name, dims) => ({ name, type: { tensorType: { elemType: 1, shape: { dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) } } } });
+const vi = (name, dims) => ({
+  name,
+  type: { tensorType: { elemType: 1, shape: { dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) } } },
+});
 const model = onnx.ModelProto.create({
   irVersion: 8,
   opsetImport: [{ version: 17 }],
@@ -69,7 +72,23 @@ const kilnRuns = [];
 const zipRuns = [];
 for (let i = 0; i < runs; i++) {
   rmSync(join(work, 'bench.mar'), { force: true });
-  kilnRuns.push(timed(process.execPath, [kiln, 'archive', '--model-name', 'bench', '-v', '1', '--serialized-file', 'model.onnx', '--handler', 'tensor', '--archive-format', 'zip-store', '-q']));
+  kilnRuns.push(
+    timed(process.execPath, [
+      kiln,
+      'archive',
+      '--model-name',
+      'bench',
+      '-v',
+      '1',
+      '--serialized-file',
+      'model.onnx',
+      '--handler',
+      'tensor',
+      '--archive-format',
+      'zip-store',
+      '-q',
+    ]),
+  );
   rmSync(join(work, 'bench.zip'), { force: true });
   zipRuns.push(timed('zip', ['-0', '-q', 'bench.zip', 'model.onnx', 'weights.bin']));
 }

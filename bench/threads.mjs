@@ -6,7 +6,6 @@
 //
 //   npm run build && node bench/threads.mjs [seconds per setting = 3]
 import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as ort from 'onnxruntime-node';
 import { clsModel, inputFor, writeConvNet } from './compare/models.mjs';
@@ -41,11 +40,17 @@ async function measure(model, { threads, spinning, interOp }, batch) {
   await session.release();
   times.sort((a, b) => a - b);
   const wall = times.reduce((a, b) => a + b, 0);
-  return { p50: times[Math.floor(times.length / 2)], cpuPerRun: (used.user + used.system) / 1000 / times.length, itemsPerS: (times.length * batch) / (wall / 1000) };
+  return {
+    p50: times[Math.floor(times.length / 2)],
+    cpuPerRun: (used.user + used.system) / 1000 / times.length,
+    itemsPerS: (times.length * batch) / (wall / 1000),
+  };
 }
 
 console.log(`ONNX Runtime threads, in-process, ${seconds} s per setting (${new Date().toISOString()})`);
-console.log('| model | intra-op threads | spinning | inter-op threads | batch-1 p50 ms | CPU ms per batch-1 run | batch-16 items/s | CPU ms per batch-16 run |');
+console.log(
+  '| model | intra-op threads | spinning | inter-op threads | batch-1 p50 ms | CPU ms per batch-1 run | batch-16 items/s | CPU ms per batch-16 run |',
+);
 console.log('|---|---|---|---|---|---|---|---|');
 const settings = [
   { threads: 1, spinning: true, interOp: 1 },
@@ -59,6 +64,8 @@ for (const model of models) {
     const batched = await measure(model, setting, 16);
     const spinning = setting.threads === 1 ? 'n/a' : setting.spinning ? 'on' : 'off';
     const interOp = setting.interOp === 1 ? '1 (sequential)' : `${setting.interOp} (parallel)`;
-    console.log(`| ${model.key} | ${setting.threads} | ${spinning} | ${interOp} | ${single.p50.toFixed(2)} | ${single.cpuPerRun.toFixed(2)} | ${batched.itemsPerS.toFixed(0)} | ${batched.cpuPerRun.toFixed(1)} |`);
+    console.log(
+      `| ${model.key} | ${setting.threads} | ${spinning} | ${interOp} | ${single.p50.toFixed(2)} | ${single.cpuPerRun.toFixed(2)} | ${batched.itemsPerS.toFixed(0)} | ${batched.cpuPerRun.toFixed(1)} |`,
+    );
   }
 }

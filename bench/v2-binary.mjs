@@ -24,28 +24,58 @@ mkdirSync(work, { recursive: true });
 const { onnx } = onnxProto;
 let seed = 1;
 const random = (n, scale) => Float32Array.from({ length: n }, () => ((seed = (seed * 16807) % 2147483647) / 2147483647 - 0.5) * scale);
-const init = (name, dims, scale) => ({ name, dims, dataType: 1, rawData: Buffer.from(random(dims.reduce((a, b) => a * b, 1), scale).buffer) });
-const vi = (name, dims) => ({ name, type: { tensorType: { elemType: 1, shape: { dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) } } } });
+const init = (name, dims, scale) => ({
+  name,
+  dims,
+  dataType: 1,
+  rawData: Buffer.from(
+    random(
+      dims.reduce((a, b) => a * b, 1),
+      scale,
+    ).buffer,
+  ),
+});
+const vi = (name, dims) => ({
+  name,
+  type: { tensorType: { elemType: 1, shape: { dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) } } },
+});
 const same = (x, w, out) => ({ opType: 'Conv', input: [x, w], output: [out], attribute: [{ name: 'pads', type: 7, ints: [1, 1, 1, 1] }] });
-const conv = (x, w, out) => ({ opType: 'Conv', input: [x, w], output: [out], attribute: [{ name: 'strides', type: 7, ints: [2, 2] }, { name: 'pads', type: 7, ints: [1, 1, 1, 1] }] });
+const conv = (x, w, out) => ({
+  opType: 'Conv',
+  input: [x, w],
+  output: [out],
+  attribute: [
+    { name: 'strides', type: 7, ints: [2, 2] },
+    { name: 'pads', type: 7, ints: [1, 1, 1, 1] },
+  ],
+});
 const model = onnx.ModelProto.create({
   irVersion: 8,
   opsetImport: [{ version: 17 }],
   graph: {
     name: 'convnet',
     node: [
-      conv('image', 'w1', 'c1'), { opType: 'Relu', input: ['c1'], output: ['r1'] },
-      conv('r1', 'w2', 'c2'), { opType: 'Relu', input: ['c2'], output: ['r2'] },
-      conv('r2', 'w3', 'c3'), { opType: 'Relu', input: ['c3'], output: ['r3'] },
-      same('r3', 'w4', 'c4'), { opType: 'Relu', input: ['c4'], output: ['r4'] },
-      same('r4', 'w5', 'c5'), { opType: 'Relu', input: ['c5'], output: ['r5'] },
+      conv('image', 'w1', 'c1'),
+      { opType: 'Relu', input: ['c1'], output: ['r1'] },
+      conv('r1', 'w2', 'c2'),
+      { opType: 'Relu', input: ['c2'], output: ['r2'] },
+      conv('r2', 'w3', 'c3'),
+      { opType: 'Relu', input: ['c3'], output: ['r3'] },
+      same('r3', 'w4', 'c4'),
+      { opType: 'Relu', input: ['c4'], output: ['r4'] },
+      same('r4', 'w5', 'c5'),
+      { opType: 'Relu', input: ['c5'], output: ['r5'] },
       { opType: 'GlobalAveragePool', input: ['r5'], output: ['pool'] },
       { opType: 'Flatten', input: ['pool'], output: ['flat'] },
       { opType: 'MatMul', input: ['flat', 'head'], output: ['logits'] },
     ],
     initializer: [
-      init('w1', [64, 3, 3, 3], 0.5), init('w2', [128, 64, 3, 3], 0.05), init('w3', [256, 128, 3, 3], 0.03),
-      init('w4', [256, 256, 3, 3], 0.02), init('w5', [256, 256, 3, 3], 0.02), init('head', [256, 1000], 0.1),
+      init('w1', [64, 3, 3, 3], 0.5),
+      init('w2', [128, 64, 3, 3], 0.05),
+      init('w3', [256, 128, 3, 3], 0.03),
+      init('w4', [256, 256, 3, 3], 0.02),
+      init('w5', [256, 256, 3, 3], 0.02),
+      init('head', [256, 1000], 0.1),
     ],
     input: [vi('image', ['batch', 3, 224, 224])],
     output: [vi('logits', ['batch', 1000])],
@@ -55,23 +85,61 @@ writeFileSync(join(work, 'convnet.onnx'), onnx.ModelProto.encode(model).finish()
 // KILN_BENCH_THREADS sets ONNX Runtime threads on both sides; default: the server's, cores ÷ workers.
 const threads = Number(process.env.KILN_BENCH_THREADS ?? Math.max(1, cpus().length));
 writeFileSync(join(work, 'model-config.yaml'), `intraOpNumThreads: ${threads}\n`);
-execFileSync(process.execPath, [kiln, 'archive', '--model-name', 'convnet', '-v', '1', '--serialized-file', 'convnet.onnx', '--handler', 'tensor', '-c', 'model-config.yaml', '-f', '-q'], { cwd: work });
+execFileSync(
+  process.execPath,
+  [
+    kiln,
+    'archive',
+    '--model-name',
+    'convnet',
+    '-v',
+    '1',
+    '--serialized-file',
+    'convnet.onnx',
+    '--handler',
+    'tensor',
+    '-c',
+    'model-config.yaml',
+    '-f',
+    '-q',
+  ],
+  { cwd: work },
+);
 
 const pixels = random(3 * 224 * 224, 2);
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
-const child = spawn(process.execPath, [kiln, 'serve', '--models', 'convnet=convnet.mar', '--inference-address', 'http://127.0.0.1:0', '--management-address', 'http://127.0.0.1:0', '--metrics-address', 'http://127.0.0.1:0'], { cwd: work });
+const child = spawn(
+  process.execPath,
+  [
+    kiln,
+    'serve',
+    '--models',
+    'convnet=convnet.mar',
+    '--inference-address',
+    'http://127.0.0.1:0',
+    '--management-address',
+    'http://127.0.0.1:0',
+    '--metrics-address',
+    'http://127.0.0.1:0',
+  ],
+  { cwd: work },
+);
 let out = '';
 child.stdout.on('data', (d) => (out += d));
 while (!/Kiln is ready/.test(out)) await new Promise((r) => setTimeout(r, 5));
 const url = `${/inference API listening on (\S+)/.exec(out)[1]}/v2/models/convnet/infer`;
 
-const jsonBody = Buffer.from(JSON.stringify({ inputs: [{ name: 'image', shape: [1, 3, 224, 224], datatype: 'FP32', data: Array.from(pixels) }] }));
+const jsonBody = Buffer.from(
+  JSON.stringify({ inputs: [{ name: 'image', shape: [1, 3, 224, 224], datatype: 'FP32', data: Array.from(pixels) }] }),
+);
 const tensorBytes = Buffer.from(pixels.buffer);
-const header = Buffer.from(JSON.stringify({
-  inputs: [{ name: 'image', shape: [1, 3, 224, 224], datatype: 'FP32', parameters: { binary_data_size: tensorBytes.length } }],
-  outputs: [{ name: 'logits', parameters: { binary_data: true } }],
-}));
+const header = Buffer.from(
+  JSON.stringify({
+    inputs: [{ name: 'image', shape: [1, 3, 224, 224], datatype: 'FP32', parameters: { binary_data_size: tensorBytes.length } }],
+    outputs: [{ name: 'logits', parameters: { binary_data: true } }],
+  }),
+);
 const binaryBody = Buffer.concat([header, tensorBytes]);
 
 // node:http with keep-alive: the lightest client Node has (fetch adds about 1 ms per 600 KB request).
@@ -95,12 +163,19 @@ async function time(body, headers) {
   }
   return median(samples);
 }
-const binary = await time(binaryBody, { 'content-type': 'application/octet-stream', 'inference-header-content-length': String(header.length) });
+const binary = await time(binaryBody, {
+  'content-type': 'application/octet-stream',
+  'inference-header-content-length': String(header.length),
+});
 const json = await time(jsonBody, { 'content-type': 'application/json' });
 child.kill('SIGTERM');
 await new Promise((r) => child.once('exit', r));
 
-const session = await ort.InferenceSession.create(join(work, 'convnet.onnx'), { intraOpNumThreads: threads, interOpNumThreads: 1, graphOptimizationLevel: 'all' });
+const session = await ort.InferenceSession.create(join(work, 'convnet.onnx'), {
+  intraOpNumThreads: threads,
+  interOpNumThreads: 1,
+  graphOptimizationLevel: 'all',
+});
 const local = [];
 for (let i = 0; i < N + 10; i++) {
   const t = performance.now();
@@ -113,4 +188,4 @@ console.log(`1×3×224×224 FP32, ${N} requests each at concurrency 1, ${threads
 console.log(`in-process session.run: p50 ${inProcess.toFixed(2)} ms`);
 console.log(`v2 binary: request ${kb(binaryBody.length)}, p50 ${binary.toFixed(2)} ms (${(binary / inProcess).toFixed(2)}× in-process)`);
 console.log(`v2 JSON:   request ${kb(jsonBody.length)}, p50 ${json.toFixed(2)} ms (${(json / inProcess).toFixed(2)}× in-process)`);
-if (!process.env.KEEP) rmSync(join(root, "bench/out"), { recursive: true, force: true });
+if (!process.env.KEEP) rmSync(join(root, 'bench/out'), { recursive: true, force: true });

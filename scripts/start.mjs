@@ -15,18 +15,31 @@ const archive = join(root, '.tmp/example/ocr.mar');
 const image = join(template, 'example/hello.png');
 
 console.log('$ kiln archive --model-name ocr ... (the OCR template and the PP-OCRv4 models)');
-const built = spawnSync(process.execPath, [
-  kiln, 'archive',
-  '--model-name', 'ocr',
-  '--version', '1.0',
-  '--serialized-file', models.recognitionPath,
-  '--extra-files', [models.dictionaryPath, join(dirname(models.recognitionPath), 'ch_ppocr_mobile_v2.0_cls_infer.onnx')].join(','),
-  '--handler', join(template, 'src/handler.ts'),
-  '--config-file', join(template, 'model-config.yaml'),
-  '--description', 'PP-OCRv4 text recognition with text direction classification',
-  '--export-path', dirname(archive),
-  '--force',
-], { stdio: 'inherit', cwd: root });
+const built = spawnSync(
+  process.execPath,
+  [
+    kiln,
+    'archive',
+    '--model-name',
+    'ocr',
+    '--version',
+    '1.0',
+    '--serialized-file',
+    models.recognitionPath,
+    '--extra-files',
+    [models.dictionaryPath, join(dirname(models.recognitionPath), 'ch_ppocr_mobile_v2.0_cls_infer.onnx')].join(','),
+    '--handler',
+    join(template, 'src/handler.ts'),
+    '--config-file',
+    join(template, 'model-config.yaml'),
+    '--description',
+    'PP-OCRv4 text recognition with text direction classification',
+    '--export-path',
+    dirname(archive),
+    '--force',
+  ],
+  { stdio: 'inherit', cwd: root },
+);
 if (built.status !== 0) process.exit(built.status ?? 1);
 
 console.log(`$ kiln serve --models ocr=${relative(root, archive)}`);
@@ -41,7 +54,11 @@ server.stdout.on('data', async (chunk) => {
   output += chunk;
   if (wasReady || !/Kiln is ready/.test(output)) return;
   const address = /inference API listening on (\S+)/.exec(output)[1];
-  const response = await fetch(`${address}/predictions/ocr`, { method: 'POST', body: await readFile(image), headers: { 'content-type': 'image/png' } });
+  const response = await fetch(`${address}/predictions/ocr`, {
+    method: 'POST',
+    body: await readFile(image),
+    headers: { 'content-type': 'image/png' },
+  });
   console.log(`\nPOST ${relative(root, image)} → ${response.status} ${await response.text()}\n`);
   console.log('Try it yourself:');
   console.log(`  curl -T ${relative(root, image)} -H 'content-type: image/png' ${address}/predictions/ocr`);

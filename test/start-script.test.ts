@@ -16,7 +16,11 @@ test("the README's first command archives, serves and answers a real OCR request
       KILN_METRICS_ADDRESS: 'http://127.0.0.1:0',
     },
   });
-  expect(run.stdout).toMatch(/POST templates\/ocr\/example\/hello\.png → 200 \{"text":"Hello Kiln 2026","confidence":0\.9\d+,"rotated":false\}/);
-  expect(run.stdout).toMatch(/curl -T templates\/ocr\/example\/hello\.png -H 'content-type: image\/png' http:\/\/127\.0\.0\.1:\d+\/predictions\/ocr/);
+  expect(run.stdout).toMatch(
+    /POST templates\/ocr\/example\/hello\.png → 200 \{"text":"Hello Kiln 2026","confidence":0\.9\d+,"rotated":false\}/,
+  );
+  expect(run.stdout).toMatch(
+    /curl -T templates\/ocr\/example\/hello\.png -H 'content-type: image\/png' http:\/\/127\.0\.0\.1:\d+\/predictions\/ocr/,
+  );
   expect(run.status).toBe(0);
 });

@@ -32,7 +32,8 @@ for (const name of readdirSync(join(root, 'node_modules'))) {
   if (name !== '@kiln') symlinkSync(join(root, 'node_modules', name), join(modules, name));
 }
 for (const name of readdirSync(join(dir, 'packages'))) {
-  if (existsSync(join(dir, 'packages', name, 'package.json'))) symlinkSync(join('..', '..', 'packages', name), join(modules, '@kiln', name));
+  if (existsSync(join(dir, 'packages', name, 'package.json')))
+    symlinkSync(join('..', '..', 'packages', name), join(modules, '@kiln', name));
 }
 
 execFileSync('npm', ['run', 'build'], { cwd: dir, stdio: 'inherit' });

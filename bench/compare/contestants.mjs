@@ -22,7 +22,10 @@ const here = fileURLToPath(new URL('.', import.meta.url));
 export function contestants(noIsolationKey) {
   const kiln = noIsolationKey
     ? [{ id: 'kiln', label: 'Kiln (current)', kind: 'kiln' }]
-    : [{ id: 'kiln-thread', label: 'Kiln thread', kind: 'kiln', isolation: 'thread' }, { id: 'kiln-process', label: 'Kiln process', kind: 'kiln', isolation: 'process' }];
+    : [
+        { id: 'kiln-thread', label: 'Kiln thread', kind: 'kiln', isolation: 'thread' },
+        { id: 'kiln-process', label: 'Kiln process', kind: 'kiln', isolation: 'process' },
+      ];
   return [{ id: 'inproc', label: 'in-process', kind: 'inproc' }, { id: 'naive', label: 'naive server', kind: 'naive' }, ...kiln];
 }
 
@@ -34,22 +37,31 @@ export function contestants(noIsolationKey) {
  * @returns {Promise<Model>}
  */
 export async function prepare(base, dir) {
-  const session = await ort.InferenceSession.create(base.path, { intraOpNumThreads: 1, interOpNumThreads: 1, graphOptimizationLevel: 'all' });
+  const session = await ort.InferenceSession.create(base.path, {
+    intraOpNumThreads: 1,
+    interOpNumThreads: 1,
+    graphOptimizationLevel: 'all',
+  });
   const model = { ...base, inputName: session.inputNames[0], outputName: session.outputNames[0], input: inputFor(base) };
   const results = await session.run({ [model.inputName]: new ort.Tensor('float32', model.input, [1, ...model.dims]) });
   model.reference = /** @type {Float32Array} */ (results[model.outputName].data);
   await session.release();
 
   const raw = Buffer.from(model.input.buffer, model.input.byteOffset, model.input.byteLength);
-  const header = Buffer.from(JSON.stringify({
-    inputs: [{ name: model.inputName, shape: [1, ...model.dims], datatype: 'FP32', parameters: { binary_data_size: raw.length } }],
-    outputs: [{ name: model.outputName, parameters: { binary_data: true } }],
-  }));
+  const header = Buffer.from(
+    JSON.stringify({
+      inputs: [{ name: model.inputName, shape: [1, ...model.dims], datatype: 'FP32', parameters: { binary_data_size: raw.length } }],
+      outputs: [{ name: model.outputName, parameters: { binary_data: true } }],
+    }),
+  );
   writeFileSync(join(dir, `${model.key}.raw`), raw);
   writeFileSync(join(dir, `${model.key}.v2`), Buffer.concat([header, raw]));
   model.bodies = {
     naive: { file: join(dir, `${model.key}.raw`), headers: { 'content-type': 'application/octet-stream' } },
-    kiln: { file: join(dir, `${model.key}.v2`), headers: { 'content-type': 'application/octet-stream', 'inference-header-content-length': String(header.length) } },
+    kiln: {
+      file: join(dir, `${model.key}.v2`),
+      headers: { 'content-type': 'application/octet-stream', 'inference-header-content-length': String(header.length) },
+    },
   };
   return /** @type {Model} */ (model);
 }
@@ -58,7 +70,11 @@ const archives = new Map();
 /** Archives the model with a model-config.yaml for this setup; one archive per distinct config. */
 function archive(kilnRoot, dir, contestant, model, setup) {
   // No intraOpNumThreads when the setup leaves threads out: Kiln then chooses.
-  const lines = [`batchSize: ${setup.batchSize}`, `minWorkers: ${setup.procs}`, ...(setup.threads === undefined ? [] : [`intraOpNumThreads: ${setup.threads}`])];
+  const lines = [
+    `batchSize: ${setup.batchSize}`,
+    `minWorkers: ${setup.procs}`,
+    ...(setup.threads === undefined ? [] : [`intraOpNumThreads: ${setup.threads}`]),
+  ];
   if (setup.batchSize > 1) lines.push(`maxBatchDelay: ${setup.maxBatchDelay}`);
   if (contestant.isolation) lines.push(`isolation: ${contestant.isolation}`);
   const config = `${lines.join('\n')}\n`;
@@ -68,7 +84,28 @@ function archive(kilnRoot, dir, contestant, model, setup) {
   mkdirSync(out, { recursive: true });
   writeFileSync(join(out, 'model-config.yaml'), config);
   try {
-    execFileSync(process.execPath, [join(kilnRoot, 'packages/cli/bin/kiln.js'), 'archive', '--model-name', model.key, '-v', '1', '--serialized-file', model.path, '--handler', 'tensor', '-c', join(out, 'model-config.yaml'), '--export-path', out, '-f', '-q'], { stdio: 'pipe' });
+    execFileSync(
+      process.execPath,
+      [
+        join(kilnRoot, 'packages/cli/bin/kiln.js'),
+        'archive',
+        '--model-name',
+        model.key,
+        '-v',
+        '1',
+        '--serialized-file',
+        model.path,
+        '--handler',
+        'tensor',
+        '-c',
+        join(out, 'model-config.yaml'),
+        '--export-path',
+        out,
+        '-f',
+        '-q',
+      ],
+      { stdio: 'pipe' },
+    );
   } catch (error) {
     throw new Error(`kiln archive refused model-config.yaml (${lines.join(', ')}): ${String(error.stderr ?? error.message).trim()}`);
   }
@@ -104,9 +141,11 @@ function outputOf(kind, res) {
 /** Throws unless the answer carries the same outputs as in-process session.run, within 1e-4. */
 function check(label, kind, res, model) {
   const got = outputOf(kind, res);
-  if (got.length !== model.reference.length) throw new Error(`${label} answered ${got.length} floats, in-process gives ${model.reference.length}`);
+  if (got.length !== model.reference.length)
+    throw new Error(`${label} answered ${got.length} floats, in-process gives ${model.reference.length}`);
   let worst = 0;
-  for (let i = 0; i < got.length; i++) worst = Math.max(worst, Math.abs(got[i] - model.reference[i]) || (Number.isNaN(got[i]) ? Infinity : 0));
+  for (let i = 0; i < got.length; i++)
+    worst = Math.max(worst, Math.abs(got[i] - model.reference[i]) || (Number.isNaN(got[i]) ? Infinity : 0));
   if (!(worst <= 1e-4)) throw new Error(`${label} answers differ from in-process session.run by up to ${worst} (> 1e-4)`);
 }
 
@@ -125,17 +164,39 @@ export async function startServer(kilnRoot, dir, contestant, model, setup) {
   if (contestant.kind === 'naive') {
     url = `http://127.0.0.1:${port}/infer`;
     t0 = performance.now();
-    child = start(process.execPath, [join(here, 'naive-server.mjs'), model.path, String(port), String(setup.threads), model.dims.join(',')]);
+    child = start(process.execPath, [
+      join(here, 'naive-server.mjs'),
+      model.path,
+      String(port),
+      String(setup.threads),
+      model.dims.join(','),
+    ]);
   } else {
     const mar = archive(kilnRoot, dir, contestant, model, setup);
     url = `http://127.0.0.1:${port}/v2/models/${model.key}/infer`;
     t0 = performance.now();
-    child = start(process.execPath, [join(kilnRoot, 'packages/cli/bin/kiln.js'), 'serve', '--models', `${model.key}=${mar}`, '--inference-address', `http://127.0.0.1:${port}`, '--management-address', 'http://127.0.0.1:0', '--metrics-address', 'http://127.0.0.1:0'], { cwd: dir });
+    child = start(
+      process.execPath,
+      [
+        join(kilnRoot, 'packages/cli/bin/kiln.js'),
+        'serve',
+        '--models',
+        `${model.key}=${mar}`,
+        '--inference-address',
+        `http://127.0.0.1:${port}`,
+        '--management-address',
+        'http://127.0.0.1:0',
+        '--metrics-address',
+        'http://127.0.0.1:0',
+      ],
+      { cwd: dir },
+    );
   }
   const server = { child, url, body, spawnMs: 0 };
   try {
     for (;;) {
-      if (child.exitCode !== null || child.signalCode !== null) throw new Error(`${contestant.label} exited while starting:\n${child.output()}`);
+      if (child.exitCode !== null || child.signalCode !== null)
+        throw new Error(`${contestant.label} exited while starting:\n${child.output()}`);
       if (performance.now() - t0 > 120_000) throw new Error(`${contestant.label} gave no 200 within 120 s:\n${child.output()}`);
       const res = await post(url, payload, body.headers);
       if (res.status === 200) {
@@ -146,7 +207,8 @@ export async function startServer(kilnRoot, dir, contestant, model, setup) {
       // While it loads, Kiln answers 503, or 404 until the model is registered; any other 4xx
       // means the request is wrong, and waiting will not help.
       const loading = res.status === 503 || (res.status === 404 && contestant.kind === 'kiln');
-      if (res.status !== undefined && !loading && res.status < 500) throw new Error(`${contestant.label} answered ${res.status}: ${res.body.subarray(0, 400)}`);
+      if (res.status !== undefined && !loading && res.status < 500)
+        throw new Error(`${contestant.label} answered ${res.status}: ${res.body.subarray(0, 400)}`);
       await new Promise((r) => setTimeout(r, 5));
     }
   } catch (error) {
@@ -162,7 +224,8 @@ export function loadServer(server, { concurrency, warmupS, durationS }) {
   return runLoad({ url: server.url, bodyFile: server.body.file, headers: server.body.headers, concurrency, warmupS, durationS });
 }
 
-const inproc = (model, options) => start(process.execPath, [join(here, 'inproc.mjs'), JSON.stringify({ model: model.path, dims: model.dims, ...options })]);
+const inproc = (model, options) =>
+  start(process.execPath, [join(here, 'inproc.mjs'), JSON.stringify({ model: model.path, dims: model.dims, ...options })]);
 
 /** In-process spawn → first session.run done. */
 export async function inprocSpawnMs(model, threads) {
@@ -185,7 +248,9 @@ export async function inprocLatency(model, threads, { warmupS, durationS }) {
 /** In-process throughput: `procs` processes × `threads` threads running batches of `batch`, all
  *  measuring the same window; items/s summed. */
 export async function inprocThroughput(model, setup, { warmupS, durationS }) {
-  const children = Array.from({ length: setup.procs }, () => inproc(model, { mode: 'throughput', threads: setup.threads, batch: setup.batchSize, warmupS, durationS }));
+  const children = Array.from({ length: setup.procs }, () =>
+    inproc(model, { mode: 'throughput', threads: setup.threads, batch: setup.batchSize, warmupS, durationS }),
+  );
   try {
     await Promise.all(children.map((c) => waitForLine(c, /^ready$/)));
     const results = children.map((c) => waitForLine(c, /^\{/));

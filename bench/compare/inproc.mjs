@@ -49,7 +49,16 @@ if (options.mode === 'spawn') {
   samples.sort((a, b) => a - b);
   const pct = (p) => samples[Math.min(samples.length - 1, Math.ceil((p / 100) * samples.length) - 1)];
   const durationS = (performance.now() - start) / 1000;
-  const result = { requests: samples.length, errors: {}, durationS, rps: samples.length / durationS, p50: pct(50), p90: pct(90), p99: pct(99), max: samples.at(-1) };
+  const result = {
+    requests: samples.length,
+    errors: {},
+    durationS,
+    rps: samples.length / durationS,
+    p50: pct(50),
+    p90: pct(90),
+    p99: pct(99),
+    max: samples.at(-1),
+  };
   process.stdout.write(`${JSON.stringify(result)}\n`, () => process.exit(0));
 } else if (options.mode === 'throughput') {
   const warmEnd = performance.now() + options.warmupS * 1000;

@@ -45,7 +45,7 @@ function send() {
       res.on('error', () => resolve('response-error'));
     });
     req.setTimeout(timeoutMs, () => req.destroy(new Error('timeout')));
-    req.on('error', (error) => resolve(error.message === 'timeout' ? 'timeout' : /** @type {any} */ (error).code ?? 'error'));
+    req.on('error', (error) => resolve(error.message === 'timeout' ? 'timeout' : (/** @type {any} */ (error).code ?? 'error')));
     req.end(body);
   });
 }
@@ -62,7 +62,11 @@ let windowEnd = 0;
 function startMeasuring() {
   phase = 'measure';
   windowStart = performance.now();
-  if (options.durationS) setTimeout(() => { windowEnd = performance.now(); phase = 'done'; }, options.durationS * 1000);
+  if (options.durationS)
+    setTimeout(() => {
+      windowEnd = performance.now();
+      phase = 'done';
+    }, options.durationS * 1000);
 }
 
 async function loop() {
@@ -103,7 +107,10 @@ function finish(why) {
     errors,
     durationS,
     rps: sorted.length / durationS,
-    p50: pct(50), p90: pct(90), p99: pct(99), max: sorted.at(-1) ?? null,
+    p50: pct(50),
+    p90: pct(90),
+    p99: pct(99),
+    max: sorted.at(-1) ?? null,
     ...(why ? { aborted: why } : {}),
   };
   process.stdout.write(`${JSON.stringify(result)}\n`, () => process.exit(0));

@@ -20,7 +20,11 @@ import { renderMemory } from './report.mjs';
 function snapshot(pid) {
   const workers = [];
   for (const p of descendants(pid)) {
-    try { workers.push({ pid: p, mb: rssMb(p) }); } catch { /* exited meanwhile */ }
+    try {
+      workers.push({ pid: p, mb: rssMb(p) });
+    } catch {
+      /* exited meanwhile */
+    }
   }
   const server = rssMb(pid);
   return { server, workers, total: server + workers.reduce((s, w) => s + w.mb, 0) };
@@ -49,13 +53,17 @@ export async function measureMemory(o) {
       entry.warmupLoad = await load(warmup);
       await settle();
       entry.before = snapshot(server.child.pid);
-      o.log(`memory ${c.label}: ${entry.before.total.toFixed(0)} MiB after ${warmup} requests; sending ${requests} more at c=${concurrency}`);
+      o.log(
+        `memory ${c.label}: ${entry.before.total.toFixed(0)} MiB after ${warmup} requests; sending ${requests} more at c=${concurrency}`,
+      );
       entry.load = await load(requests);
       await settle();
       entry.after = snapshot(server.child.pid);
       entry.growthMb = entry.after.total - entry.before.total;
       entry.growthPct = (100 * entry.growthMb) / entry.before.total;
-      o.log(`memory ${c.label}: ${entry.after.total.toFixed(0)} MiB after ${requests} more (${entry.growthPct.toFixed(1)}%, ${entry.load.rps.toFixed(0)}/s)`);
+      o.log(
+        `memory ${c.label}: ${entry.after.total.toFixed(0)} MiB after ${requests} more (${entry.growthPct.toFixed(1)}%, ${entry.load.rps.toFixed(0)}/s)`,
+      );
     } catch (error) {
       entry.error = String(error.message ?? error);
       o.log(`memory ${c.label}: FAILED ${entry.error}`);

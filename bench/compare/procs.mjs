@@ -34,7 +34,12 @@ export function descendants(pid) {
     }
   }
   const out = [];
-  const walk = (p) => { for (const c of children.get(p) ?? []) { out.push(c); walk(c); } };
+  const walk = (p) => {
+    for (const c of children.get(p) ?? []) {
+      out.push(c);
+      walk(c);
+    }
+  };
   walk(pid);
   return out;
 }
@@ -43,9 +48,17 @@ export function descendants(pid) {
 export function killTree(pid) {
   if (pid === undefined) return;
   let pids = [];
-  try { pids = descendants(pid); } catch { /* /proc unreadable: the pid alone */ }
+  try {
+    pids = descendants(pid);
+  } catch {
+    /* /proc unreadable: the pid alone */
+  }
   for (const p of [pid, ...pids]) {
-    try { process.kill(p, 'SIGKILL'); } catch { /* already gone */ }
+    try {
+      process.kill(p, 'SIGKILL');
+    } catch {
+      /* already gone */
+    }
   }
 }
 
@@ -57,12 +70,20 @@ export function killTree(pid) {
  */
 export function cpuMeter() {
   const machine = () => {
-    const [user, nice, system, , , irq, softirq, steal] = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+    const [user, nice, system, , , irq, softirq, steal] = readFileSync('/proc/stat', 'utf8')
+      .split('\n')[0]
+      .trim()
+      .split(/\s+/)
+      .slice(1)
+      .map(Number);
     return { busy: (user + nice + system + irq + softirq) / 100, steal: steal / 100 };
   };
   const own = () => {
     const stat = readFileSync('/proc/self/stat', 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ').map(Number);
+    const f = stat
+      .slice(stat.lastIndexOf(')') + 2)
+      .split(' ')
+      .map(Number);
     return (f[11] + f[12] + f[13] + f[14]) / 100; // utime, stime, cutime, cstime
   };
   const m0 = machine();
@@ -89,11 +110,18 @@ export function start(command, args, options = {}) {
   const child = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'], ...options });
   live.add(child);
   let tail = '';
-  const keep = (d) => { tail = (tail + d).slice(-4000); };
+  const keep = (d) => {
+    tail = (tail + d).slice(-4000);
+  };
   child.stdout.on('data', keep);
   child.stderr.on('data', keep);
   child.output = () => tail;
-  child.exited = new Promise((resolve) => child.once('exit', (code) => { live.delete(child); resolve(code); }));
+  child.exited = new Promise((resolve) =>
+    child.once('exit', (code) => {
+      live.delete(child);
+      resolve(code);
+    }),
+  );
   child.on('error', keep);
   return /** @type {any} */ (child);
 }
@@ -107,7 +135,11 @@ export async function stop(child, graceMs = 10_000) {
   await child.exited;
   clearTimeout(timer);
   for (const p of below) {
-    try { process.kill(p, 'SIGKILL'); } catch { /* exited with its parent, as it should */ }
+    try {
+      process.kill(p, 'SIGKILL');
+    } catch {
+      /* exited with its parent, as it should */
+    }
   }
 }
 
@@ -121,11 +153,21 @@ export function waitForLine(child, pattern, timeoutMs = 120_000) {
       const lines = buffered.split('\n');
       buffered = lines.pop();
       const line = lines.find((l) => pattern.test(l));
-      if (line !== undefined) { cleanup(); resolve(line); }
+      if (line !== undefined) {
+        cleanup();
+        resolve(line);
+      }
     };
     const onExit = (code) => fail(new Error(`exited (${code}) before printing ${pattern}:\n${child.output()}`));
-    const fail = (error) => { cleanup(); reject(error); };
-    const cleanup = () => { clearTimeout(timer); child.stdout.off('data', onData); child.off('exit', onExit); };
+    const fail = (error) => {
+      cleanup();
+      reject(error);
+    };
+    const cleanup = () => {
+      clearTimeout(timer);
+      child.stdout.off('data', onData);
+      child.off('exit', onExit);
+    };
     child.stdout.on('data', onData);
     child.once('exit', onExit);
   });

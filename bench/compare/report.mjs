@@ -22,7 +22,16 @@ export function describeMachine(kilnRoot) {
       kiln = basename(kilnRoot);
     }
   }
-  return { cpu: cpus()[0]?.model ?? '?', cores: cpus().length, memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version, onnxruntimeNode: version('onnxruntime-node'), fastify: version('fastify'), kiln, kilnRoot };
+  return {
+    cpu: cpus()[0]?.model ?? '?',
+    cores: cpus().length,
+    memoryGiB: Math.round(totalmem() / 2 ** 30),
+    node: process.version,
+    onnxruntimeNode: version('onnxruntime-node'),
+    fastify: version('fastify'),
+    kiln,
+    kilnRoot,
+  };
 }
 
 const median = (xs) => {
@@ -48,7 +57,10 @@ export function summarise(rows) {
     for (const byMode of Object.values(byContestant)) {
       for (const [mode, list] of Object.entries(byMode)) {
         const ok = list.filter((r) => !r.error);
-        const nonOk = (r) => Object.values({ ...r.latency?.errors }).concat(Object.values({ ...r.throughput?.errors })).reduce((a, b) => a + b, 0);
+        const nonOk = (r) =>
+          Object.values({ ...r.latency?.errors })
+            .concat(Object.values({ ...r.throughput?.errors }))
+            .reduce((a, b) => a + b, 0);
         byMode[mode] = {
           rounds: ok.length,
           failures: list.filter((r) => r.error).map((r) => r.error),
@@ -80,12 +92,21 @@ const held = (ok) => (ok ? '**held**' : '**NOT held**');
 
 export function renderMemory(memory) {
   if (memory.length === 0) return '';
-  const lines = ['| contestant | requests (warm-up) at c | RSS after warm-up MiB | RSS at end MiB | growth MiB | growth | req/s | non-200 | other processes |', '|---|---|---|---|---|---|---|---|---|'];
+  const lines = [
+    '| contestant | requests (warm-up) at c | RSS after warm-up MiB | RSS at end MiB | growth MiB | growth | req/s | non-200 | other processes |',
+    '|---|---|---|---|---|---|---|---|---|',
+  ];
   for (const m of memory) {
-    if (m.error) { lines.push(`| ${m.label} | failed: ${m.error.split('\n')[0]} | | | | | | | |`); continue; }
-    const parts = (s) => `${s.total.toFixed(0)} (server ${s.server.toFixed(0)}${s.workers.length ? `, workers ${s.workers.map((w) => w.mb.toFixed(0)).join(' + ')}` : ''})`;
+    if (m.error) {
+      lines.push(`| ${m.label} | failed: ${m.error.split('\n')[0]} | | | | | | | |`);
+      continue;
+    }
+    const parts = (s) =>
+      `${s.total.toFixed(0)} (server ${s.server.toFixed(0)}${s.workers.length ? `, workers ${s.workers.map((w) => w.mb.toFixed(0)).join(' + ')}` : ''})`;
     const errors = Object.values({ ...m.warmupLoad.errors, ...m.load.errors }).reduce((a, b) => a + b, 0);
-    lines.push(`| ${m.label} | ${m.requests} (${m.warmup}) at ${m.concurrency} | ${parts(m.before)} | ${parts(m.after)} | ${m.growthMb.toFixed(1)} | ${m.growthPct.toFixed(1)}% | ${perS(m.load.rps)} | ${errors} | ${m.otherShare === undefined ? '—' : `${(100 * m.otherShare).toFixed(0)}% of the cores`} |`);
+    lines.push(
+      `| ${m.label} | ${m.requests} (${m.warmup}) at ${m.concurrency} | ${parts(m.before)} | ${parts(m.after)} | ${m.growthMb.toFixed(1)} | ${m.growthPct.toFixed(1)}% | ${perS(m.load.rps)} | ${errors} | ${m.otherShare === undefined ? '—' : `${(100 * m.otherShare).toFixed(0)}% of the cores`} |`,
+    );
   }
   return `${lines.join('\n')}\n`;
 }
@@ -117,17 +138,27 @@ function renderPaired(r) {
     for (const c of r.contestants.filter((x) => x.kind !== 'inproc')) {
       const x = pairedRatios(r.paired, model.key, c.id);
       if (x.ratios.length === 0) continue;
-      lines.push(`| ${model.key} | ${c.label} | ${ms(x.p50)} | ${x.median.toFixed(2)}× | ${x.range ? `${x.range[0].toFixed(2)}–${x.range[1].toFixed(2)}×` : '—'} |`);
+      lines.push(
+        `| ${model.key} | ${c.label} | ${ms(x.p50)} | ${x.median.toFixed(2)}× | ${x.range ? `${x.range[0].toFixed(2)}–${x.range[1].toFixed(2)}×` : '—'} |`,
+      );
     }
   }
   if (r.pairedSpawns?.length) {
-    lines.push('', `Spawn → first prediction in paired starts (${r.options.pairedWindows} per server, alternating):`, '', '| model | contestant | ms (median) | − naive (median of per-start differences) | range |', '|---|---|---|---|---|');
+    lines.push(
+      '',
+      `Spawn → first prediction in paired starts (${r.options.pairedWindows} per server, alternating):`,
+      '',
+      '| model | contestant | ms (median) | − naive (median of per-start differences) | range |',
+      '|---|---|---|---|---|',
+    );
     for (const model of r.models) {
       for (const c of r.contestants.filter((x) => x.kind !== 'inproc')) {
         const x = pairedSpawnExtra(r.pairedSpawns, model.key, c.id);
         if (x.extras.length === 0) continue;
         const signed = (v) => `${v >= 0 ? '+' : ''}${v.toFixed(0)}`;
-        lines.push(`| ${model.key} | ${c.label} | ${perS(x.ms)} | ${signed(x.median)} | ${x.range ? `${signed(x.range[0])} to ${signed(x.range[1])}` : '—'} |`);
+        lines.push(
+          `| ${model.key} | ${c.label} | ${perS(x.ms)} | ${signed(x.median)} | ${x.range ? `${signed(x.range[0])} to ${signed(x.range[1])}` : '—'} |`,
+        );
       }
     }
   }
@@ -147,24 +178,38 @@ function targets(r) {
         const pairedRatio = pairedRatios(r.paired, model.key, c.id).median;
         const ratio = pairedRatio ?? own.single?.p50 / naive?.p50;
         const basis = pairedRatio === undefined ? '' : `${pairedRatio.toFixed(2)}× in paired windows; `;
-        out.push(`${held(ratio <= limit)} c=1 p50, ${model.key}, ${c.label}, batchSize 1, defaults: ≤ ${limit.toFixed(2)}× naive (${basis}${times(own.single?.p50, naive?.p50)} over rounds; ${times(own.single?.p50, naive?.p50OneThread)} the naive server tuned to 1 thread)`);
+        out.push(
+          `${held(ratio <= limit)} c=1 p50, ${model.key}, ${c.label}, batchSize 1, defaults: ≤ ${limit.toFixed(2)}× naive (${basis}${times(own.single?.p50, naive?.p50)} over rounds; ${times(own.single?.p50, naive?.p50OneThread)} the naive server tuned to 1 thread)`,
+        );
       }
       if (model.key === 'cls') {
         const ratio = own.batched?.rps / naive?.rps;
-        out.push(`${held(ratio >= 1.5)} c=${r.options.concurrency} throughput with batching, cls, ${c.label}: ≥ 1.50× naive (${times(own.batched?.rps, naive?.rps)})`);
+        out.push(
+          `${held(ratio >= 1.5)} c=${r.options.concurrency} throughput with batching, cls, ${c.label}: ≥ 1.50× naive (${times(own.batched?.rps, naive?.rps)})`,
+        );
       } else {
         const inproc = s[model.key]?.inproc?.batched;
         const ratio = own.batched?.rps / inproc?.rps;
-        out.push(`${held(ratio >= 0.85)} c=${r.options.concurrency} throughput with batching, ${model.key}, ${c.label}: ≥ 0.85× in-process batched (${times(own.batched?.rps, inproc?.rps)})`);
+        out.push(
+          `${held(ratio >= 0.85)} c=${r.options.concurrency} throughput with batching, ${model.key}, ${c.label}: ≥ 0.85× in-process batched (${times(own.batched?.rps, inproc?.rps)})`,
+        );
       }
       const pairedExtra = pairedSpawnExtra(r.pairedSpawns, model.key, c.id).median;
       const roundsExtra = own.single?.spawnMs - naive?.spawnMs;
       const extra = pairedExtra ?? roundsExtra;
-      const basis = pairedExtra === undefined ? '' : `, paired starts; over rounds naive + ${Number.isNaN(roundsExtra) ? '—' : roundsExtra.toFixed(0)} ms`;
-      out.push(`${held(extra <= 300)} spawn → first prediction, ${model.key}, ${c.label}: ≤ naive + 300 ms (naive + ${Number.isNaN(extra) ? '—' : extra.toFixed(0)} ms${basis})`);
+      const basis =
+        pairedExtra === undefined
+          ? ''
+          : `, paired starts; over rounds naive + ${Number.isNaN(roundsExtra) ? '—' : roundsExtra.toFixed(0)} ms`;
+      out.push(
+        `${held(extra <= 300)} spawn → first prediction, ${model.key}, ${c.label}: ≤ naive + 300 ms (naive + ${Number.isNaN(extra) ? '—' : extra.toFixed(0)} ms${basis})`,
+      );
     }
     const m = r.memory.find((x) => x.contestant === c.id);
-    if (m || r.options.memory) out.push(`${held(m?.growthPct < 5)} RSS growth over ${m?.requests ?? '?'} requests, ${c.label}: < 5% (${m?.growthPct?.toFixed(1) ?? '—'}%)`);
+    if (m || r.options.memory)
+      out.push(
+        `${held(m?.growthPct < 5)} RSS growth over ${m?.requests ?? '?'} requests, ${c.label}: < 5% (${m?.growthPct?.toFixed(1) ?? '—'}%)`,
+      );
   }
   return out;
 }
@@ -203,21 +248,32 @@ export function render(r) {
   for (const model of r.models) {
     for (const c of r.contestants) {
       const ch = r.chosen[model.key]?.[c.id] ?? {};
-      lines.push(`| ${model.key} | ${c.label} | ${split(ch.single)} | ${split(ch.batched)} | ${ch.batched ? batchOf(ch.batched) : 'no batching'} |`);
+      lines.push(
+        `| ${model.key} | ${c.label} | ${split(ch.single)} | ${split(ch.batched)} | ${ch.batched ? batchOf(ch.batched) : 'no batching'} |`,
+      );
     }
   }
   lines.push('', '## c=1 latency (ms, sequential requests, each at its defaults)', '');
   for (const model of r.models) {
     const naive = s[model.key]?.naive?.single;
     const inproc = s[model.key]?.inproc?.single;
-    lines.push(`### ${model.key}`, '', '| contestant | config | p50 (range over rounds) | p99 | p50 ×naive | p50 ×in-process | p99 ×naive | non-200 |', '|---|---|---|---|---|---|---|---|');
+    lines.push(
+      `### ${model.key}`,
+      '',
+      '| contestant | config | p50 (range over rounds) | p99 | p50 ×naive | p50 ×in-process | p99 ×naive | non-200 |',
+      '|---|---|---|---|---|---|---|---|',
+    );
     for (const c of r.contestants) {
       for (const mode of c.kind === 'kiln' ? ['single', 'batched'] : ['single']) {
         const x = s[model.key]?.[c.id]?.[mode] ?? {};
         const cfg = mode === 'single' ? 'batchSize 1' : `batch ${batchOf(x.setup)} (a lone request)`;
-        lines.push(`| ${c.label} | ${cfg} | ${spread(ms, x.p50, x.p50Range)} | ${ms(x.p99)} | ${times(x.p50, naive?.p50)} | ${times(x.p50, inproc?.p50)} | ${times(x.p99, naive?.p99)} | ${x.non200 ?? '—'}${fails(x)} |`);
+        lines.push(
+          `| ${c.label} | ${cfg} | ${spread(ms, x.p50, x.p50Range)} | ${ms(x.p99)} | ${times(x.p50, naive?.p50)} | ${times(x.p50, inproc?.p50)} | ${times(x.p99, naive?.p99)} | ${x.non200 ?? '—'}${fails(x)} |`,
+        );
         if (mode === 'single' && x.p50OneThread !== undefined) {
-          lines.push(`| ${c.label}, 1 thread, tuned | batchSize 1 | ${ms(x.p50OneThread)} | ${ms(x.p99OneThread)} | ${times(x.p50OneThread, naive?.p50)} | ${times(x.p50OneThread, inproc?.p50)} | ${times(x.p99OneThread, naive?.p99)} | — |`);
+          lines.push(
+            `| ${c.label}, 1 thread, tuned | batchSize 1 | ${ms(x.p50OneThread)} | ${ms(x.p99OneThread)} | ${times(x.p50OneThread, naive?.p50)} | ${times(x.p50OneThread, inproc?.p50)} | ${times(x.p99OneThread, naive?.p99)} | — |`,
+          );
         }
       }
     }
@@ -227,31 +283,55 @@ export function render(r) {
   lines.push(`## Throughput at c=${o.concurrency} (requests/s; in-process: items/s)`, '');
   for (const model of r.models) {
     const naive = s[model.key]?.naive?.single;
-    lines.push(`### ${model.key}`, '', '| contestant | config | procs × threads | req/s (range over rounds) | ×naive | ×in-process (same config) | ×in-process batched | non-200 |', '|---|---|---|---|---|---|---|---|');
+    lines.push(
+      `### ${model.key}`,
+      '',
+      '| contestant | config | procs × threads | req/s (range over rounds) | ×naive | ×in-process (same config) | ×in-process batched | non-200 |',
+      '|---|---|---|---|---|---|---|---|',
+    );
     for (const c of r.contestants) {
       for (const mode of c.kind === 'naive' ? ['single'] : ['single', 'batched']) {
         const x = s[model.key]?.[c.id]?.[mode] ?? {};
         const inproc = s[model.key]?.inproc?.[mode];
-        lines.push(`| ${c.label} | ${mode === 'single' ? 'batchSize 1' : `batch ${batchOf(x.setup)}`} | ${split(x.setup)} | ${spread(perS, x.rps, x.rpsRange)} | ${times(x.rps, naive?.rps)} | ${times(x.rps, inproc?.rps)} | ${times(x.rps, s[model.key]?.inproc?.batched?.rps)} | ${x.non200 ?? '—'}${fails(x)} |`);
+        lines.push(
+          `| ${c.label} | ${mode === 'single' ? 'batchSize 1' : `batch ${batchOf(x.setup)}`} | ${split(x.setup)} | ${spread(perS, x.rps, x.rpsRange)} | ${times(x.rps, naive?.rps)} | ${times(x.rps, inproc?.rps)} | ${times(x.rps, s[model.key]?.inproc?.batched?.rps)} | ${x.non200 ?? '—'}${fails(x)} |`,
+        );
       }
     }
     lines.push('');
   }
-  lines.push(`## Spawn → first prediction (ms, median of ${o.rounds})`, '', 'From spawning the process to the first 200 answer (polled every ~5 ms with the real request); in-process: to the end of the first `session.run`.', '');
+  lines.push(
+    `## Spawn → first prediction (ms, median of ${o.rounds})`,
+    '',
+    'From spawning the process to the first 200 answer (polled every ~5 ms with the real request); in-process: to the end of the first `session.run`.',
+    '',
+  );
   lines.push('| model | contestant | ms | − naive | ×naive | ×in-process |', '|---|---|---|---|---|---|');
   for (const model of r.models) {
     const naive = s[model.key]?.naive?.single?.spawnMs;
     const inproc = s[model.key]?.inproc?.single?.spawnMs;
     for (const c of r.contestants) {
       const x = s[model.key]?.[c.id]?.single?.spawnMs;
-      lines.push(`| ${model.key} | ${c.label} | ${perS(x)} | ${x === undefined || naive === undefined ? '—' : `${x - naive >= 0 ? '+' : ''}${(x - naive).toFixed(0)}`} | ${times(x, naive)} | ${times(x, inproc)} |`);
+      lines.push(
+        `| ${model.key} | ${c.label} | ${perS(x)} | ${x === undefined || naive === undefined ? '—' : `${x - naive >= 0 ? '+' : ''}${(x - naive).toFixed(0)}`} | ${times(x, naive)} | ${times(x, inproc)} |`,
+      );
     }
   }
   if (r.memory.length) lines.push('', '## Memory under load (cls, batchSize 1, 1 worker)', '', renderMemory(r.memory).trimEnd());
   lines.push('', '## Targets', '', ...targets(r).map((t) => `- ${t}`), '');
   if (r.calibration.length) {
-    lines.push('## Calibration tries', '', 'A try during which other processes used over 10% of the cores is repeated once; both are listed.', '', '| model | contestant | mode | procs × threads | batch | req/s | other processes |', '|---|---|---|---|---|---|---|');
-    for (const t of r.calibration) lines.push(`| ${t.model} | ${t.contestant} | ${MODE[t.mode]} | ${split(t.setup)} | ${batchOf(t.setup)} | ${t.error ? `failed: ${t.error.split('\n')[0]}` : perS(t.rps)} | ${t.otherShare === undefined ? '—' : `${(100 * t.otherShare).toFixed(0)}%`} |`);
+    lines.push(
+      '## Calibration tries',
+      '',
+      'A try during which other processes used over 10% of the cores is repeated once; both are listed.',
+      '',
+      '| model | contestant | mode | procs × threads | batch | req/s | other processes |',
+      '|---|---|---|---|---|---|---|',
+    );
+    for (const t of r.calibration)
+      lines.push(
+        `| ${t.model} | ${t.contestant} | ${MODE[t.mode]} | ${split(t.setup)} | ${batchOf(t.setup)} | ${t.error ? `failed: ${t.error.split('\n')[0]}` : perS(t.rps)} | ${t.otherShare === undefined ? '—' : `${(100 * t.otherShare).toFixed(0)}%`} |`,
+      );
     lines.push('');
   }
   return `${lines.join('\n')}\n`;

@@ -22,7 +22,16 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { contestants, inprocLatency, inprocSpawnMs, inprocThroughput, loadServer, prepare, startServer, stopServer } from './contestants.mjs';
+import {
+  contestants,
+  inprocLatency,
+  inprocSpawnMs,
+  inprocThroughput,
+  loadServer,
+  prepare,
+  startServer,
+  stopServer,
+} from './contestants.mjs';
 import { measureMemory } from './memory.mjs';
 import { clsModel, writeConvNet } from './models.mjs';
 import { cpuMeter } from './procs.mjs';
@@ -44,7 +53,9 @@ const opts = {
   pairedSeconds: num('KILN_BENCH_PAIRED_SECONDS', 1, 0.5),
   concurrency: num('KILN_BENCH_CONCURRENCY', 32, 32),
   threads: num('KILN_BENCH_THREADS', cpus().length, cpus().length),
-  batching: (env.KILN_BENCH_BATCHING ?? '16:2,8:2').split(',').map((s) => ({ batchSize: Number(s.split(':')[0]), maxBatchDelay: Number(s.split(':')[1] ?? 2) })),
+  batching: (env.KILN_BENCH_BATCHING ?? '16:2,8:2')
+    .split(',')
+    .map((s) => ({ batchSize: Number(s.split(':')[0]), maxBatchDelay: Number(s.split(':')[1] ?? 2) })),
   models: (env.KILN_BENCH_MODELS ?? 'cls,mnv2').split(','),
   noIsolationKey: env.KILN_BENCH_NO_ISOLATION_KEY === '1',
   kilnRoot: resolve(env.KILN_BENCH_KILN_ROOT ?? root),
@@ -113,7 +124,9 @@ for (const model of models) {
           const r = await throughput(c, model, setup, { warmupS: Math.min(0.5, opts.warmupS), durationS: opts.calibrateSeconds });
           const otherShare = meter().otherShare;
           calibration.push({ model: model.key, contestant: c.id, mode, setup, rps: r.rps, errors: r.errors, otherShare });
-          log(`calibrate ${model.key} ${c.label} ${mode} ${setup.procs}×${setup.threads} batch ${setup.batchSize}: ${r.rps.toFixed(0)}/s; other processes ${(100 * otherShare).toFixed(0)}% of the cores`);
+          log(
+            `calibrate ${model.key} ${c.label} ${mode} ${setup.procs}×${setup.threads} batch ${setup.batchSize}: ${r.rps.toFixed(0)}/s; other processes ${(100 * otherShare).toFixed(0)}% of the cores`,
+          );
           // A short try that something else disturbed would pick the wrong setup for every round: try it once more.
           if (otherShare > 0.1 && retry) return attempt(setup, false);
           if (!best || r.rps > best.rps) best = { setup, rps: r.rps };
@@ -182,7 +195,9 @@ for (let r = 0; r < opts.rounds; r++) {
         try {
           await measure(c, model, mode, row);
           row.otherShare = meter().otherShare;
-          log(`round ${r + 1} ${model.key} ${c.label} ${mode}: p50 ${row.latency?.p50?.toFixed(2) ?? '-'} ms, ${row.throughput.rps.toFixed(0)}/s, spawn ${row.spawnMs?.toFixed(0) ?? '-'} ms; other processes ${(100 * row.otherShare).toFixed(0)}% of the cores`);
+          log(
+            `round ${r + 1} ${model.key} ${c.label} ${mode}: p50 ${row.latency?.p50?.toFixed(2) ?? '-'} ms, ${row.throughput.rps.toFixed(0)}/s, spawn ${row.spawnMs?.toFixed(0) ?? '-'} ms; other processes ${(100 * row.otherShare).toFixed(0)}% of the cores`,
+          );
         } catch (error) {
           row.error = String(error.message ?? error);
           log(`round ${r + 1} ${model.key} ${c.label} ${mode}: FAILED ${row.error}`);
@@ -216,7 +231,11 @@ for (const model of opts.pairedWindows > 0 ? models : []) {
       await stopServer(server);
     }
     pairedSpawns.push(entry);
-    log(`paired spawn ${model.key} ${w + 1}: ${Object.entries(entry.spawnMs).map(([id, v]) => `${id} ${v.toFixed(0)} ms`).join(', ')}`);
+    log(
+      `paired spawn ${model.key} ${w + 1}: ${Object.entries(entry.spawnMs)
+        .map(([id, v]) => `${id} ${v.toFixed(0)} ms`)
+        .join(', ')}`,
+    );
   }
   try {
     for (const c of cs) servers.push({ c, server: await startServer(opts.kilnRoot, dir, c, model, setupOf(c)) });
@@ -227,7 +246,11 @@ for (const model of opts.pairedWindows > 0 ? models : []) {
         entry.p50[c.id] = (await loadServer(server, { concurrency: 1, warmupS: 0.3, durationS: opts.pairedSeconds })).p50;
       }
       paired.push(entry);
-      log(`paired c=1 ${model.key} window ${w + 1}: ${Object.entries(entry.p50).map(([id, v]) => `${id} ${v.toFixed(2)} ms`).join(', ')}`);
+      log(
+        `paired c=1 ${model.key} window ${w + 1}: ${Object.entries(entry.p50)
+          .map(([id, v]) => `${id} ${v.toFixed(2)} ms`)
+          .join(', ')}`,
+      );
     }
   } finally {
     for (const { server } of servers) await stopServer(server);
@@ -238,7 +261,15 @@ for (const model of opts.pairedWindows > 0 ? models : []) {
 let memory = [];
 if (opts.memory) {
   const cls = models.find((m) => m.key === 'cls') ?? (await prepare(clsModel(), dir));
-  memory = await measureMemory({ kilnRoot: opts.kilnRoot, dir, model: cls, contestants: everyone.filter((c) => c.kind === 'kiln'), threads: T, quick, log });
+  memory = await measureMemory({
+    kilnRoot: opts.kilnRoot,
+    dir,
+    model: cls,
+    contestants: everyone.filter((c) => c.kind === 'kiln'),
+    threads: T,
+    quick,
+    log,
+  });
 }
 
 const result = {

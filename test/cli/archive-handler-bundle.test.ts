@@ -33,7 +33,9 @@ export const notAHandler = 1;
 test('a handler that imports a local npm package is bundled into one file, with no node_modules', async () => {
   const dir = tempDir();
   makeHandlerProject(dir);
-  const run = kiln(['archive', '--model-name', 'shout', '-v', '2', '--handler', 'src/handler.ts:ShoutHandler', '--export-path', 'out'], { cwd: dir });
+  const run = kiln(['archive', '--model-name', 'shout', '-v', '2', '--handler', 'src/handler.ts:ShoutHandler', '--export-path', 'out'], {
+    cwd: dir,
+  });
   expect(run.stderr).not.toContain('error');
   expect(run.status).toBe(0);
 

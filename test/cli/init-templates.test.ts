@@ -39,11 +39,16 @@ describe.each(TEMPLATES)('template %s', (template) => {
 
     const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8'));
     expect(pkg.name).toBe('my-model');
-    for (const file of ['src/handler.ts', 'src/handler.test.ts', 'model-config.yaml', 'README.md']) expect(statSync(join(dir, file)).isFile()).toBe(true);
+    for (const file of ['src/handler.ts', 'src/handler.test.ts', 'model-config.yaml', 'README.md'])
+      expect(statSync(join(dir, file)).isFile()).toBe(true);
 
     // Stands in for `npm install`: the project resolves packages from the repository.
     symlinkSync(join(REPO_ROOT, 'node_modules'), join(dir, 'node_modules'));
-    const unit = spawnSync(process.execPath, [join(REPO_ROOT, 'node_modules/vitest/vitest.mjs'), 'run'], { cwd: dir, encoding: 'utf8', env: { ...process.env, CI: 'true', NO_COLOR: '1' } });
+    const unit = spawnSync(process.execPath, [join(REPO_ROOT, 'node_modules/vitest/vitest.mjs'), 'run'], {
+      cwd: dir,
+      encoding: 'utf8',
+      env: { ...process.env, CI: 'true', NO_COLOR: '1' },
+    });
     expect(stripVTControlCharacters(unit.stdout + unit.stderr)).toMatch(/Tests\s+\d+ passed/);
     expect(unit.status).toBe(0);
 
@@ -70,6 +75,8 @@ describe('kiln init errors', () => {
   test('an unknown template lists the choices', () => {
     const run = kiln(['init', join(tempDir(), 'x'), '--template', 'gpt']);
     expect(run.status).toBe(2);
-    expect(run.stderr).toContain("error KILN_ERR_USAGE: option '-t, --template <name>' argument 'gpt' is invalid. Allowed choices are minimal, image-classifier, ocr");
+    expect(run.stderr).toContain(
+      "error KILN_ERR_USAGE: option '-t, --template <name>' argument 'gpt' is invalid. Allowed choices are minimal, image-classifier, ocr",
+    );
   });
 });

@@ -122,7 +122,13 @@ describe('kiln inspect refuses unsafe zip entries before reading them', () => {
 
   test('a duplicate entry', () => {
     const dir = tempDir();
-    writeFileSync(join(dir, 'dup.mar'), rawZip([{ name: 'a.txt', data: Buffer.from('1') }, { name: 'a.txt', data: Buffer.from('2') }]));
+    writeFileSync(
+      join(dir, 'dup.mar'),
+      rawZip([
+        { name: 'a.txt', data: Buffer.from('1') },
+        { name: 'a.txt', data: Buffer.from('2') },
+      ]),
+    );
     const run = kiln(['inspect', 'dup.mar'], { cwd: dir });
     expect(run.status).toBe(1);
     expect(run.stderr).toContain('entry "a.txt" is refused: it appears twice');

@@ -32,7 +32,9 @@ function project(handler = HANDLER) {
   writeFileSync(join(dir, 'b.json'), JSON.stringify({ row: [0, -1, 0.5, 2] }));
   writeFileSync(join(dir, 'huge.json'), JSON.stringify({ row: [1000, 0, 0, 0] }));
   writeFileSync(join(dir, 'bad.json'), JSON.stringify({ nope: true }));
-  const run = kiln(['archive', '--model-name', 'linear', '-v', '1', '--serialized-file', 'linear.onnx', '--handler', 'handler.ts'], { cwd: dir });
+  const run = kiln(['archive', '--model-name', 'linear', '-v', '1', '--serialized-file', 'linear.onnx', '--handler', 'handler.ts'], {
+    cwd: dir,
+  });
   expect(run.stderr).not.toContain('error');
   return dir;
 }
@@ -54,7 +56,11 @@ describe('kiln predict', () => {
     const results = JSON.parse(run.stdout);
     expect(results.map((r: { ok: boolean }) => r.ok)).toEqual([true, false, true]);
     expect(results[0].body).toEqual({ y: linearExpected([1, 2, 3, 4]).map(Math.fround) });
-    expect(results[1]).toMatchObject({ input: 'bad.json', status: 400, error: { code: 'KILN_ERR_BAD_REQUEST', message: 'send {"row": [4 numbers]}' } });
+    expect(results[1]).toMatchObject({
+      input: 'bad.json',
+      status: 400,
+      error: { code: 'KILN_ERR_BAD_REQUEST', message: 'send {"row": [4 numbers]}' },
+    });
     expect(run.stderr).toContain('KILN_ERR_PREDICTION_FAILED: 1 of 3 inputs failed: bad.json');
   });
 
@@ -87,7 +93,24 @@ describe('kiln predict', () => {
   test('reads every archive format, and refuses a tampered one', () => {
     const dir = project();
     for (const format of ['tgz', 'no-archive']) {
-      expect(kiln(['archive', '--model-name', 'linear', '-v', '1', '--serialized-file', 'linear.onnx', '--handler', 'handler.ts', '--archive-format', format], { cwd: dir }).status).toBe(0);
+      expect(
+        kiln(
+          [
+            'archive',
+            '--model-name',
+            'linear',
+            '-v',
+            '1',
+            '--serialized-file',
+            'linear.onnx',
+            '--handler',
+            'handler.ts',
+            '--archive-format',
+            format,
+          ],
+          { cwd: dir },
+        ).status,
+      ).toBe(0);
     }
     for (const archive of ['linear.tar.gz', 'linear']) {
       const run = kiln(['predict', archive, 'a.json'], { cwd: dir });

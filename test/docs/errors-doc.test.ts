@@ -21,7 +21,8 @@ test('every error code has a row in docs/reference/errors.md, and every row is a
 
 test('the documented status of each code is the one the catalogue maps it to', () => {
   const documented = documentedCodes();
-  for (const [code, spec] of Object.entries(CATALOGUES)) expect({ code, status: documented.get(code) }).toEqual({ code, status: spec.status });
+  for (const [code, spec] of Object.entries(CATALOGUES))
+    expect({ code, status: documented.get(code) }).toEqual({ code, status: spec.status });
 });
 
 test('no code is declared by two packages', () => {

@@ -27,19 +27,65 @@ const good: Record<string, Input> = {
   small: { name: 'small', shape: [1, 1], datatype: 'INT8', data: [-3] },
   flag: { name: 'flag', shape: [1, 1], datatype: 'BOOL', data: [true] },
 };
-const inputsWith = (change: Partial<Record<string, Input | undefined>>) => Object.values({ ...good, ...change }).filter((x): x is Input => x !== undefined);
+const inputsWith = (change: Partial<Record<string, Input | undefined>>) =>
+  Object.values({ ...good, ...change }).filter((x): x is Input => x !== undefined);
 
 // Each bad tensor, and the one answer every route must give it.
 const cases: [string, Input[], string, string][] = [
-  ['UINT8 256 is not wrapped to 0', inputsWith({ bytes: { ...good.bytes!, data: [1, 2, 256] } }), 'KILN_ERR_BAD_REQUEST', 'input "bytes" (UINT8): value 2 must be an integer within 0..255, received 256'],
-  ['INT8 200 is not wrapped to -56', inputsWith({ small: { ...good.small!, data: [200] } }), 'KILN_ERR_BAD_REQUEST', 'input "small" (INT8): value 0 must be an integer within -128..127, received 200'],
-  ['a fraction in an integer type', inputsWith({ bytes: { ...good.bytes!, data: [1, 2.5, 3] } }), 'KILN_ERR_BAD_REQUEST', 'input "bytes" (UINT8): value 1 must be an integer, received 2.5'],
-  ['a string in a BOOL', inputsWith({ flag: { ...good.flag!, data: ['yes'] } }), 'KILN_ERR_BAD_REQUEST', 'input "flag" (BOOL): value 0 must be true or false, received "yes"'],
-  ['fewer values than the shape holds', inputsWith({ bytes: { ...good.bytes!, data: [1, 2] } }), 'KILN_ERR_BAD_REQUEST', 'input "bytes" (UINT8) has 2 values, but its shape holds 3'],
-  ['the wrong datatype', inputsWith({ small: { ...good.small!, datatype: 'INT16' } }), 'KILN_ERR_INPUT_MISMATCH', 'input "small" must be INT8, received INT16'],
-  ['a datatype v2 does not have', inputsWith({ small: { ...good.small!, datatype: 'FLOAT' } }), 'KILN_ERR_BAD_REQUEST', 'input "small" has datatype "FLOAT"; use one of BOOL, UINT8, UINT16, UINT32, UINT64, INT8, INT16, INT32, INT64, FP16, FP32, FP64, BYTES'],
-  ['the wrong shape', inputsWith({ bytes: { ...good.bytes!, shape: [1, 2], data: [1, 2] } }), 'KILN_ERR_INPUT_MISMATCH', 'input "bytes" must have shape [-1, 3], received [1, 2] (dimension 1 is 2, expected 3)'],
-  ['an input the model does not have', [...inputsWith({}), { name: 'z', shape: [1], datatype: 'FP32', data: [1] }], 'KILN_ERR_INPUT_MISMATCH', 'unknown input "z"; the model\'s inputs are: bytes, small, flag'],
+  [
+    'UINT8 256 is not wrapped to 0',
+    inputsWith({ bytes: { ...good.bytes!, data: [1, 2, 256] } }),
+    'KILN_ERR_BAD_REQUEST',
+    'input "bytes" (UINT8): value 2 must be an integer within 0..255, received 256',
+  ],
+  [
+    'INT8 200 is not wrapped to -56',
+    inputsWith({ small: { ...good.small!, data: [200] } }),
+    'KILN_ERR_BAD_REQUEST',
+    'input "small" (INT8): value 0 must be an integer within -128..127, received 200',
+  ],
+  [
+    'a fraction in an integer type',
+    inputsWith({ bytes: { ...good.bytes!, data: [1, 2.5, 3] } }),
+    'KILN_ERR_BAD_REQUEST',
+    'input "bytes" (UINT8): value 1 must be an integer, received 2.5',
+  ],
+  [
+    'a string in a BOOL',
+    inputsWith({ flag: { ...good.flag!, data: ['yes'] } }),
+    'KILN_ERR_BAD_REQUEST',
+    'input "flag" (BOOL): value 0 must be true or false, received "yes"',
+  ],
+  [
+    'fewer values than the shape holds',
+    inputsWith({ bytes: { ...good.bytes!, data: [1, 2] } }),
+    'KILN_ERR_BAD_REQUEST',
+    'input "bytes" (UINT8) has 2 values, but its shape holds 3',
+  ],
+  [
+    'the wrong datatype',
+    inputsWith({ small: { ...good.small!, datatype: 'INT16' } }),
+    'KILN_ERR_INPUT_MISMATCH',
+    'input "small" must be INT8, received INT16',
+  ],
+  [
+    'a datatype v2 does not have',
+    inputsWith({ small: { ...good.small!, datatype: 'FLOAT' } }),
+    'KILN_ERR_BAD_REQUEST',
+    'input "small" has datatype "FLOAT"; use one of BOOL, UINT8, UINT16, UINT32, UINT64, INT8, INT16, INT32, INT64, FP16, FP32, FP64, BYTES',
+  ],
+  [
+    'the wrong shape',
+    inputsWith({ bytes: { ...good.bytes!, shape: [1, 2], data: [1, 2] } }),
+    'KILN_ERR_INPUT_MISMATCH',
+    'input "bytes" must have shape [-1, 3], received [1, 2] (dimension 1 is 2, expected 3)',
+  ],
+  [
+    'an input the model does not have',
+    [...inputsWith({}), { name: 'z', shape: [1], datatype: 'FP32', data: [1] }],
+    'KILN_ERR_INPUT_MISMATCH',
+    'unknown input "z"; the model\'s inputs are: bytes, small, flag',
+  ],
   ['a missing input', inputsWith({ flag: undefined }), 'KILN_ERR_INPUT_MISMATCH', 'missing input "flag" (BOOL [-1, 1])'],
 ];
 
@@ -72,7 +118,10 @@ describe('the same bad tensor gets the same 400 on every route', () => {
     expect({ status: v2.status, json: v2.json }).toEqual({ status: 400, json: { error: message, errorCode: code } });
 
     const torchServe = await post(`${kiln.inference}/predictions/echo`, body);
-    expect({ status: torchServe.status, json: torchServe.json }).toEqual({ status: 400, json: { code: 400, type: 'BadRequestException', message, errorCode: code } });
+    expect({ status: torchServe.status, json: torchServe.json }).toEqual({
+      status: 400,
+      json: { code: 400, type: 'BadRequestException', message, errorCode: code },
+    });
 
     const v1 = await post(`${kiln.inference}/v1/models/echo:predict`, { instances: [body] });
     expect({ status: v1.status, json: v1.json }).toEqual({ status: 400, json: { error: `instance 0: ${message}`, errorCode: code } });

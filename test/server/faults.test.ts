@@ -41,7 +41,10 @@ async function metricSum(kiln: RunningKiln, name: string): Promise<number> {
 
 /** A JSON POST that sends all but the last byte of its body now, and the rest on `finish()`. */
 function partialPost(url: string, body: string): { finish: () => Promise<{ status: number; json: Record<string, unknown> }> } {
-  const request = httpRequest(url, { method: 'POST', headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } });
+  const request = httpRequest(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+  });
   const answer = new Promise<{ status: number; json: Record<string, unknown> }>((resolve, reject) => {
     request.on('response', (response) => {
       let text = '';
@@ -75,7 +78,11 @@ describe.each(['thread', 'process'] as const)('%s workers: the server survives h
     expect(crash.status).toBe(500);
     expect(crash.json).toMatchObject({ code: 500, type: 'InternalServerException', errorCode: 'KILN_ERR_WORKER_DIED' });
     const where = isolation === 'thread' ? `thread \\d+ of pid ${kiln.child.pid}` : 'pid \\d+';
-    expect(String(crash.json.message)).toMatch(new RegExp(`the worker of model "linear" \\(${where}\\) died while running this request \\(exit code 3; last error: about to exit: row 666 is cursed\\)`));
+    expect(String(crash.json.message)).toMatch(
+      new RegExp(
+        `the worker of model "linear" \\(${where}\\) died while running this request \\(exit code 3; last error: about to exit: row 666 is cursed\\)`,
+      ),
+    );
     // Sent while the worker restarts: it waits in the queue for the new worker instead of failing.
     const later = await post(`${kiln.inference}/predictions/linear`, { row: GOOD });
     expect(later.status).toBe(200);
@@ -147,7 +154,12 @@ describe.each(['thread', 'process'] as const)('%s workers: the server survives h
       },
     });
     const kiln = await serve(['--models', `gram=${archive}`]);
-    const infer = (rows: number) => post(`${kiln.inference}/v2/models/gram/infer`, { inputs: [{ name: 'x', shape: [rows, 16], datatype: 'FP32', data: new Array(rows * 16).fill(rows === 1 ? 0 : 1 / Math.sqrt(32768)) }] });
+    const infer = (rows: number) =>
+      post(`${kiln.inference}/v2/models/gram/infer`, {
+        inputs: [
+          { name: 'x', shape: [rows, 16], datatype: 'FP32', data: new Array(rows * 16).fill(rows === 1 ? 0 : 1 / Math.sqrt(32768)) },
+        ],
+      });
     const started = performance.now();
     const slow = await infer(2048);
     expect(slow.status).toBe(504);
@@ -175,7 +187,9 @@ describe.each(['thread', 'process'] as const)('%s workers: the server survives h
     const broken = linearArchive(dir, 'throw-in-initialize', 'batchSize: 1\n', 'broken');
     const good = linearArchive(dir, 'linear', 'batchSize: 1\n');
     const kiln = await serve(['--models', `broken=${broken}`, `linear=${good}`]);
-    expect(kiln.output()).toContain('model broken 1.0 FAILED: it has no working worker: model "broken" version 1.0: initialize() failed: the label file is missing from this archive');
+    expect(kiln.output()).toContain(
+      'model broken 1.0 FAILED: it has no working worker: model "broken" version 1.0: initialize() failed: the label file is missing from this archive',
+    );
     expect(kiln.output()).toContain('Kiln is ready: 1 model serving, 1 failed');
 
     const ping = await fetch(`${kiln.inference}/ping`);
@@ -196,7 +210,9 @@ describe.each(['thread', 'process'] as const)('%s workers: the server survives h
   test('a full queue: 503 with Retry-After and a queue message, not a "no workers" one; the rest are answered', async () => {
     const archive = linearArchive(tempDir(), 'slow-inference', 'batchSize: 1\njobQueueSize: 2\n');
     const kiln = await serve(['--models', `linear=${archive}`]);
-    const answers = await Promise.all(Array.from({ length: 10 }, (_, i) => post(`${kiln.inference}/predictions/linear`, { row: [i, 1, 1, 1] })));
+    const answers = await Promise.all(
+      Array.from({ length: 10 }, (_, i) => post(`${kiln.inference}/predictions/linear`, { row: [i, 1, 1, 1] })),
+    );
     const full = answers.filter((a) => a.status === 503);
     const served = answers.filter((a) => a.status === 200);
     expect(full.length).toBeGreaterThan(0);
@@ -243,7 +259,12 @@ describe.each(['thread', 'process'] as const)('%s workers: the server survives h
     await until(() => kiln.output().includes('shutting down'));
     const refused = await late.finish();
     expect(refused.status).toBe(503);
-    expect(refused.json).toMatchObject({ code: 503, type: 'ServiceUnavailableException', errorCode: 'KILN_ERR_SHUTTING_DOWN', message: 'the server is shutting down and takes no new requests' });
+    expect(refused.json).toMatchObject({
+      code: 503,
+      type: 'ServiceUnavailableException',
+      errorCode: 'KILN_ERR_SHUTTING_DOWN',
+      message: 'the server is shutting down and takes no new requests',
+    });
     const answers = await Promise.all(inflight);
     expect(answers.map((a) => a.status)).toEqual(new Array(12).fill(200));
     answers.forEach((a, i) => expect(a.json.y).toEqual(y([i, 0, 0, 1])));
@@ -266,7 +287,12 @@ describe.each(['thread', 'process'] as const)('%s workers: the server survives h
       },
     });
     const kiln = await serve(['--models', `sum=${archive}`]);
-    const header = Buffer.from(JSON.stringify({ inputs: [{ name: 'x', shape: [1, size], datatype: 'FP32', parameters: { binary_data_size: size * 4 } }], outputs: [{ name: 'y', parameters: { binary_data: true } }] }));
+    const header = Buffer.from(
+      JSON.stringify({
+        inputs: [{ name: 'x', shape: [1, size], datatype: 'FP32', parameters: { binary_data_size: size * 4 } }],
+        outputs: [{ name: 'y', parameters: { binary_data: true } }],
+      }),
+    );
     // 16 different inputs, each with its sum worked out here.
     const inputs = Array.from({ length: 16 }, (_, seed) => {
       const x = Float32Array.from({ length: size }, (_, i) => ((i * 7 + seed) % 13) - 6);

@@ -46,10 +46,22 @@ async function serveModels(dir: string): Promise<RunningKiln> {
   linearArchive(dir, 'linear', 'batchSize: 16\nmaxBatchDelay: 200\n', 'mixed');
   linearArchive(dir, 'json-always', 'batchSize: 1\n', 'jsonly');
   for (const name of ['linear', 'echo']) {
-    const run = runKiln(['archive', '--model-name', name, '-v', '1', '--serialized-file', `${name}.onnx`, '--handler', 'tensor', '--export-path', 'store'], { cwd: dir });
+    const run = runKiln(
+      ['archive', '--model-name', name, '-v', '1', '--serialized-file', `${name}.onnx`, '--handler', 'tensor', '--export-path', 'store'],
+      { cwd: dir },
+    );
     expect(run.status).toBe(0);
   }
-  return startKiln(['--models', `linear=${join(dir, 'store/linear.mar')}`, `echo=${join(dir, 'store/echo.mar')}`, `mixed=${join(dir, 'store/mixed.mar')}`, `jsonly=${join(dir, 'store/jsonly.mar')}`], { shared: true });
+  return startKiln(
+    [
+      '--models',
+      `linear=${join(dir, 'store/linear.mar')}`,
+      `echo=${join(dir, 'store/echo.mar')}`,
+      `mixed=${join(dir, 'store/mixed.mar')}`,
+      `jsonly=${join(dir, 'store/jsonly.mar')}`,
+    ],
+    { shared: true },
+  );
 }
 
 // One server for the whole file: these tests only read from it.
@@ -70,7 +82,10 @@ describe('KServe v2', () => {
       const response = await fetch(`${kiln.inference}${path}`);
       return { status: response.status, json: await response.json() };
     };
-    expect(await get('/v2')).toEqual({ status: 200, json: { name: 'kiln', version: expect.any(String), extensions: ['binary_tensor_data'] } });
+    expect(await get('/v2')).toEqual({
+      status: 200,
+      json: { name: 'kiln', version: expect.any(String), extensions: ['binary_tensor_data'] },
+    });
     expect(await get('/v2/health/live')).toEqual({ status: 200, json: { live: true } });
     expect(await get('/v2/health/ready')).toEqual({ status: 200, json: { ready: true } });
     expect(await get('/v2/models/linear')).toEqual({
@@ -85,16 +100,33 @@ describe('KServe v2', () => {
     });
     expect((await get('/v2/models/linear/versions/1')).json).toMatchObject({ name: 'linear' });
     expect(await get('/v2/models/linear/ready')).toEqual({ status: 200, json: { name: 'linear', ready: true } });
-    expect(await get('/v2/models/nope')).toMatchObject({ status: 404, json: { error: expect.stringContaining('Model not found: nope'), errorCode: 'KILN_ERR_MODEL_NOT_FOUND' } });
+    expect(await get('/v2/models/nope')).toMatchObject({
+      status: 404,
+      json: { error: expect.stringContaining('Model not found: nope'), errorCode: 'KILN_ERR_MODEL_NOT_FOUND' },
+    });
     expect(await get('/v2/models/linear/versions/7/ready')).toMatchObject({ status: 404 });
   });
 
   test('JSON infer: nested or flat data, id echoed, outputs computed by the model', async () => {
-    const rows = [[1, 2, 3, 4], [-1, 0, 0.5, 2]];
-    const nested = await post(`${kiln.inference}/v2/models/linear/infer`, { id: 'req-1', inputs: [{ name: 'x', shape: [2, 4], datatype: 'FP32', data: rows }] });
+    const rows = [
+      [1, 2, 3, 4],
+      [-1, 0, 0.5, 2],
+    ];
+    const nested = await post(`${kiln.inference}/v2/models/linear/infer`, {
+      id: 'req-1',
+      inputs: [{ name: 'x', shape: [2, 4], datatype: 'FP32', data: rows }],
+    });
     expect(nested.status).toBe(200);
-    expect(nested.json).toEqual({ model_name: 'linear', model_version: '1', id: 'req-1', outputs: [{ name: 'y', datatype: 'FP32', shape: [2, 3], data: [...y(rows[0]!), ...y(rows[1]!)] }] });
-    const flat = await post(`${kiln.inference}/v2/models/linear/versions/1/infer`, { inputs: [{ name: 'x', shape: [1, 4], datatype: 'FP32', data: rows[0] }], outputs: [{ name: 'y' }] });
+    expect(nested.json).toEqual({
+      model_name: 'linear',
+      model_version: '1',
+      id: 'req-1',
+      outputs: [{ name: 'y', datatype: 'FP32', shape: [2, 3], data: [...y(rows[0]!), ...y(rows[1]!)] }],
+    });
+    const flat = await post(`${kiln.inference}/v2/models/linear/versions/1/infer`, {
+      inputs: [{ name: 'x', shape: [1, 4], datatype: 'FP32', data: rows[0] }],
+      outputs: [{ name: 'y' }],
+    });
     expect(flat.json.outputs).toEqual([{ name: 'y', datatype: 'FP32', shape: [1, 3], data: y(rows[0]!) }]);
     expect(flat.json.id).toBeUndefined();
   });
@@ -111,18 +143,48 @@ describe('KServe v2', () => {
     });
     expect(answer.status).toBe(200);
     const outputs = Object.fromEntries((answer.json.outputs as { name: string; data: unknown }[]).map((o) => [o.name, o.data]));
-    expect(outputs).toEqual({ i64_out: [-5, 9007199254740991], flag_out: [true, false], text_out: ['héllo'], half_out: [1.5, -0.25], bytes_out: [0, 128, 255] });
+    expect(outputs).toEqual({
+      i64_out: [-5, 9007199254740991],
+      flag_out: [true, false],
+      text_out: ['héllo'],
+      half_out: [1.5, -0.25],
+      bytes_out: [0, 128, 255],
+    });
   });
 
   test.each([
-    [{ inputs: [{ name: 'z', shape: [1, 4], datatype: 'FP32', data: [1, 2, 3, 4] }] }, 400, 'unknown input "z"; the model\'s inputs are: x'],
+    [
+      { inputs: [{ name: 'z', shape: [1, 4], datatype: 'FP32', data: [1, 2, 3, 4] }] },
+      400,
+      'unknown input "z"; the model\'s inputs are: x',
+    ],
     [{ inputs: [{ name: 'x', shape: [1, 4], datatype: 'INT32', data: [1, 2, 3, 4] }] }, 400, 'input "x" must be FP32, received INT32'],
-    [{ inputs: [{ name: 'x', shape: [1, 1, 4], datatype: 'FP32', data: [1, 2, 3, 4] }] }, 400, 'input "x" must have shape [-1, 4] (rank 2), received [1, 1, 4]'],
-    [{ inputs: [{ name: 'x', shape: [1, 5], datatype: 'FP32', data: [1, 2, 3, 4, 5] }] }, 400, 'input "x" must have shape [-1, 4], received [1, 5] (dimension 1 is 5, expected 4)'],
-    [{ inputs: [{ name: 'x', shape: [2, 4], datatype: 'FP32', data: [1, 2, 3, 4] }] }, 400, 'input "x" (FP32) has 4 values, but its shape holds 8'],
-    [{ inputs: [{ name: 'x', shape: [1, 4], datatype: 'FP32', data: [1, 2, 'a', 4] }] }, 400, 'input "x" (FP32): value 2 must be a number, received "a"'],
+    [
+      { inputs: [{ name: 'x', shape: [1, 1, 4], datatype: 'FP32', data: [1, 2, 3, 4] }] },
+      400,
+      'input "x" must have shape [-1, 4] (rank 2), received [1, 1, 4]',
+    ],
+    [
+      { inputs: [{ name: 'x', shape: [1, 5], datatype: 'FP32', data: [1, 2, 3, 4, 5] }] },
+      400,
+      'input "x" must have shape [-1, 4], received [1, 5] (dimension 1 is 5, expected 4)',
+    ],
+    [
+      { inputs: [{ name: 'x', shape: [2, 4], datatype: 'FP32', data: [1, 2, 3, 4] }] },
+      400,
+      'input "x" (FP32) has 4 values, but its shape holds 8',
+    ],
+    [
+      { inputs: [{ name: 'x', shape: [1, 4], datatype: 'FP32', data: [1, 2, 'a', 4] }] },
+      400,
+      'input "x" (FP32): value 2 must be a number, received "a"',
+    ],
     [{ inputs: [] }, 400, 'the request needs "inputs"'],
-    [{ inputs: [{ name: 'x', shape: [1, 4], datatype: 'FP32', data: [1, 2, 3, 4] }], outputs: [{ name: 'w' }] }, 400, 'unknown output "w"; the model\'s outputs are: y'],
+    [
+      { inputs: [{ name: 'x', shape: [1, 4], datatype: 'FP32', data: [1, 2, 3, 4] }], outputs: [{ name: 'w' }] },
+      400,
+      'unknown output "w"; the model\'s outputs are: y',
+    ],
   ])('input %# is checked before the model runs: %s', async (body, status, message) => {
     const answer = await post(`${kiln.inference}/v2/models/linear/infer`, body);
     expect(answer.status).toBe(status);
@@ -152,21 +214,29 @@ describe('KServe v2', () => {
     const oversized = await chunkedPost(`${kiln.inference}/v2/models/linear/infer`, Buffer.alloc(6_553_501, 32));
     expect(oversized).toEqual({
       status: 413,
-      json: { error: 'the request body is larger than maxRequestSize (6553500 bytes); send a smaller body or raise --max-request-size', errorCode: 'KILN_ERR_REQUEST_TOO_LARGE' },
+      json: {
+        error: 'the request body is larger than maxRequestSize (6553500 bytes); send a smaller body or raise --max-request-size',
+        errorCode: 'KILN_ERR_REQUEST_TOO_LARGE',
+      },
     });
   });
 
   test('a handler that answers a v2 request with JSON is named as the mistake: 500 KILN_ERR_HANDLER_FAILED', async () => {
-    const answer = await post(`${kiln.inference}/v2/models/jsonly/infer`, { inputs: [{ name: 'x', shape: [1, 4], datatype: 'FP32', data: [1, 2, 3, 4] }] });
+    const answer = await post(`${kiln.inference}/v2/models/jsonly/infer`, {
+      inputs: [{ name: 'x', shape: [1, 4], datatype: 'FP32', data: [1, 2, 3, 4] }],
+    });
     expect(answer.status).toBe(500);
     expect(answer.json).toEqual({
-      error: 'the handler of model "jsonly" answered a v2 request with JSON: a v2 request must be answered with named tensors (return the model\'s outputs from postprocessTensors)',
+      error:
+        'the handler of model "jsonly" answered a v2 request with JSON: a v2 request must be answered with named tensors (return the model\'s outputs from postprocessTensors)',
       errorCode: 'KILN_ERR_HANDLER_FAILED',
     });
   });
 
   test('a missing input is named with what it must be', async () => {
-    const answer = await post(`${kiln.inference}/v2/models/echo/infer`, { inputs: [{ name: 'i64', shape: [1, 2], datatype: 'INT64', data: [1, 2] }] });
+    const answer = await post(`${kiln.inference}/v2/models/echo/infer`, {
+      inputs: [{ name: 'i64', shape: [1, 2], datatype: 'INT64', data: [1, 2] }],
+    });
     expect(answer.status).toBe(400);
     expect(answer.json.error).toBe('missing input "flag" (BOOL [-1, 2])');
   });
@@ -174,10 +244,12 @@ describe('KServe v2', () => {
   test('binary tensor extension: a request built byte by byte, the response parsed the way Triton clients do', async () => {
     const rows = [3, 1, 4, 1, 5, 9, 2, 6];
     const tensor = Buffer.from(new Float32Array(rows).buffer);
-    const header = Buffer.from(JSON.stringify({
-      inputs: [{ name: 'x', shape: [2, 4], datatype: 'FP32', parameters: { binary_data_size: tensor.length } }],
-      outputs: [{ name: 'y', parameters: { binary_data: true } }],
-    }));
+    const header = Buffer.from(
+      JSON.stringify({
+        inputs: [{ name: 'x', shape: [2, 4], datatype: 'FP32', parameters: { binary_data_size: tensor.length } }],
+        outputs: [{ name: 'y', parameters: { binary_data: true } }],
+      }),
+    );
     const response = await fetch(`${kiln.inference}/v2/models/linear/infer`, {
       method: 'POST',
       body: Buffer.concat([header, tensor]),
@@ -187,7 +259,11 @@ describe('KServe v2', () => {
     const body = Buffer.from(await response.arrayBuffer());
     const jsonLength = Number(response.headers.get('inference-header-content-length'));
     const meta = JSON.parse(body.subarray(0, jsonLength).toString());
-    expect(meta).toEqual({ model_name: 'linear', model_version: '1', outputs: [{ name: 'y', datatype: 'FP32', shape: [2, 3], parameters: { binary_data_size: 24 } }] });
+    expect(meta).toEqual({
+      model_name: 'linear',
+      model_version: '1',
+      outputs: [{ name: 'y', datatype: 'FP32', shape: [2, 3], parameters: { binary_data_size: 24 } }],
+    });
     const raw = body.subarray(jsonLength, jsonLength + 24);
     const values = new Float32Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.length));
     expect([...values]).toEqual([...y(rows.slice(0, 4)), ...y(rows.slice(4))]);
@@ -195,16 +271,18 @@ describe('KServe v2', () => {
 
     // binary_data_output for all outputs, BYTES and BOOL binary layouts.
     const text = Buffer.concat([Buffer.from([5, 0, 0, 0]), Buffer.from('kiln!')]);
-    const json = Buffer.from(JSON.stringify({
-      inputs: [
-        { name: 'i64', shape: [1, 2], datatype: 'INT64', data: [7, 8] },
-        { name: 'flag', shape: [1, 2], datatype: 'BOOL', parameters: { binary_data_size: 2 } },
-        { name: 'text', shape: [1, 1], datatype: 'BYTES', parameters: { binary_data_size: text.length } },
-        { name: 'half', shape: [1, 2], datatype: 'FP16', data: [2, 0.5] },
-        { name: 'bytes', shape: [1, 3], datatype: 'UINT8', data: [1, 2, 3] },
-      ],
-      parameters: { binary_data_output: true },
-    }));
+    const json = Buffer.from(
+      JSON.stringify({
+        inputs: [
+          { name: 'i64', shape: [1, 2], datatype: 'INT64', data: [7, 8] },
+          { name: 'flag', shape: [1, 2], datatype: 'BOOL', parameters: { binary_data_size: 2 } },
+          { name: 'text', shape: [1, 1], datatype: 'BYTES', parameters: { binary_data_size: text.length } },
+          { name: 'half', shape: [1, 2], datatype: 'FP16', data: [2, 0.5] },
+          { name: 'bytes', shape: [1, 3], datatype: 'UINT8', data: [1, 2, 3] },
+        ],
+        parameters: { binary_data_output: true },
+      }),
+    );
     const second = await fetch(`${kiln.inference}/v2/models/echo/infer`, {
       method: 'POST',
       body: Buffer.concat([json, Buffer.from([1, 0]), text]),
@@ -227,15 +305,21 @@ describe('KServe v2', () => {
   });
 
   test('a binary body that does not add up is refused before the model runs', async () => {
-    const header = Buffer.from(JSON.stringify({ inputs: [{ name: 'x', shape: [1, 4], datatype: 'FP32', parameters: { binary_data_size: 12 } }] }));
-    const answer = await post(`${kiln.inference}/v2/models/linear/infer`, Buffer.concat([header, Buffer.alloc(12)]), { 'inference-header-content-length': String(header.length) });
+    const header = Buffer.from(
+      JSON.stringify({ inputs: [{ name: 'x', shape: [1, 4], datatype: 'FP32', parameters: { binary_data_size: 12 } }] }),
+    );
+    const answer = await post(`${kiln.inference}/v2/models/linear/infer`, Buffer.concat([header, Buffer.alloc(12)]), {
+      'inference-header-content-length': String(header.length),
+    });
     expect(answer.status).toBe(400);
     expect(answer.json.error).toBe('input "x" (FP32) has 12 bytes, but its shape needs 16 (4 × 4)');
   });
 
   test('v2 and TorchServe requests join the same batches', async () => {
     // 8 of each kind within the 200 ms window of a batchSize 16 model: a batch above 8 mixes both.
-    const v2 = Array.from({ length: 8 }, (_, i) => post(`${kiln.inference}/v2/models/mixed/infer`, { inputs: [{ name: 'x', shape: [1, 4], datatype: 'FP32', data: [i, 0, 0, 0] }] }));
+    const v2 = Array.from({ length: 8 }, (_, i) =>
+      post(`${kiln.inference}/v2/models/mixed/infer`, { inputs: [{ name: 'x', shape: [1, 4], datatype: 'FP32', data: [i, 0, 0, 0] }] }),
+    );
     const ts = Array.from({ length: 8 }, (_, i) => post(`${kiln.inference}/predictions/mixed`, { row: [0, i, 0, 0] }));
     const answers = await Promise.all([...v2, ...ts]);
     const v2Batches = answers.slice(0, 8).map((a, i) => {
@@ -257,7 +341,9 @@ describe('KServe v1', () => {
     expect(await (await fetch(`${kiln.inference}/v1/models/linear`)).json()).toEqual({ name: 'linear', ready: true });
     expect(await (await fetch(`${kiln.inference}/v1/models`)).json()).toEqual({ models: ['echo', 'jsonly', 'linear', 'mixed'] });
     const instance = (row: number[]) => ({ inputs: [{ name: 'x', shape: [1, 4], datatype: 'FP32', data: row }] });
-    const answer = await post(`${kiln.inference}/v1/models/linear:predict`, { instances: [instance([1, 2, 3, 4]), instance([4, 3, 2, 1])] });
+    const answer = await post(`${kiln.inference}/v1/models/linear:predict`, {
+      instances: [instance([1, 2, 3, 4]), instance([4, 3, 2, 1])],
+    });
     expect(answer.status).toBe(200);
     expect(answer.json).toEqual({
       predictions: [

@@ -9,8 +9,15 @@ import { linearArchive, post, startKiln } from '../support/server.js';
 const y = (row: number[]) => linearExpected(row).map(Math.fround);
 
 /** One call to an API; `json` is the answer's body, read as `T` (an error body unless told otherwise). */
-async function call<T = Record<string, unknown>>(method: string, url: string, body?: unknown): Promise<{ status: number; headers: Headers; json: T }> {
-  const response = await fetch(url, { method, ...(body === undefined ? {} : { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }) });
+async function call<T = Record<string, unknown>>(
+  method: string,
+  url: string,
+  body?: unknown,
+): Promise<{ status: number; headers: Headers; json: T }> {
+  const response = await fetch(url, {
+    method,
+    ...(body === undefined ? {} : { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }),
+  });
   return { status: response.status, headers: response.headers, json: (await response.json()) as T };
 }
 
@@ -55,7 +62,10 @@ describe('management API', () => {
   test('register (query or JSON body), describe, list with pages, set-default, unregister', async () => {
     const dir = store();
     // Process workers, so that unregistering can be seen to end them.
-    const kiln = await startKiln(['--model-store', 'store', '--models', 'linear=linear.mar', '--enable-model-api', '--isolation', 'process'], { cwd: dir });
+    const kiln = await startKiln(
+      ['--model-store', 'store', '--models', 'linear=linear.mar', '--enable-model-api', '--isolation', 'process'],
+      { cwd: dir },
+    );
     const m = kiln.management;
 
     const second = await call('POST', `${m}/models?url=linear-two.mar&model_name=linear&batch_size=4&max_batch_delay=7&initial_workers=1`);
@@ -67,25 +77,45 @@ describe('management API', () => {
     expect((await call('POST', `${m}/models?url=alpha.mar`)).json).toMatchObject({ errorCode: 'KILN_ERR_MODEL_CONFLICT' });
 
     const [described] = (await call<Record<string, unknown>[]>('GET', `${m}/models/linear`)).json;
-    expect(described).toMatchObject({ modelName: 'linear', modelVersion: '1.0', isDefault: true, status: 'ready', isolation: 'process', batchSize: 1, minWorkers: 1, jobQueueStatus: { remainingCapacity: 100, pendingRequests: 0 } });
+    expect(described).toMatchObject({
+      modelName: 'linear',
+      modelVersion: '1.0',
+      isDefault: true,
+      status: 'ready',
+      isolation: 'process',
+      batchSize: 1,
+      minWorkers: 1,
+      jobQueueStatus: { remainingCapacity: 100, pendingRequests: 0 },
+    });
     const worker = (described!.workers as { pid: number; status: string; memoryUsage: number }[])[0]!;
     expect(worker.status).toBe('READY');
     expect(worker.memoryUsage).toBeGreaterThan(10 * 1024 * 1024);
     expect(alive(worker.pid)).toBe(true);
     const all = (await call<{ modelVersion: string; batchSize: number; maxBatchDelay: number }[]>('GET', `${m}/models/linear/all`)).json;
-    expect(all.map((d) => [d.modelVersion, d.batchSize])).toEqual([['1.0', 1], ['2.0', 4]]);
+    expect(all.map((d) => [d.modelVersion, d.batchSize])).toEqual([
+      ['1.0', 1],
+      ['2.0', 4],
+    ]);
     expect(all[1]!.maxBatchDelay).toBe(7);
     expect((await call('GET', `${m}/models/linear/9`)).status).toBe(404);
 
     await until(async () => (await call<{ status: string }[]>('GET', `${m}/models/gamma`)).json[0]!.status === 'ready');
     const first = await call('GET', `${m}/models?limit=2`);
-    expect(first.json).toEqual({ nextPageToken: '2', models: [{ modelName: 'alpha', modelUrl: join(dir, 'store/alpha.mar') }, { modelName: 'beta', modelUrl: join(dir, 'store/beta.mar') }] });
+    expect(first.json).toEqual({
+      nextPageToken: '2',
+      models: [
+        { modelName: 'alpha', modelUrl: join(dir, 'store/alpha.mar') },
+        { modelName: 'beta', modelUrl: join(dir, 'store/beta.mar') },
+      ],
+    });
     const rest = await call('GET', `${m}/models?limit=2&next_page_token=2`);
     expect((rest.json.models as { modelName: string }[]).map((x) => x.modelName)).toEqual(['gamma', 'linear']);
     expect(rest.json.nextPageToken).toBeUndefined();
 
     expect((await call('DELETE', `${m}/models/linear/1.0`)).json).toMatchObject({ errorCode: 'KILN_ERR_DEFAULT_VERSION_IN_USE' });
-    expect((await call('PUT', `${m}/models/linear/2.0/set-default`)).json).toEqual({ status: 'Default version successfully updated for model "linear" to "2.0"' });
+    expect((await call('PUT', `${m}/models/linear/2.0/set-default`)).json).toEqual({
+      status: 'Default version successfully updated for model "linear" to "2.0"',
+    });
     expect((await call<{ modelVersion: string }[]>('GET', `${m}/models/linear`)).json[0]!.modelVersion).toBe('2.0');
     const removed = await call('DELETE', `${m}/models/linear/1.0`);
     expect(removed).toMatchObject({ status: 200, json: { status: 'Model "linear" unregistered' } });
@@ -113,7 +143,9 @@ describe('management API', () => {
       expect(three.every((w) => typeof w.threadId === 'number' && w.threadId > 0)).toBe(true);
     }
     // All three serve: concurrent requests spread over more than one worker.
-    const answers = await Promise.all(Array.from({ length: 12 }, () => post(`${kiln.inference}/predictions/linear`, { row: [1, 2, 3, 4] })));
+    const answers = await Promise.all(
+      Array.from({ length: 12 }, () => post(`${kiln.inference}/predictions/linear`, { row: [1, 2, 3, 4] })),
+    );
     expect(new Set(answers.map((a) => a.json.worker)).size).toBeGreaterThan(1);
     expect(answers.every((a) => three.some((w) => key(w) === a.json.worker))).toBe(true);
 
@@ -134,53 +166,70 @@ describe('management API', () => {
       linearArchive(dir, 'linear', 'batchSize: 1\n', 'linear', '1.0');
       linearArchive(dir, 'linear', 'batchSize: 1\n', 'alpha', '1');
       linearArchive(dir, 'throw-in-initialize', 'batchSize: 1\n', 'broken', '1');
-      shared = await startKiln(['--model-store', 'store', '--models', 'linear=linear.mar', '--enable-model-api'], { cwd: dir, shared: true });
+      shared = await startKiln(['--model-store', 'store', '--models', 'linear=linear.mar', '--enable-model-api'], {
+        cwd: dir,
+        shared: true,
+      });
     });
     afterAll(async () => {
       await shared?.stop('SIGKILL');
       rmSync(dir, { recursive: true, force: true });
     });
 
-  test.each([
-    ['PUT', '/models/linear?min_worker=abc', 'query parameter min_worker must be integer, received "abc"'],
-    ['PUT', '/models/linear?min_worker=0', 'query parameter min_worker must be >= 1, received 0'],
-    ['PUT', '/models/linear?min_worker=3&max_worker=2', 'max_worker cannot be less than min_worker (max_worker 2, min_worker 3).'],
-    ['GET', '/models?limit=500', 'query parameter limit must be <= 100, received 500'],
-    ['GET', '/models?next_page_token=x', 'query parameter next_page_token must be integer, received "x"'],
-    ['POST', '/models?url=alpha.mar&batch_size=big', 'query parameter batch_size must be integer, received "big"'],
-    ['POST', '/models', 'Parameter url is required'],
-  ])('%s %s → 400 naming the parameter', async (method, path, message) => {
-    const answer = await call(method, `${shared.management}${path}`);
-    expect(answer.status).toBe(400);
-    expect(answer.json).toMatchObject({ code: 400, errorCode: 'KILN_ERR_INVALID_PARAMETER' });
-    expect(String(answer.json.message)).toContain(message);
-  });
-
-  test('a model whose workers cannot start is 500 KILN_ERR_SCALE_FAILED, and is not registered', async () => {
-    const answer = await call('POST', `${shared.management}/models?url=broken.mar`);
-    expect(answer.status).toBe(500);
-    expect(answer.json).toMatchObject({ code: 500, errorCode: 'KILN_ERR_SCALE_FAILED' });
-    expect(String(answer.json.message)).toMatch(/^model "broken" version 1 could not start: .*the label file is missing from this archive.*; it was not registered$/);
-    expect((await call('GET', `${shared.management}/models/broken`)).status).toBe(404);
-  });
-
-  test('a body that is not JSON is 415, naming the content type', async () => {
-    const response = await fetch(`${shared.management}/models`, { method: 'POST', body: 'url=alpha.mar', headers: { 'content-type': 'text/plain' } });
-    expect(response.status).toBe(415);
-    expect(await response.json()).toEqual({
-      code: 415,
-      type: 'UnsupportedMediaTypeException',
-      message: 'this API takes application/json bodies (or query parameters), received text/plain',
-      errorCode: 'KILN_ERR_UNSUPPORTED_MEDIA_TYPE',
+    test.each([
+      ['PUT', '/models/linear?min_worker=abc', 'query parameter min_worker must be integer, received "abc"'],
+      ['PUT', '/models/linear?min_worker=0', 'query parameter min_worker must be >= 1, received 0'],
+      ['PUT', '/models/linear?min_worker=3&max_worker=2', 'max_worker cannot be less than min_worker (max_worker 2, min_worker 3).'],
+      ['GET', '/models?limit=500', 'query parameter limit must be <= 100, received 500'],
+      ['GET', '/models?next_page_token=x', 'query parameter next_page_token must be integer, received "x"'],
+      ['POST', '/models?url=alpha.mar&batch_size=big', 'query parameter batch_size must be integer, received "big"'],
+      ['POST', '/models', 'Parameter url is required'],
+    ])('%s %s → 400 naming the parameter', async (method, path, message) => {
+      const answer = await call(method, `${shared.management}${path}`);
+      expect(answer.status).toBe(400);
+      expect(answer.json).toMatchObject({ code: 400, errorCode: 'KILN_ERR_INVALID_PARAMETER' });
+      expect(String(answer.json.message)).toContain(message);
     });
-  });
+
+    test('a model whose workers cannot start is 500 KILN_ERR_SCALE_FAILED, and is not registered', async () => {
+      const answer = await call('POST', `${shared.management}/models?url=broken.mar`);
+      expect(answer.status).toBe(500);
+      expect(answer.json).toMatchObject({ code: 500, errorCode: 'KILN_ERR_SCALE_FAILED' });
+      expect(String(answer.json.message)).toMatch(
+        /^model "broken" version 1 could not start: .*the label file is missing from this archive.*; it was not registered$/,
+      );
+      expect((await call('GET', `${shared.management}/models/broken`)).status).toBe(404);
+    });
+
+    test('a body that is not JSON is 415, naming the content type', async () => {
+      const response = await fetch(`${shared.management}/models`, {
+        method: 'POST',
+        body: 'url=alpha.mar',
+        headers: { 'content-type': 'text/plain' },
+      });
+      expect(response.status).toBe(415);
+      expect(await response.json()).toEqual({
+        code: 415,
+        type: 'UnsupportedMediaTypeException',
+        message: 'this API takes application/json bodies (or query parameters), received text/plain',
+        errorCode: 'KILN_ERR_UNSUPPORTED_MEDIA_TYPE',
+      });
+    });
   });
 
   test('url must be a file in the model store unless allowedUrls says otherwise', async () => {
     const dir = store();
     writeFileSync(join(dir, 'outside.mar'), 'x');
     const kiln = await startKiln(['--model-store', 'store', '--enable-model-api'], { cwd: dir });
-    for (const url of ['../outside.mar', join(dir, 'store/alpha.mar'), 'http://127.0.0.1:1/alpha.mar', 'file:///etc/passwd', 'sub/alpha.mar', '..\\alpha.mar', 'missing.mar']) {
+    for (const url of [
+      '../outside.mar',
+      join(dir, 'store/alpha.mar'),
+      'http://127.0.0.1:1/alpha.mar',
+      'file:///etc/passwd',
+      'sub/alpha.mar',
+      '..\\alpha.mar',
+      'missing.mar',
+    ]) {
       const answer = await call('POST', `${kiln.management}/models?url=${encodeURIComponent(url)}`);
       expect(answer.status, url).toBe(404);
       expect(answer.json, url).toMatchObject({ errorCode: 'KILN_ERR_URL_NOT_ALLOWED' });
@@ -190,7 +239,10 @@ describe('management API', () => {
       const refused = await call('POST', `${allowing.management}/models?url=${encodeURIComponent(escape)}`);
       expect(refused, escape).toMatchObject({ status: 404, json: { errorCode: 'KILN_ERR_URL_NOT_ALLOWED' } });
     }
-    const answer = await call('POST', `${allowing.management}/models?url=${encodeURIComponent(`file://${dir}/store/beta.mar`)}&initial_workers=2`);
+    const answer = await call(
+      'POST',
+      `${allowing.management}/models?url=${encodeURIComponent(`file://${dir}/store/beta.mar`)}&initial_workers=2`,
+    );
     expect(answer).toMatchObject({ status: 200, json: { status: 'Model "beta" Version: 1 registered with 2 initial workers' } });
   });
 });

@@ -16,15 +16,24 @@ const plusOne = {
 };
 
 function binaryRequest(values: Float32Array): { body: Buffer; headers: Record<string, string> } {
-  const header = Buffer.from(JSON.stringify({ inputs: [{ name: 'x', shape: [1, WIDTH], datatype: 'FP32', parameters: { binary_data_size: values.byteLength } }], parameters: { binary_data_output: true } }));
-  return { body: Buffer.concat([header, Buffer.from(values.buffer)]), headers: { 'inference-header-content-length': String(header.length) } };
+  const header = Buffer.from(
+    JSON.stringify({
+      inputs: [{ name: 'x', shape: [1, WIDTH], datatype: 'FP32', parameters: { binary_data_size: values.byteLength } }],
+      parameters: { binary_data_output: true },
+    }),
+  );
+  return {
+    body: Buffer.concat([header, Buffer.from(values.buffer)]),
+    headers: { 'inference-header-content-length': String(header.length) },
+  };
 }
 
 /** The outputs of a binary v2 answer, by name. */
 async function binaryOutputs(response: Response): Promise<Record<string, Float32Array>> {
   const bytes = Buffer.from(await response.arrayBuffer());
   const n = Number(response.headers.get('inference-header-content-length'));
-  const outputs = (JSON.parse(bytes.subarray(0, n).toString()) as { outputs: { name: string; parameters: { binary_data_size: number } }[] }).outputs;
+  const outputs = (JSON.parse(bytes.subarray(0, n).toString()) as { outputs: { name: string; parameters: { binary_data_size: number } }[] })
+    .outputs;
   const parts: Record<string, Float32Array> = {};
   let at = n;
   for (const o of outputs) {
@@ -44,7 +53,12 @@ describe.each(['thread', 'process'] as const)('%s workers: request memory reused
   let dir: string;
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'kiln-memory-'));
-    const mar = archiveModel(dir, { name: 'plus', model: plusOne, handler: 'echo-input', config: `batchSize: 4\nmaxBatchDelay: 5\nminWorkers: 2\nisolation: ${isolation}\n` });
+    const mar = archiveModel(dir, {
+      name: 'plus',
+      model: plusOne,
+      handler: 'echo-input',
+      config: `batchSize: 4\nmaxBatchDelay: 5\nminWorkers: 2\nisolation: ${isolation}\n`,
+    });
     kiln = await startKiln(['--models', `plus=${mar}`], { shared: true });
   });
   afterAll(async () => {
@@ -52,7 +66,7 @@ describe.each(['thread', 'process'] as const)('%s workers: request memory reused
     rmSync(dir, { recursive: true, force: true });
   });
 
-  test('every answer carries its own request\'s values, alone or batched', async () => {
+  test("every answer carries its own request's values, alone or batched", async () => {
     const send = async (k: number) => {
       const values = Float32Array.from({ length: WIDTH }, (_, i) => k * 1000 + (i % 97));
       const { body, headers } = binaryRequest(values);

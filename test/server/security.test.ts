@@ -22,17 +22,33 @@ describe('security defaults', () => {
     const none = await post(`${kiln.inference}/predictions/linear`, { row: [1, 2, 3, 4] });
     expect(none.status).toBe(401);
     expect(none.headers.get('www-authenticate')).toBe('Bearer realm="kiln"');
-    expect(none.json).toEqual({ code: 401, type: 'InvalidKeyException', message: 'this API needs a token: send Authorization: Bearer <token>', errorCode: 'KILN_ERR_UNAUTHORIZED' });
+    expect(none.json).toEqual({
+      code: 401,
+      type: 'InvalidKeyException',
+      message: 'this API needs a token: send Authorization: Bearer <token>',
+      errorCode: 'KILN_ERR_UNAUTHORIZED',
+    });
 
-    const wrong = await post(`${kiln.inference}/predictions/linear`, { row: [1, 2, 3, 4] }, { 'content-type': 'application/json', authorization: `Bearer ${TOKEN.slice(0, -1)}x` });
+    const wrong = await post(
+      `${kiln.inference}/predictions/linear`,
+      { row: [1, 2, 3, 4] },
+      { 'content-type': 'application/json', authorization: `Bearer ${TOKEN.slice(0, -1)}x` },
+    );
     expect(wrong.status).toBe(401);
     expect(wrong.json.message).toBe('the token in Authorization: Bearer does not match');
 
     const v2 = await fetch(`${kiln.inference}/v2/models/linear`);
     expect(v2.status).toBe(401);
-    expect(await v2.json()).toEqual({ error: 'this API needs a token: send Authorization: Bearer <token>', errorCode: 'KILN_ERR_UNAUTHORIZED' });
+    expect(await v2.json()).toEqual({
+      error: 'this API needs a token: send Authorization: Bearer <token>',
+      errorCode: 'KILN_ERR_UNAUTHORIZED',
+    });
 
-    const ok = await post(`${kiln.inference}/predictions/linear`, { row: [1, 2, 3, 4] }, { 'content-type': 'application/json', authorization: `Bearer ${TOKEN}` });
+    const ok = await post(
+      `${kiln.inference}/predictions/linear`,
+      { row: [1, 2, 3, 4] },
+      { 'content-type': 'application/json', authorization: `Bearer ${TOKEN}` },
+    );
     expect(ok.status).toBe(200);
     expect((await fetch(`${kiln.management}/models`)).status).toBe(401);
     expect((await fetch(`${kiln.management}/models`, { headers: { authorization: `Bearer ${TOKEN}` } })).status).toBe(200);
@@ -43,7 +59,9 @@ describe('security defaults', () => {
     const kiln = await startKiln(['--auth-apis', 'metrics'], { cwd: tempDir(), env: { KILN_TOKEN: TOKEN } });
     expect((await fetch(`${kiln.metrics}/metrics`)).status).toBe(401);
     expect((await fetch(`${kiln.inference}/ping`)).status).toBe(200);
-    await expect(startKiln([], { cwd: tempDir(), env: { KILN_TOKEN: 'short' } })).rejects.toThrow(/the auth token must be at least 16 characters/);
+    await expect(startKiln([], { cwd: tempDir(), env: { KILN_TOKEN: 'short' } })).rejects.toThrow(
+      /the auth token must be at least 16 characters/,
+    );
   });
 
   test('CORS is off unless origins are configured, then only for those origins', async () => {
@@ -51,11 +69,15 @@ describe('security defaults', () => {
       fetch(`${url}/ping`, { method: 'OPTIONS', headers: { origin, 'access-control-request-method': 'GET' } });
     const closed = await startKiln([], { cwd: tempDir() });
     expect((await preflight(closed.inference, 'https://app.example')).headers.get('access-control-allow-origin')).toBeNull();
-    expect((await fetch(`${closed.inference}/ping`, { headers: { origin: 'https://app.example' } })).headers.get('access-control-allow-origin')).toBeNull();
+    expect(
+      (await fetch(`${closed.inference}/ping`, { headers: { origin: 'https://app.example' } })).headers.get('access-control-allow-origin'),
+    ).toBeNull();
 
     const open = await startKiln(['--cors-allowed-origins', 'https://app.example'], { cwd: tempDir() });
     expect((await preflight(open.inference, 'https://app.example')).headers.get('access-control-allow-origin')).toBe('https://app.example');
-    expect((await fetch(`${open.inference}/ping`, { headers: { origin: 'https://evil.example' } })).headers.get('access-control-allow-origin')).toBeNull();
+    expect(
+      (await fetch(`${open.inference}/ping`, { headers: { origin: 'https://evil.example' } })).headers.get('access-control-allow-origin'),
+    ).toBeNull();
   });
 });
 
@@ -72,7 +94,14 @@ describe('OpenAPI', () => {
     const management = (await (await fetch(`${kiln.management}/openapi.json`)).json()) as OpenApi;
     expect(management.openapi).toBe('3.0.3');
     expect(management.info.title).toBe('Kiln management API');
-    expect(Object.keys(management.paths)).toEqual(expect.arrayContaining(['/models', '/models/{model_name}', '/models/{model_name}/{version}', '/models/{model_name}/{version}/set-default']));
+    expect(Object.keys(management.paths)).toEqual(
+      expect.arrayContaining([
+        '/models',
+        '/models/{model_name}',
+        '/models/{model_name}/{version}',
+        '/models/{model_name}/{version}/set-default',
+      ]),
+    );
     const scale = management.paths['/models/{model_name}']?.put?.parameters ?? [];
     expect(scale.find((p) => p.name === 'min_worker')).toMatchObject({ in: 'query', schema: { type: 'integer', minimum: 1 } });
     // The same schema refuses what it describes as invalid.
@@ -83,7 +112,9 @@ describe('OpenAPI', () => {
     expect(options).toEqual(management);
 
     const inference = (await (await fetch(`${kiln.inference}/openapi.json`)).json()) as OpenApi;
-    expect(Object.keys(inference.paths)).toEqual(expect.arrayContaining(['/ping', '/predictions/{model}', '/v2/models/{model}/infer', '/v2/health/ready', '/v1/models/{target}']));
+    expect(Object.keys(inference.paths)).toEqual(
+      expect.arrayContaining(['/ping', '/predictions/{model}', '/v2/models/{model}/infer', '/v2/health/ready', '/v1/models/{target}']),
+    );
     expect(Object.keys(((await (await fetch(`${kiln.metrics}/openapi.json`)).json()) as OpenApi).paths)).toEqual(['/metrics']);
   });
 });

@@ -48,7 +48,11 @@ describe('kiln serve: TorchServe inference API', () => {
     expect(await ping.json()).toEqual({ status: 'Healthy' });
     expect(ping.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
 
-    const mine = await post(`${kiln.inference}/predictions/linear`, { row: [1, 2, 3, 4] }, { 'content-type': 'application/json', 'x-request-id': 'client-42' });
+    const mine = await post(
+      `${kiln.inference}/predictions/linear`,
+      { row: [1, 2, 3, 4] },
+      { 'content-type': 'application/json', 'x-request-id': 'client-42' },
+    );
     expect(mine.headers.get('x-request-id')).toBe('client-42');
 
     const form = new FormData();
@@ -59,12 +63,21 @@ describe('kiln serve: TorchServe inference API', () => {
 
     const unknown = await post(`${kiln.inference}/predictions/resnet`, { row: [1, 2, 3, 4] });
     expect(unknown.status).toBe(404);
-    expect(unknown.json).toEqual({ code: 404, type: 'ModelNotFoundException', message: 'Model not found: resnet; registered models: linear', errorCode: 'KILN_ERR_MODEL_NOT_FOUND' });
+    expect(unknown.json).toEqual({
+      code: 404,
+      type: 'ModelNotFoundException',
+      message: 'Model not found: resnet; registered models: linear',
+      errorCode: 'KILN_ERR_MODEL_NOT_FOUND',
+    });
     expect(unknown.headers.get('x-request-id')).toBeTruthy();
 
     const version = await post(`${kiln.inference}/predictions/linear/9`, { row: [1, 2, 3, 4] });
     expect(version.status).toBe(404);
-    expect(version.json).toMatchObject({ type: 'ModelVersionNotFoundException', message: 'Model version: 9 does not exist for model: linear; versions: 1.0', errorCode: 'KILN_ERR_VERSION_NOT_FOUND' });
+    expect(version.json).toMatchObject({
+      type: 'ModelVersionNotFoundException',
+      message: 'Model version: 9 does not exist for model: linear; versions: 1.0',
+      errorCode: 'KILN_ERR_VERSION_NOT_FOUND',
+    });
 
     const big = await post(`${kiln.inference}/predictions/linear`, 'x'.repeat(5000), { 'content-type': 'text/plain' });
     expect(big.status).toBe(413);
@@ -84,10 +97,18 @@ describe('kiln serve: TorchServe inference API', () => {
 
     const bad = await post(`${kiln.inference}/predictions/linear`, { row: 'nope' });
     expect(bad.status).toBe(400);
-    expect(bad.json).toMatchObject({ code: 400, errorCode: 'KILN_ERR_BAD_REQUEST', message: 'send {"row": [4 numbers]}, received {"row":"nope"}' });
+    expect(bad.json).toMatchObject({
+      code: 400,
+      errorCode: 'KILN_ERR_BAD_REQUEST',
+      message: 'send {"row": [4 numbers]}, received {"row":"nope"}',
+    });
 
     // `curl -T file` sends PUT; the route takes it as TorchServe's does.
-    const put = await fetch(`${kiln.inference}/predictions/linear`, { method: 'PUT', body: JSON.stringify({ row: [1, 2, 3, 4] }), headers: { 'content-type': 'application/json' } });
+    const put = await fetch(`${kiln.inference}/predictions/linear`, {
+      method: 'PUT',
+      body: JSON.stringify({ row: [1, 2, 3, 4] }),
+      headers: { 'content-type': 'application/json' },
+    });
     expect(await put.json()).toMatchObject({ y: y([1, 2, 3, 4]) });
     const get = await fetch(`${kiln.inference}/predictions/linear`);
     expect(get.status).toBe(405);
@@ -109,7 +130,11 @@ describe('kiln serve: TorchServe inference API', () => {
     linearArchive(dir, 'linear', 'batchSize: 1\n', 'tarred', '2.0', 'tgz');
     linearArchive(dir, 'linear', 'batchSize: 1\n', 'folder', '3.0', 'no-archive');
     const kiln = await startKiln(['--model-store', 'store', '--models', 'all'], { cwd: dir });
-    for (const [name, version] of [['zipped', '1.0'], ['tarred', '2.0'], ['folder', '3.0']] as const) {
+    for (const [name, version] of [
+      ['zipped', '1.0'],
+      ['tarred', '2.0'],
+      ['folder', '3.0'],
+    ] as const) {
       expect(kiln.output()).toContain(`model ${name} ${version} ready`);
       const answer = await post(`${kiln.inference}/predictions/${name}/${version}`, { row: [1, 1, 1, 1] });
       expect(answer.json).toMatchObject({ y: y([1, 1, 1, 1]) });
@@ -119,7 +144,17 @@ describe('kiln serve: TorchServe inference API', () => {
   });
 
   test('a bad --models stops the server before it listens, with the reason', () => {
-    const run = runKiln(['serve', '--models', 'all', '--inference-address', 'http://127.0.0.1:0', '--management-address', 'http://127.0.0.1:0', '--metrics-address', 'http://127.0.0.1:0']);
+    const run = runKiln([
+      'serve',
+      '--models',
+      'all',
+      '--inference-address',
+      'http://127.0.0.1:0',
+      '--management-address',
+      'http://127.0.0.1:0',
+      '--metrics-address',
+      'http://127.0.0.1:0',
+    ]);
     expect(run.status).toBe(1);
     expect(run.stderr).toContain('KILN_ERR_SERVER_CONFIG_INVALID: --models all needs --model-store');
     expect(run.stdout).not.toContain('listening');

@@ -35,17 +35,45 @@ function tarHeader(name: string, size: number): Buffer {
 
 const MB = 1024 * 1024;
 const HOSTILE: Record<string, { file: () => Buffer; ext: string; refusal: RegExp }> = {
-  climb: { ext: 'mar', file: () => rawZip([{ name: '../../evil.sh', data: Buffer.from('rm -rf /') }]), refusal: /KILN_ERR_ARCHIVE_UNSAFE_ENTRY.*"\.\.\/\.\.\/evil\.sh" is refused: its path climbs out/ },
-  absolute: { ext: 'mar', file: () => rawZip([{ name: '/etc/cron.d/evil', data: Buffer.from('x') }]), refusal: /"\/etc\/cron\.d\/evil" is refused: its path is absolute/ },
-  backslash: { ext: 'mar', file: () => rawZip([{ name: '..\\evil.dll', data: Buffer.from('x') }]), refusal: /is refused: its path has a backslash/ },
-  link: { ext: 'mar', file: () => rawZip([{ name: 'passwd', data: Buffer.from('/etc/passwd'), mode: 0o120777 }]), refusal: /"passwd" is refused: it is a link/ },
-  duplicate: { ext: 'mar', file: () => rawZip([{ name: 'a.txt', data: Buffer.from('1') }, { name: 'a.txt', data: Buffer.from('2') }]), refusal: /"a\.txt" is refused: it appears twice/ },
+  climb: {
+    ext: 'mar',
+    file: () => rawZip([{ name: '../../evil.sh', data: Buffer.from('rm -rf /') }]),
+    refusal: /KILN_ERR_ARCHIVE_UNSAFE_ENTRY.*"\.\.\/\.\.\/evil\.sh" is refused: its path climbs out/,
+  },
+  absolute: {
+    ext: 'mar',
+    file: () => rawZip([{ name: '/etc/cron.d/evil', data: Buffer.from('x') }]),
+    refusal: /"\/etc\/cron\.d\/evil" is refused: its path is absolute/,
+  },
+  backslash: {
+    ext: 'mar',
+    file: () => rawZip([{ name: '..\\evil.dll', data: Buffer.from('x') }]),
+    refusal: /is refused: its path has a backslash/,
+  },
+  link: {
+    ext: 'mar',
+    file: () => rawZip([{ name: 'passwd', data: Buffer.from('/etc/passwd'), mode: 0o120777 }]),
+    refusal: /"passwd" is refused: it is a link/,
+  },
+  duplicate: {
+    ext: 'mar',
+    file: () =>
+      rawZip([
+        { name: 'a.txt', data: Buffer.from('1') },
+        { name: 'a.txt', data: Buffer.from('2') },
+      ]),
+    refusal: /"a\.txt" is refused: it appears twice/,
+  },
   many: {
     ext: 'mar',
     file: () => rawZip(Array.from({ length: 10_001 }, (_, i): RawEntry => ({ name: `f${i}`, data: Buffer.alloc(0) }))),
     refusal: /KILN_ERR_ARCHIVE_LIMIT.*more than 10000 entries/,
   },
-  zipbomb: { ext: 'mar', file: () => rawZip([{ name: 'zeros.bin', data: Buffer.alloc(80 * MB), deflate: true }]), refusal: /KILN_ERR_ARCHIVE_LIMIT.*a compression bomb/ },
+  zipbomb: {
+    ext: 'mar',
+    file: () => rawZip([{ name: 'zeros.bin', data: Buffer.alloc(80 * MB), deflate: true }]),
+    refusal: /KILN_ERR_ARCHIVE_LIMIT.*a compression bomb/,
+  },
   understated: {
     ext: 'mar',
     file: () => rawZip([{ name: 'small.bin', data: Buffer.alloc(100_000), deflate: true, declaredSize: 10 }]),
@@ -70,7 +98,10 @@ test('each unsafe archive is refused, leaves nothing on disk, and the server ser
   const kiln = await startKiln(['--models', ...models, `linear=${good}`], { env: { TMPDIR: scratch } });
 
   for (const [name, hostile] of Object.entries(HOSTILE)) {
-    const line = kiln.output().split('\n').find((l) => l.startsWith(`model ${name} failed to load`));
+    const line = kiln
+      .output()
+      .split('\n')
+      .find((l) => l.startsWith(`model ${name} failed to load`));
     expect(line, name).toBeDefined();
     expect(line, name).toMatch(hostile.refusal);
   }
@@ -81,7 +112,9 @@ test('each unsafe archive is refused, leaves nothing on disk, and the server ser
   expect((await post(`${kiln.inference}/predictions/linear`, { row: [1, 2, 3, 4] })).status).toBe(200);
 
   // Only the good model's files exist in the server's working folder.
-  const files = readdirSync(scratch).filter((d) => d.startsWith('kiln-server-')).flatMap((d) => filesUnder(join(scratch, d)));
+  const files = readdirSync(scratch)
+    .filter((d) => d.startsWith('kiln-server-'))
+    .flatMap((d) => filesUnder(join(scratch, d)));
   expect(files.length).toBeGreaterThan(0);
   expect(files.filter((f) => !/\/models\/linear-[0-9a-f]+\//.test(f))).toEqual([]);
   for (const name of Object.keys(HOSTILE)) expect((await post(`${kiln.inference}/predictions/${name}`, {})).status).toBe(404);

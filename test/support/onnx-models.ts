@@ -8,7 +8,18 @@ import onnxProto from 'onnx-proto';
 
 const { onnx } = onnxProto;
 
-export const ElemType = { FLOAT: 1, UINT8: 2, INT8: 3, INT32: 6, INT64: 7, STRING: 8, BOOL: 9, FLOAT16: 10, DOUBLE: 11, COMPLEX64: 14 } as const;
+export const ElemType = {
+  FLOAT: 1,
+  UINT8: 2,
+  INT8: 3,
+  INT32: 6,
+  INT64: 7,
+  STRING: 8,
+  BOOL: 9,
+  FLOAT16: 10,
+  DOUBLE: 11,
+  COMPLEX64: 14,
+} as const;
 
 export interface ValueSpec {
   name: string;
@@ -118,7 +129,12 @@ export function buildModel(spec: ModelSpec, dir?: string): Buffer {
         ...initializers,
         ...(spec.constants ?? []).map((c) =>
           c.int64
-            ? onnx.TensorProto.create({ name: c.name, dims: c.dims, dataType: ElemType.INT64, rawData: Buffer.from(BigInt64Array.from(c.values.map(BigInt)).buffer) })
+            ? onnx.TensorProto.create({
+                name: c.name,
+                dims: c.dims,
+                dataType: ElemType.INT64,
+                rawData: Buffer.from(BigInt64Array.from(c.values.map(BigInt)).buffer),
+              })
             : onnx.TensorProto.create({ name: c.name, dims: c.dims, dataType: ElemType.FLOAT, rawData: floatBytes(c.values) }),
         ),
       ],

@@ -35,11 +35,18 @@ export function makeProject(dir: string, options: { external?: boolean } = {}): 
 }
 
 export const PROJECT_ARGS = [
-  '--model-name', 'linear',
-  '-v', '1.0',
-  '--serialized-file', 'linear.onnx',
-  '--handler', 'handler.ts',
-  '-c', 'model-config.yaml',
-  '--extra-files', 'index_to_name.json,assets',
-  '--export-path', 'out',
+  '--model-name',
+  'linear',
+  '-v',
+  '1.0',
+  '--serialized-file',
+  'linear.onnx',
+  '--handler',
+  'handler.ts',
+  '-c',
+  'model-config.yaml',
+  '--extra-files',
+  'index_to_name.json,assets',
+  '--export-path',
+  'out',
 ];

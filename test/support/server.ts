@@ -17,10 +17,23 @@ export interface RunningKiln {
 }
 
 /** Starts the real `kiln serve` on free ports and waits until it says it is ready. */
-export async function startKiln(args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv; waitFor?: RegExp; shared?: boolean } = {}): Promise<RunningKiln> {
+export async function startKiln(
+  args: string[],
+  options: { cwd?: string; env?: NodeJS.ProcessEnv; waitFor?: RegExp; shared?: boolean } = {},
+): Promise<RunningKiln> {
   const child = spawn(
     process.execPath,
-    [KILN_BIN, 'serve', '--inference-address', 'http://127.0.0.1:0', '--management-address', 'http://127.0.0.1:0', '--metrics-address', 'http://127.0.0.1:0', ...args],
+    [
+      KILN_BIN,
+      'serve',
+      '--inference-address',
+      'http://127.0.0.1:0',
+      '--management-address',
+      'http://127.0.0.1:0',
+      '--metrics-address',
+      'http://127.0.0.1:0',
+      ...args,
+    ],
     { cwd: options.cwd ?? REPO_ROOT, env: { ...process.env, ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let output = '';
@@ -58,7 +71,24 @@ export function linearArchive(dir: string, handler: string, config: string, name
   writeModel(dir, 'linear.onnx', linearModel());
   writeFileSync(join(dir, `${name}-config.yaml`), config);
   const run = kiln(
-    ['archive', '--model-name', name, '-v', version, '--serialized-file', 'linear.onnx', '--handler', join(REPO_ROOT, 'test/fixtures/handlers', `${handler}.ts`), '-c', `${name}-config.yaml`, '--export-path', 'store', '--archive-format', format, '-f'],
+    [
+      'archive',
+      '--model-name',
+      name,
+      '-v',
+      version,
+      '--serialized-file',
+      'linear.onnx',
+      '--handler',
+      join(REPO_ROOT, 'test/fixtures/handlers', `${handler}.ts`),
+      '-c',
+      `${name}-config.yaml`,
+      '--export-path',
+      'store',
+      '--archive-format',
+      format,
+      '-f',
+    ],
     { cwd: dir },
   );
   if (run.status !== 0) throw new Error(run.stderr);
@@ -73,13 +103,35 @@ export function archiveModel(dir: string, options: { name: string; model: ModelS
   writeModel(dir, `${options.name}.onnx`, options.model);
   writeFileSync(join(dir, `${options.name}-config.yaml`), options.config);
   const handler = /^[a-z_]+$/.test(options.handler) ? options.handler : join(REPO_ROOT, 'test/fixtures/handlers', `${options.handler}.ts`);
-  const run = kiln(['archive', '--model-name', options.name, '-v', '1.0', '--serialized-file', `${options.name}.onnx`, '--handler', handler, '-c', `${options.name}-config.yaml`, '--export-path', 'store', '-f'], { cwd: dir });
+  const run = kiln(
+    [
+      'archive',
+      '--model-name',
+      options.name,
+      '-v',
+      '1.0',
+      '--serialized-file',
+      `${options.name}.onnx`,
+      '--handler',
+      handler,
+      '-c',
+      `${options.name}-config.yaml`,
+      '--export-path',
+      'store',
+      '-f',
+    ],
+    { cwd: dir },
+  );
   if (run.status !== 0) throw new Error(run.stderr);
   return join(dir, 'store', `${options.name}.mar`);
 }
 
 export async function post(url: string, body: unknown, headers: Record<string, string> = { 'content-type': 'application/json' }) {
-  const response = await fetch(url, { method: 'POST', body: typeof body === 'string' || body instanceof Uint8Array ? body : JSON.stringify(body), headers });
+  const response = await fetch(url, {
+    method: 'POST',
+    body: typeof body === 'string' || body instanceof Uint8Array ? body : JSON.stringify(body),
+    headers,
+  });
   const text = await response.text();
   let json: unknown;
   try {

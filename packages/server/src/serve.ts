@@ -118,10 +118,17 @@ export async function startServer(config: ServerConfig, log: ServerLog = console
   let addresses: Record<ApiName, string>;
   try {
     const wait = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms).unref());
-    const inferenceFirst = sources.length === 0
-      ? undefined
-      : Promise.race([Promise.all(loading).then(() => Promise.race([firstAnswer, wait(FIRST_ANSWER_WAIT_MS)])), wait(OTHER_APIS_WAIT_MS)]);
-    ({ apps, addresses } = await startApis({ config, inference: inferenceDeps, service, registry, metrics, closing: () => closing, inferenceFirst }, log));
+    const inferenceFirst =
+      sources.length === 0
+        ? undefined
+        : Promise.race([
+            Promise.all(loading).then(() => Promise.race([firstAnswer, wait(FIRST_ANSWER_WAIT_MS)])),
+            wait(OTHER_APIS_WAIT_MS),
+          ]);
+    ({ apps, addresses } = await startApis(
+      { config, inference: inferenceDeps, service, registry, metrics, closing: () => closing, inferenceFirst },
+      log,
+    ));
   } catch (error) {
     await Promise.all(loading);
     await Promise.all(registry.all().map((model) => model.stop()));
@@ -130,19 +137,20 @@ export async function startServer(config: ServerConfig, log: ServerLog = console
   }
 
   // Each model's line comes after the listening lines, whenever it finished loading.
-  const loaded = Promise.all(sources.map(async ({ name, path }, i) => {
-    const model = await loading[i]!;
-    if (model instanceof Error) {
-      const code = (model as { code?: string }).code;
-      const label = name ?? basename(path);
-      startup.failed.push(`${label}: ${model.message}`);
-      log.error(`model ${label} failed to load from ${path}: ${code?.startsWith('KILN_ERR_') ? `${code} ` : ''}${model.message}`);
-      return undefined;
-    }
-    log.info(readyLine(model));
-    return model;
-  })).then((models) => models.filter((m): m is ModelVersion => m !== undefined));
-
+  const loaded = Promise.all(
+    sources.map(async ({ name, path }, i) => {
+      const model = await loading[i]!;
+      if (model instanceof Error) {
+        const code = (model as { code?: string }).code;
+        const label = name ?? basename(path);
+        startup.failed.push(`${label}: ${model.message}`);
+        log.error(`model ${label} failed to load from ${path}: ${code?.startsWith('KILN_ERR_') ? `${code} ` : ''}${model.message}`);
+        return undefined;
+      }
+      log.info(readyLine(model));
+      return model;
+    }),
+  ).then((models) => models.filter((m): m is ModelVersion => m !== undefined));
 
   return {
     addresses,
@@ -181,13 +189,15 @@ export function modelSources(config: ServerConfig): { name: string | undefined; 
   const sources: { name: string | undefined; path: string }[] = [];
   for (const spec of config.models) {
     if (spec === 'all') {
-      if (config.modelStore === undefined) throw serverError('KILN_ERR_SERVER_CONFIG_INVALID', '--models all needs --model-store, the folder to load every archive from');
+      if (config.modelStore === undefined)
+        throw serverError('KILN_ERR_SERVER_CONFIG_INVALID', '--models all needs --model-store, the folder to load every archive from');
       if (!existsSync(config.modelStore) || !statSync(config.modelStore).isDirectory()) {
         throw serverError('KILN_ERR_SERVER_CONFIG_INVALID', `--model-store ${config.modelStore} is not a folder`);
       }
       for (const file of readdirSync(config.modelStore).sort()) {
         const path = join(config.modelStore, file);
-        const isArchive = /\.(mar|tar\.gz|tgz)$/.test(file) || (statSync(path).isDirectory() && existsSync(join(path, 'MAR-INF/MANIFEST.json')));
+        const isArchive =
+          /\.(mar|tar\.gz|tgz)$/.test(file) || (statSync(path).isDirectory() && existsSync(join(path, 'MAR-INF/MANIFEST.json')));
         if (isArchive) sources.push({ name: undefined, path });
       }
       continue;

@@ -26,7 +26,10 @@ describe('WordsHandler', () => {
     ]);
     expect(results.map((r) => r.status)).toEqual([200, 400, 400, 200]);
     expect(results[0]!.json).toMatchObject({ words: 2, reversed: ' sdrow   owt  ' });
-    expect(results[1]!.error).toMatchObject({ code: 'KILN_ERR_BAD_REQUEST', message: expect.stringContaining('{"txt":"a typo in the key"}') });
+    expect(results[1]!.error).toMatchObject({
+      code: 'KILN_ERR_BAD_REQUEST',
+      message: expect.stringContaining('{"txt":"a typo in the key"}'),
+    });
     expect(results[2]!.error?.message).toContain('received text/plain');
     expect(results[3]!.json).toMatchObject({ words: 2, upper: 'OK 👋', reversed: '👋 ko' });
   });

@@ -39,7 +39,11 @@ describe('OcrHandler', () => {
   });
 
   it('fails a body that is not an image alone, with a 400', async () => {
-    const results = await runHandler(OcrHandler, [{ body: 'not an image', contentType: 'image/png' }, { file: example('receipt.png') }], options);
+    const results = await runHandler(
+      OcrHandler,
+      [{ body: 'not an image', contentType: 'image/png' }, { file: example('receipt.png') }],
+      options,
+    );
     expect(results[0]).toMatchObject({ ok: false, status: 400, error: { code: 'KILN_ERR_BAD_IMAGE' } });
     expect(results[1]!.json).toMatchObject({ text: 'TOTAL 42.50 EUR', rotated: false });
   });

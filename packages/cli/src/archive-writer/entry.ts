@@ -23,10 +23,7 @@ const CHUNK = 1 << 20;
  * Opens an entry's bytes as a stream that also measures them: size and sha256 are known when
  * the stream ends, in the same pass that writes them, so weights are read exactly once.
  */
-export function openMeasured(
-  entry: ArchiveEntry,
-  onBytes: (n: number) => void,
-): { stream: Readable; result: Promise<FileEntry> } {
+export function openMeasured(entry: ArchiveEntry, onBytes: (n: number) => void): { stream: Readable; result: Promise<FileEntry> } {
   const hash = createHash('sha256');
   let size = 0;
   let settle!: (entry: FileEntry) => void;
@@ -44,9 +41,7 @@ export function openMeasured(
     },
   });
   const input: Readable =
-    entry.source.kind === 'file'
-      ? createReadStream(entry.source.file, { highWaterMark: CHUNK })
-      : Readable.from([entry.source.bytes]);
+    entry.source.kind === 'file' ? createReadStream(entry.source.file, { highWaterMark: CHUNK }) : Readable.from([entry.source.bytes]);
   input.on('error', (error) => measure.destroy(error));
   return { stream: input.pipe(measure), result };
 }

@@ -9,11 +9,7 @@ import { entrySize, openMeasured, type ArchiveEntry, type WriteOptions } from '.
  * Writes `<name>.tar.gz` with every entry under `<name>/`, as torch-model-archiver's tgz format
  * does. Owner ids and names are zeroed so builds do not depend on who ran them.
  */
-export async function writeTgz(
-  target: string,
-  entries: readonly ArchiveEntry[],
-  options: WriteOptions & { root: string },
-): Promise<void> {
+export async function writeTgz(target: string, entries: readonly ArchiveEntry[], options: WriteOptions & { root: string }): Promise<void> {
   const pack = tar.pack();
   const written = pipeline(pack, createGzip({ level: 6 }), createWriteStream(target));
   const header = (name: string, size: number) => ({

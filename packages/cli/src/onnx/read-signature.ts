@@ -137,9 +137,7 @@ function toTensorSpec(info: OnnxTypes.IValueInfoProto): TensorSpec {
   if (tensorType.shape != null) {
     // dimValue has a prototype default of 0; the oneof getter says which member was really set.
     spec.shape = (tensorType.shape.dim ?? []).map((dim) =>
-      (dim as OnnxTypes.TensorShapeProto.Dimension).value === 'dimValue' && dim.dimValue != null
-        ? toNumber(dim.dimValue)
-        : -1,
+      (dim as OnnxTypes.TensorShapeProto.Dimension).value === 'dimValue' && dim.dimValue != null ? toNumber(dim.dimValue) : -1,
     );
   }
   return spec;

@@ -9,7 +9,9 @@ import { ElemType, linearExpected, linearModel, writeModel } from '../../../../t
 
 /** A solid-colour PNG. */
 function png(width: number, height: number, rgb: [number, number, number]): Promise<Buffer> {
-  return sharp({ create: { width, height, channels: 3, background: { r: rgb[0], g: rgb[1], b: rgb[2] } } }).png().toBuffer();
+  return sharp({ create: { width, height, channels: 3, background: { r: rgb[0], g: rgb[1], b: rgb[2] } } })
+    .png()
+    .toBuffer();
 }
 
 describe('image_classifier', () => {
@@ -45,9 +47,13 @@ describe('image_classifier', () => {
   test('a body that is not an image fails that request with KILN_ERR_BAD_IMAGE; the others are answered', async () => {
     const dir = tempDir();
     const model = writeModel(dir, 'colour.onnx', classifier());
-    const results = await runHandler(ImageClassifier, [await png(10, 10, [0, 0, 255]), Buffer.from('not an image'), await png(50, 40, [0, 255, 0])], {
-      modelPath: model,
-    });
+    const results = await runHandler(
+      ImageClassifier,
+      [await png(10, 10, [0, 0, 255]), Buffer.from('not an image'), await png(50, 40, [0, 255, 0])],
+      {
+        modelPath: model,
+      },
+    );
     expect(results.map((r) => r.ok)).toEqual([true, false, true]);
     expect(results[1]).toMatchObject({ status: 400, error: { code: 'KILN_ERR_BAD_IMAGE' } });
     // No label file: keys are class indices (a JSON object lists integer keys in ascending order).
@@ -98,8 +104,13 @@ test('image_segmenter: the argmax class of every pixel', async () => {
   const pixels = Buffer.alloc(4 * 4 * 3);
   for (let y = 0; y < 4; y++) for (let x = 0; x < 4; x++) pixels[(y * 4 + x) * 3 + (x < 2 ? 0 : 2)] = 200;
   pixels[(0 * 4 + 3) * 3 + 1] = 255;
-  const image = await sharp(pixels, { raw: { width: 4, height: 4, channels: 3 } }).png().toBuffer();
-  const [result] = await runHandler(ImageSegmenter, [image], { modelPath: model, config: { handler: { mean: [0, 0, 0], std: [1, 1, 1] } } });
+  const image = await sharp(pixels, { raw: { width: 4, height: 4, channels: 3 } })
+    .png()
+    .toBuffer();
+  const [result] = await runHandler(ImageSegmenter, [image], {
+    modelPath: model,
+    config: { handler: { mean: [0, 0, 0], std: [1, 1, 1] } },
+  });
   expect(result!.json).toEqual([
     [0, 0, 2, 1],
     [0, 0, 2, 2],
@@ -110,8 +121,15 @@ test('image_segmenter: the argmax class of every pixel', async () => {
 
 test('tensor: named tensors in, named tensors out, batched', async () => {
   const model = writeModel(tempDir(), 'linear.onnx', linearModel());
-  const rows = [[1, 2, 3, 4], [4, 3, 2, 1]];
-  const results = await runHandler(TensorHandler, rows.map((row) => ({ json: { inputs: { x: { shape: [1, 4], data: row } } } })), { modelPath: model });
+  const rows = [
+    [1, 2, 3, 4],
+    [4, 3, 2, 1],
+  ];
+  const results = await runHandler(
+    TensorHandler,
+    rows.map((row) => ({ json: { inputs: { x: { shape: [1, 4], data: row } } } })),
+    { modelPath: model },
+  );
   expect(results.map((r) => r.json)).toEqual(
     rows.map((row) => ({ outputs: [{ name: 'y', datatype: 'FP32', shape: [1, 3], data: linearExpected(row).map(Math.fround) }] })),
   );

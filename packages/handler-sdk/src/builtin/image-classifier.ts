@@ -58,7 +58,9 @@ export class ImageClassifier extends BaseHandler<unknown, Record<string, number>
   override async preprocess(request: KilnRequest): Promise<Tensors> {
     const image = await decodeImage(requestBytes(request));
     const cropped = centerCrop(await resizeImage(image, this.settings.resize), this.settings.crop);
-    return { [this.layout.input]: imageToTensor(cropped, { layout: this.layout.layout, mean: this.settings.mean, std: this.settings.std }) };
+    return {
+      [this.layout.input]: imageToTensor(cropped, { layout: this.layout.layout, mean: this.settings.mean, std: this.settings.std }),
+    };
   }
 
   override postprocess(output: Tensors): Record<string, number> {

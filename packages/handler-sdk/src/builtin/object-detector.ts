@@ -41,7 +41,8 @@ export class ObjectDetector extends BaseHandler<unknown, Detection[], ObjectDete
     this.mean = numberList(c.mean, 'mean', 3);
     this.std = numberList(c.std, 'std', 3);
     const outputs = context.signature?.outputs.map((o) => o.name) ?? [];
-    const pick = (key: 'boxes' | 'labels' | 'scores', at: number) => c.outputs?.[key] ?? (outputs.includes(key) ? key : (outputs[at] ?? key));
+    const pick = (key: 'boxes' | 'labels' | 'scores', at: number) =>
+      c.outputs?.[key] ?? (outputs.includes(key) ? key : (outputs[at] ?? key));
     this.names = { boxes: pick('boxes', 0), labels: pick('labels', 1), scores: pick('scores', 2) };
     this.labels = readLabels(join(context.modelDir, c.labels ?? 'index_to_name.json'));
   }

@@ -2,12 +2,7 @@ import { createRequire } from 'node:module';
 import type { Document } from 'yaml';
 import { sdkError } from '../errors/codes.js';
 import { compileSchema, describeError, errorPath } from '../schema/ajv.js';
-import {
-  MODEL_CONFIG_DEFAULTS,
-  modelConfigSchema,
-  type ModelConfig,
-  type ModelConfigFile,
-} from './model-config-schema.js';
+import { MODEL_CONFIG_DEFAULTS, modelConfigSchema, type ModelConfig, type ModelConfigFile } from './model-config-schema.js';
 import { deepFreeze } from '../util/deep-freeze.js';
 
 const validate = compileSchema<ModelConfigFile>(modelConfigSchema, new URL('../schema/compiled/model-config.cjs', import.meta.url));
@@ -24,7 +19,10 @@ export function parseModelConfig(text: string, fileName = 'model-config.yaml'): 
   const lineOf = (offset: number | undefined) => (offset === undefined ? 1 : lineCounter.linePos(offset).line);
 
   if (doc.errors.length > 0) {
-    throw invalid(fileName, doc.errors.map((e) => ({ line: lineOf(e.pos[0]), text: e.message.split('\n')[0]! })));
+    throw invalid(
+      fileName,
+      doc.errors.map((e) => ({ line: lineOf(e.pos[0]), text: e.message.split('\n')[0]! })),
+    );
   }
   const value: unknown = doc.toJS() ?? {};
   const problems: { line: number; text: string }[] = [];

@@ -23,19 +23,32 @@ describe('toKilnError', () => {
   test('anything else thrown in the server is KILN_ERR_INTERNAL (500), with its message and the stack where it was thrown', () => {
     const thrown = new TypeError('cannot read properties of undefined');
     const error = toKilnError(thrown);
-    expect({ code: error.code, status: error.status, message: error.message }).toEqual({ code: 'KILN_ERR_INTERNAL', status: 500, message: 'cannot read properties of undefined' });
+    expect({ code: error.code, status: error.status, message: error.message }).toEqual({
+      code: 'KILN_ERR_INTERNAL',
+      status: 500,
+      message: 'cannot read properties of undefined',
+    });
     expect(error.stack).toContain(thrown.stack!.split('\n')[1]);
     expect(error.cause).toBe(thrown);
     expect(toKilnError('a string').message).toBe('a string');
   });
 
-  test('a framework error with a 4xx statusCode is the client\'s: KILN_ERR_BAD_REQUEST', () => {
+  test("a framework error with a 4xx statusCode is the client's: KILN_ERR_BAD_REQUEST", () => {
     const thrown = Object.assign(new SyntaxError('Unexpected token } in JSON at position 9'), { statusCode: 400 });
-    expect(toKilnError(thrown)).toMatchObject({ code: 'KILN_ERR_BAD_REQUEST', status: 400, message: 'Unexpected token } in JSON at position 9' });
+    expect(toKilnError(thrown)).toMatchObject({
+      code: 'KILN_ERR_BAD_REQUEST',
+      status: 400,
+      message: 'Unexpected token } in JSON at position 9',
+    });
   });
 
   test('what a handler threw is KILN_ERR_HANDLER_FAILED, naming the phase', () => {
-    expect(toKilnError(new Error('no labels'), 'KILN_ERR_HANDLER_FAILED', 'postprocess')).toMatchObject({ code: 'KILN_ERR_HANDLER_FAILED', status: 500, message: 'postprocess failed: no labels', phase: 'postprocess' });
+    expect(toKilnError(new Error('no labels'), 'KILN_ERR_HANDLER_FAILED', 'postprocess')).toMatchObject({
+      code: 'KILN_ERR_HANDLER_FAILED',
+      status: 500,
+      message: 'postprocess failed: no labels',
+      phase: 'postprocess',
+    });
   });
 });
 
@@ -46,13 +59,23 @@ describe('errors between a worker and the server', () => {
     expect(JSON.parse(JSON.stringify(wire))).toEqual(wire);
     const back = fromWireError(wire);
     expect(back).toBeInstanceOf(KilnError);
-    expect({ code: back.code, status: back.status, message: back.message, phase: back.phase, stack: back.stack }).toEqual({ code: error.code, status: 500, message: error.message, phase: 'inference', stack: error.stack });
+    expect({ code: back.code, status: back.status, message: back.message, phase: back.phase, stack: back.stack }).toEqual({
+      code: error.code,
+      status: 500,
+      message: error.message,
+      phase: 'inference',
+      stack: error.stack,
+    });
   });
 
   test('a code the server does not know is KILN_ERR_INTERNAL, naming it', () => {
     // As it would arrive from a newer worker: parsed, not type-checked.
     const wire: WireError = JSON.parse('{"code": "KILN_ERR_FROM_THE_FUTURE", "message": "hi"}');
     const back = fromWireError(wire);
-    expect({ code: back.code, status: back.status, message: back.message }).toEqual({ code: 'KILN_ERR_INTERNAL', status: 500, message: 'KILN_ERR_FROM_THE_FUTURE: hi' });
+    expect({ code: back.code, status: back.status, message: back.message }).toEqual({
+      code: 'KILN_ERR_INTERNAL',
+      status: 500,
+      message: 'KILN_ERR_FROM_THE_FUTURE: hi',
+    });
   });
 });

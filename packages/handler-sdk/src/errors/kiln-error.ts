@@ -74,7 +74,8 @@ export function toKilnError(error: unknown, unknownAs: KilnErrorCode = 'KILN_ERR
   }
   const err = error instanceof Error ? error : new Error(typeof error === 'string' ? error : JSON.stringify(error));
   const status = (err as { statusCode?: unknown }).statusCode;
-  if (typeof status === 'number' && status >= 400 && status < 500) return new KilnError('KILN_ERR_BAD_REQUEST', err.message, { cause: err });
+  if (typeof status === 'number' && status >= 400 && status < 500)
+    return new KilnError('KILN_ERR_BAD_REQUEST', err.message, { cause: err });
   const thrownIn = (err as { phase?: FailurePhase }).phase ?? phase;
   const message = unknownAs === 'KILN_ERR_HANDLER_FAILED' ? `${thrownIn ?? 'handler'} failed: ${err.message}` : err.message;
   const wrapped = new KilnError(unknownAs, message, { cause: err });

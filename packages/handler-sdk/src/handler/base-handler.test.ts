@@ -42,7 +42,11 @@ describe('BaseHandler', () => {
   test('a batch of 4 is one ONNX run, and each request gets its own row of y = xW + b', async () => {
     const model = writeModel(tempDir(), 'linear.onnx', linearModel());
     const handler = new LinearHandler();
-    const results = await runHandler(handler, ROWS.map((row) => ({ json: { row } })), { modelPath: model });
+    const results = await runHandler(
+      handler,
+      ROWS.map((row) => ({ json: { row } })),
+      { modelPath: model },
+    );
     expect(handler.runs).toEqual([4]);
     expect(results.map((r) => r.json)).toEqual(ROWS.map((row) => fround(linearExpected(row))));
   });
@@ -54,13 +58,20 @@ describe('BaseHandler', () => {
     const results = await runHandler(handler, inputs, { modelPath: model });
     expect(handler.runs).toEqual([3]);
     expect(results.map((r) => r.ok)).toEqual([true, false, true, true]);
-    expect(results[1]).toMatchObject({ status: 400, error: { code: 'KILN_ERR_BAD_REQUEST', message: '"row" must be 4 numbers, received [1,2]', phase: 'preprocess' } });
+    expect(results[1]).toMatchObject({
+      status: 400,
+      error: { code: 'KILN_ERR_BAD_REQUEST', message: '"row" must be 4 numbers, received [1,2]', phase: 'preprocess' },
+    });
     expect(results[3]!.json).toEqual(fround(linearExpected(ROWS[3]!)));
   });
 
   test('a body that is not JSON fails that request with 400, before the handler sees it', async () => {
     const model = writeModel(tempDir(), 'linear.onnx', linearModel());
-    const results = await runHandler(LinearHandler, [{ body: '{"row": [1,', contentType: 'application/json' }, { json: { row: ROWS[0] } }], { modelPath: model });
+    const results = await runHandler(
+      LinearHandler,
+      [{ body: '{"row": [1,', contentType: 'application/json' }, { json: { row: ROWS[0] } }],
+      { modelPath: model },
+    );
     expect(results[0]).toMatchObject({ ok: false, status: 400, error: { code: 'KILN_ERR_BAD_REQUEST', phase: 'decode' } });
     expect(results[1]!.json).toEqual(fround(linearExpected(ROWS[0]!)));
   });
@@ -73,9 +84,16 @@ describe('BaseHandler', () => {
       }
     }
     const model = writeModel(tempDir(), 'linear.onnx', linearModel());
-    const results = await runHandler(Picky, ROWS.map((row) => ({ json: { row } })), { modelPath: model });
+    const results = await runHandler(
+      Picky,
+      ROWS.map((row) => ({ json: { row } })),
+      { modelPath: model },
+    );
     expect(results.map((r) => r.ok)).toEqual([true, true, false, true]);
-    expect(results[2]).toMatchObject({ status: 500, error: { code: 'KILN_ERR_HANDLER_FAILED', message: 'postprocess failed: zero rows are not allowed here' } });
+    expect(results[2]).toMatchObject({
+      status: 500,
+      error: { code: 'KILN_ERR_HANDLER_FAILED', message: 'postprocess failed: zero rows are not allowed here' },
+    });
   });
 
   test('an inference that throws fails its whole batch with 500 KILN_ERR_INFERENCE_FAILED, in phase inference', async () => {
@@ -85,8 +103,16 @@ describe('BaseHandler', () => {
       }
     }
     const model = writeModel(tempDir(), 'linear.onnx', linearModel());
-    const results = await runHandler(Broken, ROWS.slice(0, 2).map((row) => ({ json: { row } })), { modelPath: model });
-    const failure = { ok: false, status: 500, error: { code: 'KILN_ERR_INFERENCE_FAILED', message: 'inference failed: the accelerator went away', phase: 'inference' } };
+    const results = await runHandler(
+      Broken,
+      ROWS.slice(0, 2).map((row) => ({ json: { row } })),
+      { modelPath: model },
+    );
+    const failure = {
+      ok: false,
+      status: 500,
+      error: { code: 'KILN_ERR_INFERENCE_FAILED', message: 'inference failed: the accelerator went away', phase: 'inference' },
+    };
     expect(results).toMatchObject([failure, failure]);
   });
 
@@ -102,7 +128,9 @@ describe('BaseHandler', () => {
       }
     }
     const handler = new TwoRows();
-    const results = await runHandler(handler, [{ json: { row: [...ROWS[0]!, ...ROWS[1]!] } }, { json: { row: ROWS[2] } }], { modelPath: model });
+    const results = await runHandler(handler, [{ json: { row: [...ROWS[0]!, ...ROWS[1]!] } }, { json: { row: ROWS[2] } }], {
+      modelPath: model,
+    });
     expect(handler.runs).toEqual([3]); // 2 rows + 1 row stack: the trailing dims agree
     expect(results[0]!.json).toEqual(fround([...linearExpected(ROWS[0]!), ...linearExpected(ROWS[1]!)]));
     expect(results[1]!.json).toEqual(fround(linearExpected(ROWS[2]!)));
@@ -130,17 +158,31 @@ describe('BaseHandler', () => {
         return (output.y!.data as Float32Array)[0]!;
       }
     }
-    const rows = [[1, 2, 3], [4, 5], [6, 7, 8], [9, 10]];
-    const results = await runHandler(Sums, rows.map((row) => ({ json: { row } })), { modelPath: model });
+    const rows = [
+      [1, 2, 3],
+      [4, 5],
+      [6, 7, 8],
+      [9, 10],
+    ];
+    const results = await runHandler(
+      Sums,
+      rows.map((row) => ({ json: { row } })),
+      { modelPath: model },
+    );
     expect(results.map((r) => r.json)).toEqual([6, 9, 21, 19]);
     // Two groups, each one run of the requests that stack: rows of 3, then rows of 2.
-    expect(runs).toEqual([[2, 3], [2, 2]]);
+    expect(runs).toEqual([
+      [2, 3],
+      [2, 2],
+    ]);
   });
 
   test('sync and async hooks both work, and a handler may skip ONNX by overriding handle', async () => {
     class Echo extends BaseHandler<{ text: string }, { upper: string }> {
       override async handle(requests: KilnRequest<{ text: string }>[]) {
-        return requests.map((r) => (r.json?.text === undefined ? new RequestError('"text" is required') : { upper: r.json.text.toUpperCase() }));
+        return requests.map((r) =>
+          r.json?.text === undefined ? new RequestError('"text" is required') : { upper: r.json.text.toUpperCase() },
+        );
       }
     }
     const results = await runHandler(Echo, [{ json: { text: 'kiln' } }, { json: {} }]);
@@ -150,17 +192,28 @@ describe('BaseHandler', () => {
 
   test('the default hooks take and give tensors as JSON (the tensor handler)', async () => {
     const model = writeModel(tempDir(), 'linear.onnx', linearModel());
-    const results = await runHandler(BaseHandler, [{ json: { inputs: [{ name: 'x', shape: [2, 4], datatype: 'FP32', data: [ROWS[0], ROWS[1]] }] } }], { modelPath: model });
-    expect(results[0]!.json).toEqual({ outputs: [{ name: 'y', datatype: 'FP32', shape: [2, 3], data: fround([...linearExpected(ROWS[0]!), ...linearExpected(ROWS[1]!)]) }] });
+    const results = await runHandler(
+      BaseHandler,
+      [{ json: { inputs: [{ name: 'x', shape: [2, 4], datatype: 'FP32', data: [ROWS[0], ROWS[1]] }] } }],
+      { modelPath: model },
+    );
+    expect(results[0]!.json).toEqual({
+      outputs: [{ name: 'y', datatype: 'FP32', shape: [2, 3], data: fround([...linearExpected(ROWS[0]!), ...linearExpected(ROWS[1]!)]) }],
+    });
   });
 
   test('inputs that do not match the signature get 400 naming the input', async () => {
     const model = writeModel(tempDir(), 'linear.onnx', linearModel());
-    const results = await runHandler(BaseHandler, [{ json: { inputs: { x: { shape: [1, 5], data: [1, 2, 3, 4, 5] } } } }], { modelPath: model });
+    const results = await runHandler(BaseHandler, [{ json: { inputs: { x: { shape: [1, 5], data: [1, 2, 3, 4, 5] } } } }], {
+      modelPath: model,
+    });
     expect(results[0]).toMatchObject({
       ok: false,
       status: 400,
-      error: { code: 'KILN_ERR_INPUT_MISMATCH', message: 'input "x" must have shape [-1, 4], received [1, 5] (dimension 1 is 5, expected 4)' },
+      error: {
+        code: 'KILN_ERR_INPUT_MISMATCH',
+        message: 'input "x" must have shape [-1, 4], received [1, 5] (dimension 1 is 5, expected 4)',
+      },
     });
   });
 
@@ -181,15 +234,22 @@ describe('BaseHandler', () => {
         return requests.map(() => `${context.config.handler.greeting} from ${context.modelName} (batch ${context.batchSize})`);
       }
     }
-    const report = await runHandlerReport(Configured, [{ json: 1 }], { modelName: 'greeter', config: { batchSize: 4, handler: { greeting: 'hi' } } });
+    const report = await runHandlerReport(Configured, [{ json: 1 }], {
+      modelName: 'greeter',
+      config: { batchSize: 4, handler: { greeting: 'hi' } },
+    });
     expect(report.results[0]!.json).toBe('hi from greeter (batch 4)');
-    expect(report.metrics).toEqual([{ kind: 'counter', name: 'greetings_total', help: undefined, value: 1, labels: { model_name: 'greeter', model_version: '1' } }]);
+    expect(report.metrics).toEqual([
+      { kind: 'counter', name: 'greetings_total', help: undefined, value: 1, labels: { model_name: 'greeter', model_version: '1' } },
+    ]);
   });
 
   test('answers can be bytes or carry their own status and headers', async () => {
     class Bytes extends BaseHandler {
       override async handle(requests: KilnRequest[]) {
-        return requests.map((_, i) => (i === 0 ? Buffer.from('raw') : HandlerResponse.json({ queued: true }, { status: 202, headers: { 'x-kiln': 'yes' } })));
+        return requests.map((_, i) =>
+          i === 0 ? Buffer.from('raw') : HandlerResponse.json({ queued: true }, { status: 202, headers: { 'x-kiln': 'yes' } }),
+        );
       }
     }
     const results = await runHandler(Bytes, [{ json: 1 }, { json: 2 }]);
@@ -214,10 +274,18 @@ test('a file written beside the model is in context.modelDir', async () => {
 
 test('a model with a fixed batch dimension of 1 runs one request at a time', async () => {
   const dir = tempDir();
-  const fixed = { ...linearModel(), inputs: [{ name: 'x', elemType: 1, dims: [1, 4] }], outputs: [{ name: 'y', elemType: 1, dims: [1, 3] }] };
+  const fixed = {
+    ...linearModel(),
+    inputs: [{ name: 'x', elemType: 1, dims: [1, 4] }],
+    outputs: [{ name: 'y', elemType: 1, dims: [1, 3] }],
+  };
   const model = writeModel(dir, 'fixed.onnx', fixed);
   const handler = new LinearHandler();
-  const results = await runHandler(handler, ROWS.slice(0, 3).map((row) => ({ json: { row } })), { modelPath: model });
+  const results = await runHandler(
+    handler,
+    ROWS.slice(0, 3).map((row) => ({ json: { row } })),
+    { modelPath: model },
+  );
   expect(handler.runs).toEqual([1, 1, 1]);
   expect(results.map((r) => r.json)).toEqual(ROWS.slice(0, 3).map((row) => fround(linearExpected(row))));
 });
@@ -228,5 +296,8 @@ test('an initialize that throws is a load error, as in a worker', async () => {
       throw new Error('no labels');
     }
   }
-  await expect(runHandler(Broken, [{ json: 1 }])).rejects.toMatchObject({ code: 'KILN_ERR_HANDLER_LOAD', message: 'model "test-model" version 1: initialize() failed: no labels' });
+  await expect(runHandler(Broken, [{ json: 1 }])).rejects.toMatchObject({
+    code: 'KILN_ERR_HANDLER_LOAD',
+    message: 'model "test-model" version 1: initialize() failed: no labels',
+  });
 });

@@ -18,9 +18,7 @@ export type HandlerPhase = 'preprocess' | 'inference' | 'postprocess';
  * Type parameters: `TJson` is a request's decoded JSON body, `TAnswer` a request's answer, and
  * `TConfig` the `handler:` section of model-config.yaml.
  */
-export class BaseHandler<TJson = unknown, TAnswer extends Answer = Answer, TConfig = Record<string, unknown>>
-  implements Handler<TAnswer>
-{
+export class BaseHandler<TJson = unknown, TAnswer extends Answer = Answer, TConfig = Record<string, unknown>> implements Handler<TAnswer> {
   /** The ONNX Runtime session, created by initialize() when the archive has a model. */
   session: InferenceSession | undefined;
   /** The execution providers the session runs with, after unavailable ones were dropped. */
@@ -49,7 +47,10 @@ export class BaseHandler<TJson = unknown, TAnswer extends Answer = Answer, TConf
   preprocess(request: KilnRequest<TJson>, context: HandlerContext<TConfig>): Tensors | Promise<Tensors> {
     if (request.tensors !== undefined) return { ...request.tensors };
     if (request.json === undefined) {
-      throw sdkError('KILN_ERR_BAD_REQUEST', `expected a JSON body with "inputs" (content type application/json), received ${request.contentType ?? 'no content type'}`);
+      throw sdkError(
+        'KILN_ERR_BAD_REQUEST',
+        `expected a JSON body with "inputs" (content type application/json), received ${request.contentType ?? 'no content type'}`,
+      );
     }
     return tensorsFromJson(request.json, context.signature);
   }
@@ -57,7 +58,10 @@ export class BaseHandler<TJson = unknown, TAnswer extends Answer = Answer, TConf
   /** One ONNX Runtime run over the whole batch. */
   async inference(batch: Tensors, _context: HandlerContext<TConfig>): Promise<Tensors> {
     if (this.session === undefined) {
-      throw sdkError('KILN_ERR_INFERENCE_FAILED', 'this handler has no ONNX session: the archive has no --serialized-file, so override inference() or handle()');
+      throw sdkError(
+        'KILN_ERR_INFERENCE_FAILED',
+        'this handler has no ONNX session: the archive has no --serialized-file, so override inference() or handle()',
+      );
     }
     const outputs = (await this.session.run(batch)) as Tensors;
     markOwned(outputs);
@@ -77,7 +81,11 @@ export class BaseHandler<TJson = unknown, TAnswer extends Answer = Answer, TConf
    * (`POST /v2/models/{m}/infer`). The default passes them to the model as they are; override it
    * to turn a v2 client's tensors into the model's (a BYTES image, say).
    */
-  preprocessTensors(tensors: Readonly<Tensors>, _request: KilnRequest<TJson>, _context: HandlerContext<TConfig>): Tensors | Promise<Tensors> {
+  preprocessTensors(
+    tensors: Readonly<Tensors>,
+    _request: KilnRequest<TJson>,
+    _context: HandlerContext<TConfig>,
+  ): Tensors | Promise<Tensors> {
     return { ...tensors };
   }
 
@@ -93,7 +101,10 @@ export class BaseHandler<TJson = unknown, TAnswer extends Answer = Answer, TConf
     await Promise.all(
       requests.map(async (request, index) => {
         try {
-          const inputs = request.tensors === undefined ? await this.preprocess(request, context) : await this.preprocessTensors(request.tensors, request, context);
+          const inputs =
+            request.tensors === undefined
+              ? await this.preprocess(request, context)
+              : await this.preprocessTensors(request.tensors, request, context);
           const prepared = conformToSignature(inputs, context.signature);
           const key = batchKey(prepared.tensors);
           const group = groups.get(key) ?? [];
@@ -108,13 +119,28 @@ export class BaseHandler<TJson = unknown, TAnswer extends Answer = Answer, TConf
     // Requests whose tensors stack run together; in the common case that is one group and one run.
     // A model whose batch dimension is fixed (say [1, 3, 224, 224]) runs in chunks of that size.
     const maxRows = fixedBatch(context.signature);
-    for (const group of [...groups.values()].flatMap((g) => chunk(g.sort((a, b) => a.index - b.index), maxRows))) {
+    for (const group of [...groups.values()].flatMap((g) =>
+      chunk(
+        g.sort((a, b) => a.index - b.index),
+        maxRows,
+      ),
+    )) {
       let slices: Tensors[];
       try {
         // The stacked batch lives in batchBuffers: valid until the next batch, so inference() must
         // not keep it (ONNX Runtime copies nothing it needs later).
-        const outputs = await this.inference(collate(group.map((g) => g.tensors), this.batchBuffers), context);
-        slices = split(outputs, group.map((g) => g.rows), context.signature);
+        const outputs = await this.inference(
+          collate(
+            group.map((g) => g.tensors),
+            this.batchBuffers,
+          ),
+          context,
+        );
+        slices = split(
+          outputs,
+          group.map((g) => g.rows),
+          context.signature,
+        );
       } catch (error) {
         const failure = inPhase(error, 'inference');
         for (const item of group) results[item.index] = failure;

@@ -28,18 +28,22 @@ describe('conformToSignature', () => {
   });
 
   test('inputs must agree on the number of rows', () => {
-    const two: Signature = { inputs: [{ name: 'a', datatype: 'FP32', shape: [-1] }, { name: 'b', datatype: 'FP32', shape: [-1] }], outputs: [] };
-    expect(() => conformToSignature({ a: f32([1, 2], [2]), b: f32([1, 2, 3], [3]) }, two)).toThrow('inputs disagree on the batch dimension');
+    const two: Signature = {
+      inputs: [
+        { name: 'a', datatype: 'FP32', shape: [-1] },
+        { name: 'b', datatype: 'FP32', shape: [-1] },
+      ],
+      outputs: [],
+    };
+    expect(() => conformToSignature({ a: f32([1, 2], [2]), b: f32([1, 2, 3], [3]) }, two)).toThrow(
+      'inputs disagree on the batch dimension',
+    );
   });
 });
 
 describe('collate and split', () => {
   test('stack along dimension 0 and slice back, each request getting its own rows', () => {
-    const requests = [
-      { x: f32([1, 2], [1, 2]) },
-      { x: f32([3, 4, 5, 6], [2, 2]) },
-      { x: f32([7, 8], [1, 2]) },
-    ];
+    const requests = [{ x: f32([1, 2], [1, 2]) }, { x: f32([3, 4, 5, 6], [2, 2]) }, { x: f32([7, 8], [1, 2]) }];
     const batch = collate(requests);
     expect(batch.x!.dims).toEqual([4, 2]);
     expect([...(batch.x!.data as Float32Array)]).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
@@ -47,8 +51,16 @@ describe('collate and split', () => {
     // Pretend the model doubled every value, and added an output without a batch dimension.
     const outputs = { y: f32([2, 4, 6, 8, 10, 12, 14, 16], [4, 2]), meta: f32([42], [1]) };
     const parts = split(outputs, [1, 2, 1]);
-    expect(parts.map((p) => [...(p.y!.data as Float32Array)])).toEqual([[2, 4], [6, 8, 10, 12], [14, 16]]);
-    expect(parts.map((p) => p.y!.dims)).toEqual([[1, 2], [2, 2], [1, 2]]);
+    expect(parts.map((p) => [...(p.y!.data as Float32Array)])).toEqual([
+      [2, 4],
+      [6, 8, 10, 12],
+      [14, 16],
+    ]);
+    expect(parts.map((p) => p.y!.dims)).toEqual([
+      [1, 2],
+      [2, 2],
+      [1, 2],
+    ]);
     expect(parts.every((p) => p.meta === outputs.meta)).toBe(true);
     // Slices are views of the batch output, not copies.
     expect((parts[1]!.y!.data as Float32Array).buffer).toBe((outputs.y.data as Float32Array).buffer);
@@ -63,7 +75,9 @@ describe('collate and split', () => {
     expect(() => collate([{ x: f32([1, 2], [1, 2]) }, { x: f32([1, 2, 3], [1, 3]) }])).toThrow(
       'cannot batch input "x": request 0 has float32 [1, 2], request 1 has float32 [1, 3]; only dimension 0 may differ',
     );
-    expect(() => collate([{ x: f32([1, 2], [1, 2]) }, { x: new Tensor('int32', Int32Array.from([1, 2]), [1, 2]) }])).toThrow('request 1 has int32 [1, 2]');
+    expect(() => collate([{ x: f32([1, 2], [1, 2]) }, { x: new Tensor('int32', Int32Array.from([1, 2]), [1, 2]) }])).toThrow(
+      'request 1 has int32 [1, 2]',
+    );
     expect(() => collate([{ x: f32([1, 2], [1, 2]) }, {}])).toThrow('request 1 has no input "x"');
   });
 

@@ -76,7 +76,12 @@ export function collate(items: readonly Tensors[], scratch?: Map<string, ArrayBu
       }
       rows += t.dims[0]!;
     });
-    batch[name] = concat(items.map((item) => item[name]!), [rows, ...head.dims.slice(1)], scratch, name);
+    batch[name] = concat(
+      items.map((item) => item[name]!),
+      [rows, ...head.dims.slice(1)],
+      scratch,
+      name,
+    );
   }
   return batch;
 }
@@ -85,7 +90,12 @@ type TypedArrayClass = new (buffer: ArrayBuffer, byteOffset?: number, length?: n
 
 function concat(parts: Tensor[], dims: number[], scratch: Map<string, ArrayBuffer> | undefined, name: string): Tensor {
   const head = parts[0]!;
-  if (head.type === 'string') return new Tensor('string', parts.flatMap((p) => p.data as string[]), dims);
+  if (head.type === 'string')
+    return new Tensor(
+      'string',
+      parts.flatMap((p) => p.data as string[]),
+      dims,
+    );
   const first = head.data as TypedArray;
   const total = parts.reduce((n, p) => n + (p.data as TypedArray).length, 0);
   const bytes = total * first.BYTES_PER_ELEMENT;

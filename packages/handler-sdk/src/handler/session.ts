@@ -13,7 +13,10 @@ export interface SessionOptions {
  * provider this machine lacks (CUDA without the CUDA build, WebGPU without a GPU) is dropped with a
  * warning and the next is tried. Returns the session and the provider list it runs with.
  */
-export async function createSession(modelPath: string, options: SessionOptions): Promise<{ session: InferenceSession; providers: string[] }> {
+export async function createSession(
+  modelPath: string,
+  options: SessionOptions,
+): Promise<{ session: InferenceSession; providers: string[] }> {
   const wanted = options.executionProviders.length > 0 ? [...options.executionProviders] : ['cpu'];
   let firstError: unknown;
   for (let start = 0; start < wanted.length; start++) {

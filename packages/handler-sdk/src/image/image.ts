@@ -36,13 +36,19 @@ export async function decodeImage(bytes: Uint8Array, options: { maxPixels?: numb
   if (bytes.length === 0) throw sdkError('KILN_ERR_BAD_IMAGE', 'the request has no image: the body is empty');
   try {
     const image = await sharp(bytes, { limitInputPixels: options.maxPixels ?? DEFAULT_MAX_PIXELS, pages: 1, autoOrient: true });
-    const { data, info } = await inNative(() => image.flatten({ background: '#ffffff' }).toColourspace('srgb').raw().toBuffer({ resolveWithObject: true }));
+    const { data, info } = await inNative(() =>
+      image.flatten({ background: '#ffffff' }).toColourspace('srgb').raw().toBuffer({ resolveWithObject: true }),
+    );
     if (info.channels !== 3) throw new Error(`decoded ${info.channels} channels, expected 3`);
     return { data, width: info.width, height: info.height, channels: 3 };
   } catch (error) {
-    throw sdkError('KILN_ERR_BAD_IMAGE', `the body is not an image Kiln can decode (JPEG, PNG, WebP, GIF, TIFF): ${(error as Error).message}`, {
-      cause: error,
-    });
+    throw sdkError(
+      'KILN_ERR_BAD_IMAGE',
+      `the body is not an image Kiln can decode (JPEG, PNG, WebP, GIF, TIFF): ${(error as Error).message}`,
+      {
+        cause: error,
+      },
+    );
   }
 }
 

@@ -7,9 +7,11 @@ const ORDER: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 
 
 /** A logger that tags every line with the model and hands it to `sink` (stderr by default). */
 export function createLogger(model: string, sink: LogSink = stderrSink, minLevel: LogLevel = 'info'): Logger {
-  const log = (level: LogLevel) => (message: string, fields: Record<string, unknown> = {}) => {
-    if (ORDER[level] >= ORDER[minLevel]) sink(level, message, { model, ...fields });
-  };
+  const log =
+    (level: LogLevel) =>
+    (message: string, fields: Record<string, unknown> = {}) => {
+      if (ORDER[level] >= ORDER[minLevel]) sink(level, message, { model, ...fields });
+    };
   return { debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error') };
 }
 

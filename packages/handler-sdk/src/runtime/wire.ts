@@ -55,8 +55,7 @@ export interface WireError {
  * KilnError (`fromWireError`) and carries `Result`s from there to the route that answers.
  */
 export type WireResult<E = WireError> =
-  | { ok: true; status: number; headers: Record<string, string>; body: WireBody }
-  | { ok: false; error: E };
+  { ok: true; status: number; headers: Record<string, string>; body: WireBody } | { ok: false; error: E };
 
 /** A request's outcome on the server's side. */
 export type Result = WireResult<KilnError>;
@@ -68,7 +67,9 @@ export function toWireError(error: KilnError): WireError {
 
 /** The KilnError a worker sent, with the handler's stack and phase. An unknown code (a newer worker) is KILN_ERR_INTERNAL. */
 export function fromWireError(wire: WireError): KilnError {
-  const error = isKilnErrorCode(wire.code) ? new KilnError(wire.code, wire.message) : new KilnError('KILN_ERR_INTERNAL', `${wire.code}: ${wire.message}`);
+  const error = isKilnErrorCode(wire.code)
+    ? new KilnError(wire.code, wire.message)
+    : new KilnError('KILN_ERR_INTERNAL', `${wire.code}: ${wire.message}`);
   error.phase = wire.phase;
   if (wire.stack !== undefined) error.stack = wire.stack;
   return error;

@@ -32,13 +32,18 @@ describe.each(Object.entries(cases))('the precompiled %s validator', (name, { sc
     for (const value of bad) {
       expect(precompiled(value)).toBe(false);
       expect(runtime(value)).toBe(false);
-      expect(precompiled.errors?.map((e) => [e.instancePath, e.keyword, e.params])).toEqual(runtime.errors?.map((e) => [e.instancePath, e.keyword, e.params]));
+      expect(precompiled.errors?.map((e) => [e.instancePath, e.keyword, e.params])).toEqual(
+        runtime.errors?.map((e) => [e.instancePath, e.keyword, e.params]),
+      );
     }
   });
 });
 
 test('a precompiled module built from another schema is not used', () => {
-  const validate = compileSchema<{ n: number }>({ type: 'object', properties: { n: { type: 'integer' } }, additionalProperties: false }, new URL(`file://${built('manifest')}`));
+  const validate = compileSchema<{ n: number }>(
+    { type: 'object', properties: { n: { type: 'integer' } }, additionalProperties: false },
+    new URL(`file://${built('manifest')}`),
+  );
   expect(validate({ n: 1 })).toBe(true); // the manifest validator would refuse this
   expect(validate({ n: 'x' })).toBe(false);
 });

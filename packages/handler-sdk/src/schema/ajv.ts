@@ -20,7 +20,7 @@ export function schemaHash(schema: object): string {
   return createHash('sha256').update(JSON.stringify(schema)).digest('hex');
 }
 
-type Compiled<T> = ValidateFunction<T> | ((data: unknown) => boolean) & { errors?: ErrorObject[] | null };
+type Compiled<T> = ValidateFunction<T> | (((data: unknown) => boolean) & { errors?: ErrorObject[] | null });
 
 /**
  * A validator for a JSON Schema, ready on its first use. `precompiled` names the module that

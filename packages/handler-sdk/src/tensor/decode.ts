@@ -48,8 +48,20 @@ interface NumericLayout {
   store: 'number' | 'bigint' | 'half';
 }
 
-const int = (array: TypedArrayClass, min: number, max: number, store: 'number' | 'bigint' = 'number'): NumericLayout => ({ array, kind: 'integer', min, max, store });
-const float = (array: TypedArrayClass, store: 'number' | 'half' = 'number'): NumericLayout => ({ array, kind: 'number', min: -Infinity, max: Infinity, store });
+const int = (array: TypedArrayClass, min: number, max: number, store: 'number' | 'bigint' = 'number'): NumericLayout => ({
+  array,
+  kind: 'integer',
+  min,
+  max,
+  store,
+});
+const float = (array: TypedArrayClass, store: 'number' | 'half' = 'number'): NumericLayout => ({
+  array,
+  kind: 'number',
+  min: -Infinity,
+  max: Infinity,
+  store,
+});
 
 // BigInt64Array's constructor takes the same arguments as the others; only its element type differs.
 const BIG_INT64: TypedArrayClass = BigInt64Array as TypedArrayClass;
@@ -79,14 +91,16 @@ export function elementSize(datatype: NumericDatatype): number {
 
 export const shapeText = (shape: readonly number[]): string => `[${shape.join(', ')}]`;
 
-const bad = (message: string, input: string | undefined) => sdkError('KILN_ERR_BAD_REQUEST', message, input === undefined ? undefined : { details: { input } });
+const bad = (message: string, input: string | undefined) =>
+  sdkError('KILN_ERR_BAD_REQUEST', message, input === undefined ? undefined : { details: { input } });
 const mismatch = (message: string, input: string) => sdkError('KILN_ERR_INPUT_MISMATCH', message, { details: { input } });
 
 /** The spec of input `name`, or a KILN_ERR_INPUT_MISMATCH naming the model's inputs. Without a signature, undefined. */
 export function inputSpec(name: string, signature: Signature | undefined): TensorSpec | undefined {
   if (signature === undefined) return undefined;
   const spec = signature.inputs.find((s) => s.name === name);
-  if (spec === undefined) throw mismatch(`unknown input "${name}"; the model's inputs are: ${signature.inputs.map((s) => s.name).join(', ')}`, name);
+  if (spec === undefined)
+    throw mismatch(`unknown input "${name}"; the model's inputs are: ${signature.inputs.map((s) => s.name).join(', ')}`, name);
   return spec;
 }
 
@@ -119,17 +133,28 @@ export function parseShape(name: string, value: unknown): number[] {
  * Checks a tensor's datatype and shape against its spec. A tensor one rank short of the spec is one
  * row of a batch: the returned dims have a leading 1. Otherwise the dims are returned as given.
  */
-export function checkAgainstSpec(name: string, datatype: Datatype, dims: readonly number[], spec: TensorSpec | undefined): readonly number[] {
+export function checkAgainstSpec(
+  name: string,
+  datatype: Datatype,
+  dims: readonly number[],
+  spec: TensorSpec | undefined,
+): readonly number[] {
   if (spec === undefined) return dims;
   if (spec.datatype !== datatype) throw mismatch(`input "${name}" must be ${spec.datatype}, received ${datatype}`, name);
   if (spec.shape === undefined) return dims;
   const full = dims.length === spec.shape.length - 1 ? [1, ...dims] : dims;
   if (full.length !== spec.shape.length) {
-    throw mismatch(`input "${name}" must have shape ${shapeText(spec.shape)} (rank ${spec.shape.length}), received ${shapeText(dims)}`, name);
+    throw mismatch(
+      `input "${name}" must have shape ${shapeText(spec.shape)} (rank ${spec.shape.length}), received ${shapeText(dims)}`,
+      name,
+    );
   }
   spec.shape.forEach((want, axis) => {
     if (want !== -1 && full[axis] !== want) {
-      throw mismatch(`input "${name}" must have shape ${shapeText(spec.shape!)}, received ${shapeText(full)} (dimension ${axis} is ${full[axis]}, expected ${want})`, name);
+      throw mismatch(
+        `input "${name}" must have shape ${shapeText(spec.shape!)}, received ${shapeText(full)} (dimension ${axis} is ${full[axis]}, expected ${want})`,
+        name,
+      );
     }
   });
   return full;
@@ -156,14 +181,19 @@ export function valuesFromJson(what: string, datatype: TensorDatatype, count: nu
     const v = flat[i];
     const n = typeof v === 'bigint' && layout.kind === 'integer' ? Number(v) : v;
     if (layout.kind === 'boolean') {
-      if (typeof n !== 'boolean' && n !== 0 && n !== 1) throw bad(`${what}: value ${i} must be true or false, received ${JSON.stringify(v)}`, input);
+      if (typeof n !== 'boolean' && n !== 0 && n !== 1)
+        throw bad(`${what}: value ${i} must be true or false, received ${JSON.stringify(v)}`, input);
       out[i] = n === true || n === 1 ? 1 : 0;
       continue;
     }
     if (typeof n !== 'number' || (layout.kind === 'integer' && !Number.isInteger(n))) {
-      throw bad(`${what}: value ${i} must be ${layout.kind === 'integer' ? 'an integer' : 'a number'}, received ${JSON.stringify(typeof v === 'bigint' ? String(v) : v)}`, input);
+      throw bad(
+        `${what}: value ${i} must be ${layout.kind === 'integer' ? 'an integer' : 'a number'}, received ${JSON.stringify(typeof v === 'bigint' ? String(v) : v)}`,
+        input,
+      );
     }
-    if (n < layout.min || n > layout.max) throw bad(`${what}: value ${i} must be an integer within ${layout.min}..${layout.max}, received ${n}`, input);
+    if (n < layout.min || n > layout.max)
+      throw bad(`${what}: value ${i} must be an integer within ${layout.min}..${layout.max}, received ${n}`, input);
     out[i] = layout.store === 'bigint' ? BigInt(typeof v === 'bigint' ? v : n) : layout.store === 'half' ? toHalf(n) : n;
   }
   return out;
@@ -227,12 +257,16 @@ export interface DecodedTensor {
 export function decodeClientTensor(input: ClientTensor, signature: Signature | undefined): DecodedTensor {
   const { name } = input;
   const spec = inputSpec(name, signature);
-  if (input.bytes === undefined && !Array.isArray(input.data)) throw bad(`input "${name}" needs "data": a list of values, flat or nested`, name);
+  if (input.bytes === undefined && !Array.isArray(input.data))
+    throw bad(`input "${name}" needs "data": a list of values, flat or nested`, name);
   const datatype = parseDatatype(name, input.datatype);
   const dims = parseShape(name, input.shape);
   checkAgainstSpec(name, datatype, dims, spec);
   const count = shapeSize(dims);
   const what = `input "${name}" (${datatype})`;
-  const values = input.bytes === undefined ? valuesFromJson(what, datatype, count, input.data, name) : valuesFromBytes(what, datatype, count, input.bytes, name);
+  const values =
+    input.bytes === undefined
+      ? valuesFromJson(what, datatype, count, input.data, name)
+      : valuesFromBytes(what, datatype, count, input.bytes, name);
   return { datatype, dims, values };
 }

@@ -18,11 +18,11 @@ export function toHalf(value: number): number {
     const half = mantissa >> shift;
     const rest = mantissa & ((1 << shift) - 1);
     const midpoint = 1 << (shift - 1);
-    return sign | (half + (rest > midpoint || (rest === midpoint && (half & 1)) ? 1 : 0));
+    return sign | (half + (rest > midpoint || (rest === midpoint && half & 1) ? 1 : 0));
   }
   const half = sign | (e << 10) | (mantissa >> 13);
   const rest = mantissa & 0x1fff;
-  return half + (rest > 0x1000 || (rest === 0x1000 && (half & 1)) ? 1 : 0); // round half to even
+  return half + (rest > 0x1000 || (rest === 0x1000 && half & 1) ? 1 : 0); // round half to even
 }
 
 export function fromHalf(bits: number): number {

@@ -22,7 +22,10 @@ interface JsonTensor {
 export function tensorsFromJson(body: unknown, signature: Signature | undefined): Record<string, Tensor> {
   const inputs = (body as { inputs?: unknown } | null)?.inputs;
   if (inputs === undefined || inputs === null || typeof inputs !== 'object') {
-    throw sdkError('KILN_ERR_BAD_REQUEST', 'expected a JSON body with "inputs": a list of {name, datatype, shape, data} or a map of name → {shape, data}');
+    throw sdkError(
+      'KILN_ERR_BAD_REQUEST',
+      'expected a JSON body with "inputs": a list of {name, datatype, shape, data} or a map of name → {shape, data}',
+    );
   }
   const list: JsonTensor[] = Array.isArray(inputs)
     ? inputs
@@ -35,7 +38,10 @@ export function tensorsFromJson(body: unknown, signature: Signature | undefined)
     const datatype = item.datatype ?? signature?.inputs.find((s) => s.name === name)?.datatype;
     const decoded = decodeClientTensor({ name, datatype, shape: item.shape ?? inferShape(item.data), data: item.data }, signature);
     const type = DATATYPE_TO_TENSOR_TYPE[decoded.datatype]!;
-    out[name] = type === 'string' ? new Tensor('string', decoded.values as string[], decoded.dims) : new Tensor(type, decoded.values as TypedArray, decoded.dims);
+    out[name] =
+      type === 'string'
+        ? new Tensor('string', decoded.values as string[], decoded.dims)
+        : new Tensor(type, decoded.values as TypedArray, decoded.dims);
   }
   checkNoneMissing(Object.keys(out), signature);
   return out;

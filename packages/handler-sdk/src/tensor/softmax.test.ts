@@ -16,7 +16,10 @@ test('topK returns the largest values first with their indices; ties keep the lo
     { index: 3, value: 0.5 },
     { index: 2, value: 0.2 },
   ]);
-  expect(topK([3, 1], 5)).toEqual([{ index: 0, value: 3 }, { index: 1, value: 1 }]);
+  expect(topK([3, 1], 5)).toEqual([
+    { index: 0, value: 3 },
+    { index: 1, value: 1 },
+  ]);
 });
 
 test('argmax over a window of a flat array', () => {

@@ -13,7 +13,11 @@ export type { TypedArray };
  * Creates a tensor from a typed array (used as is, no copy) or from plain numbers, bigints,
  * booleans or strings (converted to the type's array). The length must match the shape.
  */
-export function tensor(type: TensorType, data: TypedArray | readonly (number | bigint | boolean | string)[], dims: readonly number[]): Tensor {
+export function tensor(
+  type: TensorType,
+  data: TypedArray | readonly (number | bigint | boolean | string)[],
+  dims: readonly number[],
+): Tensor {
   const datatype = TENSOR_TYPE_TO_DATATYPE[type];
   if (datatype === undefined || datatype === 'BF16') throw sdkError('KILN_ERR_BAD_REQUEST', `tensors of type ${type} cannot be created`);
   const what = `a tensor of ${type} with shape ${shapeText(dims)}`;
@@ -25,7 +29,11 @@ export function tensor(type: TensorType, data: TypedArray | readonly (number | b
 }
 
 /** The same, with the type named by its KServe v2 datatype (`FP32`, `INT64`, ...). */
-export function tensorFromDatatype(datatype: Datatype, data: TypedArray | readonly (number | bigint | boolean | string)[], dims: readonly number[]): Tensor {
+export function tensorFromDatatype(
+  datatype: Datatype,
+  data: TypedArray | readonly (number | bigint | boolean | string)[],
+  dims: readonly number[],
+): Tensor {
   const type = DATATYPE_TO_TENSOR_TYPE[datatype];
   if (type === undefined) throw sdkError('KILN_ERR_BAD_REQUEST', `datatype ${datatype} is not supported by ONNX Runtime for Node`);
   return tensor(type, data, dims);
@@ -41,6 +49,9 @@ export function tensorValues(t: Tensor): (number | string | boolean)[] {
 }
 
 /** `{name, datatype, shape, data}` as the KServe v2 protocol writes an output tensor. */
-export function tensorToJson(name: string, t: Tensor): { name: string; datatype: Datatype; shape: number[]; data: (number | string | boolean)[] } {
+export function tensorToJson(
+  name: string,
+  t: Tensor,
+): { name: string; datatype: Datatype; shape: number[]; data: (number | string | boolean)[] } {
   return { name, datatype: datatypeOf(t), shape: [...t.dims], data: tensorValues(t) };
 }

@@ -74,7 +74,11 @@ export function contentTypeFor(file: string): string {
  * (with `options.modelPath` when it uses ONNX), an unpacked archive folder, or a `.mar`/`.tar.gz`
  * (unpacked through @kiln/server).
  */
-export async function runHandler(handlerOrArchive: string | Handler | (new () => Handler), inputs: readonly RunInput[], options: RunOptions = {}): Promise<RunResult[]> {
+export async function runHandler(
+  handlerOrArchive: string | Handler | (new () => Handler),
+  inputs: readonly RunInput[],
+  options: RunOptions = {},
+): Promise<RunResult[]> {
   return (await runHandlerReport(handlerOrArchive, inputs, options)).results;
 }
 
@@ -98,7 +102,12 @@ export async function runHandlerReport(
   }
 }
 
-async function load(target: string | Handler | (new () => Handler), options: RunOptions, metrics: MetricSample[], cleanup: (() => Promise<void>)[]): Promise<LoadedModel> {
+async function load(
+  target: string | Handler | (new () => Handler),
+  options: RunOptions,
+  metrics: MetricSample[],
+  cleanup: (() => Promise<void>)[],
+): Promise<LoadedModel> {
   const metricSink = (s: MetricSample) => metrics.push(s);
   if (typeof target === 'string') {
     if ((await stat(target)).isDirectory()) return loadModel(target, { metricSink });
@@ -164,7 +173,13 @@ async function toWire(input: RunInput, i: number): Promise<WireRequest> {
 export function fromWire(result: WireResult): RunResult {
   if (!result.ok) {
     const { code, message, phase, stack } = result.error;
-    return { ok: false, status: ERROR_CATALOGUE[code].status, contentType: 'application/json', headers: {}, error: { code, message, phase, stack } };
+    return {
+      ok: false,
+      status: ERROR_CATALOGUE[code].status,
+      contentType: 'application/json',
+      headers: {},
+      error: { code, message, phase, stack },
+    };
   }
   const { status, headers } = result;
   const { contentType, data } = renderBody(result.body);

@@ -44,7 +44,9 @@ export interface LoadedModel {
 export async function loadModel(modelDir: string, options: LoadOptions = {}): Promise<LoadedModel> {
   const manifest = options.manifest ?? parseManifest(await readFile(join(modelDir, MANIFEST_PATH)), `${modelDir}/${MANIFEST_PATH}`);
   const { configFile } = manifest.model;
-  const config = options.config ?? resolveModelConfig(parseModelConfig(configFile === undefined ? '' : await readFile(join(modelDir, configFile), 'utf8'), configFile));
+  const config =
+    options.config ??
+    resolveModelConfig(parseModelConfig(configFile === undefined ? '' : await readFile(join(modelDir, configFile), 'utf8'), configFile));
   const context = createContext(manifest, modelDir, config, options);
   const handler = await importHandler(manifest.model.handler, modelDir);
   await initializeHandler(handler, context);
@@ -54,7 +56,10 @@ export async function loadModel(modelDir: string, options: LoadOptions = {}): Pr
 /** The context a worker gives its handler; runHandler builds the same one for tests. */
 export function createContext(manifest: Manifest, modelDir: string, config: ModelConfig, options: LoadOptions = {}): HandlerContext {
   const { modelName, modelVersion } = manifest.model;
-  const device: Device = options.device ?? { type: config.deviceType, id: config.deviceType === 'gpu' ? (config.deviceIds[0] ?? 0) : undefined };
+  const device: Device = options.device ?? {
+    type: config.deviceType,
+    id: config.deviceType === 'gpu' ? (config.deviceIds[0] ?? 0) : undefined,
+  };
   return Object.freeze({
     modelName,
     modelVersion,
@@ -64,7 +69,8 @@ export function createContext(manifest: Manifest, modelDir: string, config: Mode
     config,
     device,
     batchSize: config.batchSize,
-    executionProviders: device.type === 'cpu' ? config.executionProviders.filter((p) => p === 'cpu' || p === 'webgpu') : config.executionProviders,
+    executionProviders:
+      device.type === 'cpu' ? config.executionProviders.filter((p) => p === 'cpu' || p === 'webgpu') : config.executionProviders,
     intraOpNumThreads: options.intraOpNumThreads ?? config.intraOpNumThreads ?? availableParallelism(),
     logger: createLogger(modelName, options.logSink),
     metrics: createMetrics(modelName, modelVersion, options.metricSink ?? (() => {})),
@@ -76,7 +82,10 @@ export async function initializeHandler(handler: Handler, context: HandlerContex
   try {
     await handler.initialize?.(context);
   } catch (error) {
-    throw loadError(`model "${context.modelName}" version ${context.modelVersion}: initialize() failed: ${(error as Error)?.message ?? String(error)}`, error);
+    throw loadError(
+      `model "${context.modelName}" version ${context.modelVersion}: initialize() failed: ${(error as Error)?.message ?? String(error)}`,
+      error,
+    );
   }
 }
 
@@ -95,7 +104,9 @@ async function importHandler(entry: string, modelDir: string): Promise<Handler> 
   const handler = toHandler(value);
   if (handler === undefined) {
     const exports = Object.keys(module).join(', ') || 'nothing';
-    throw loadError(`export "${name}" of ${file} is not a handler (a class or object with a handle() method, or a function); the module exports: ${exports}`);
+    throw loadError(
+      `export "${name}" of ${file} is not a handler (a class or object with a handle() method, or a function); the module exports: ${exports}`,
+    );
   }
   return handler;
 }
@@ -118,6 +129,7 @@ function loadError(message: string, cause?: unknown) {
     return err;
   }
   const err = sdkError('KILN_ERR_HANDLER_LOAD', message, { cause });
-  if (cause instanceof Error && cause.stack !== undefined) err.stack = `${err.name}: ${message}\n${cause.stack.split('\n').slice(1).join('\n')}`;
+  if (cause instanceof Error && cause.stack !== undefined)
+    err.stack = `${err.name}: ${message}\n${cause.stack.split('\n').slice(1).join('\n')}`;
   return err;
 }

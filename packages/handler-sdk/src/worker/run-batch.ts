@@ -39,4 +39,3 @@ export async function runBatch(model: LoadedModel, batch: readonly WireRequest[]
   positions.forEach((index, i) => (results[index] = toWireResult(answers[i])));
   return results;
 }
-

@@ -47,7 +47,8 @@ function isTensors(value: unknown): value is Record<string, Tensor> {
 export function toJsonValue(value: unknown): unknown {
   if (value === null || typeof value !== 'object') return typeof value === 'bigint' ? Number(value) : value;
   if (value instanceof Tensor) return tensorToJson('', value);
-  if (ArrayBuffer.isView(value)) return Array.from(value as unknown as ArrayLike<number | bigint>, (v) => (typeof v === 'bigint' ? Number(v) : v));
+  if (ArrayBuffer.isView(value))
+    return Array.from(value as unknown as ArrayLike<number | bigint>, (v) => (typeof v === 'bigint' ? Number(v) : v));
   if (Array.isArray(value)) return value.map(toJsonValue);
   if (typeof (value as { toJSON?: unknown }).toJSON === 'function') return value;
   const out: Record<string, unknown> = {};
@@ -60,11 +61,18 @@ export function fromWireRequest(wire: WireRequest): KilnRequest {
   const body = Buffer.from(wire.body.buffer, wire.body.byteOffset, wire.body.byteLength);
   const fields: Record<string, RequestField> = {};
   for (const [name, f] of Object.entries(wire.fields ?? {})) {
-    fields[name] = { data: Buffer.from(f.data.buffer, f.data.byteOffset, f.data.byteLength), contentType: f.contentType, filename: f.filename };
+    fields[name] = {
+      data: Buffer.from(f.data.buffer, f.data.byteOffset, f.data.byteLength),
+      contentType: f.contentType,
+      filename: f.filename,
+    };
   }
-  const tensors = wire.tensors === undefined ? undefined : Object.fromEntries(
-    Object.entries(wire.tensors).map(([name, t]) => [name, new Tensor(t.type as 'float32', t.data as Float32Array, t.dims)]),
-  );
+  const tensors =
+    wire.tensors === undefined
+      ? undefined
+      : Object.fromEntries(
+          Object.entries(wire.tensors).map(([name, t]) => [name, new Tensor(t.type as 'float32', t.data as Float32Array, t.dims)]),
+        );
   return {
     id: wire.id,
     body,
@@ -82,6 +90,8 @@ function parseJson(body: Buffer): unknown {
   try {
     return JSON.parse(body.toString('utf8'));
   } catch (error) {
-    throw Object.assign(sdkError('KILN_ERR_BAD_REQUEST', `the body is declared JSON but does not parse: ${(error as Error).message}`), { phase: 'decode' });
+    throw Object.assign(sdkError('KILN_ERR_BAD_REQUEST', `the body is declared JSON but does not parse: ${(error as Error).message}`), {
+      phase: 'decode',
+    });
   }
 }

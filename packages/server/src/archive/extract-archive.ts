@@ -30,13 +30,22 @@ export async function extractArchive(path: string, dest: string, limits: Archive
       await mkdir(dirname(target), { recursive: true });
       const out = createWriteStream(target, { flags: 'wx', mode: 0o644, highWaterMark: WRITE_BUFFER_BYTES });
       let written = 0;
-      const source: AsyncIterable<unknown> = entry.path === MANIFEST_PATH ? (async function* () { yield manifestBytes; })() : stream;
+      const source: AsyncIterable<unknown> =
+        entry.path === MANIFEST_PATH
+          ? (async function* () {
+              yield manifestBytes;
+            })()
+          : stream;
       const result = await measure(source, async (chunk) => {
         written += chunk.length;
         if (written > entry.size) {
-          throw serverError('KILN_ERR_ARCHIVE_UNSAFE_ENTRY', `${path}: entry "${entry.path}" holds more than the ${entry.size} bytes it declares`, {
-            details: { archive: path, entry: entry.path },
-          });
+          throw serverError(
+            'KILN_ERR_ARCHIVE_UNSAFE_ENTRY',
+            `${path}: entry "${entry.path}" holds more than the ${entry.size} bytes it declares`,
+            {
+              details: { archive: path, entry: entry.path },
+            },
+          );
         }
         if (!out.write(chunk)) await once(out, 'drain');
       }).finally(() => out.end());

@@ -69,7 +69,12 @@ export async function readManifestBytes(path: string, stream: AsyncIterable<unkn
 }
 
 /** Parses the manifest and gives every file a status against what was measured. */
-export function compareWithManifest(path: string, format: ArchiveFormat, manifestBytes: Buffer | undefined, actual: Map<string, Measured>): ArchiveReport {
+export function compareWithManifest(
+  path: string,
+  format: ArchiveFormat,
+  manifestBytes: Buffer | undefined,
+  actual: Map<string, Measured>,
+): ArchiveReport {
   if (manifestBytes === undefined) {
     throw serverError('KILN_ERR_ARCHIVE_UNREADABLE', `${path} has no ${MANIFEST_PATH}; build archives with kiln archive`, {
       details: { path },
@@ -80,11 +85,18 @@ export function compareWithManifest(path: string, format: ArchiveFormat, manifes
   for (const [file, expected] of Object.entries(manifest.files)) {
     const got = actual.get(file);
     const status: FileStatus =
-      got === undefined ? 'missing' : got.size !== expected.size ? 'size mismatch' : got.sha256 !== expected.sha256 ? 'hash mismatch' : 'ok';
+      got === undefined
+        ? 'missing'
+        : got.size !== expected.size
+          ? 'size mismatch'
+          : got.sha256 !== expected.sha256
+            ? 'hash mismatch'
+            : 'ok';
     files.push({ path: file, size: got?.size, sha256: got?.sha256, expected, status });
   }
   for (const [file, got] of actual) {
-    if (!(file in manifest.files)) files.push({ path: file, size: got.size, sha256: got.sha256, expected: undefined, status: 'not in manifest' });
+    if (!(file in manifest.files))
+      files.push({ path: file, size: got.size, sha256: got.sha256, expected: undefined, status: 'not in manifest' });
   }
   files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   return { path, format, manifest, files, ok: files.every((f) => f.status === 'ok') };
@@ -93,7 +105,10 @@ export function compareWithManifest(path: string, format: ArchiveFormat, manifes
 /** The error `kiln inspect` and the loader raise for a report that is not ok. */
 export function integrityError(report: ArchiveReport) {
   const bad = report.files.filter((f) => f.status !== 'ok');
-  const lines = bad.map((f) => `${f.path}: ${f.status}${f.expected && f.sha256 ? ` (manifest ${f.expected.sha256.slice(0, 12)}…, ${f.expected.size} B; archive ${f.sha256.slice(0, 12)}…, ${f.size} B)` : ''}`);
+  const lines = bad.map(
+    (f) =>
+      `${f.path}: ${f.status}${f.expected && f.sha256 ? ` (manifest ${f.expected.sha256.slice(0, 12)}…, ${f.expected.size} B; archive ${f.sha256.slice(0, 12)}…, ${f.size} B)` : ''}`,
+  );
   return serverError(
     'KILN_ERR_ARCHIVE_INTEGRITY',
     `${report.path} does not match its manifest:\n  ${lines.join('\n  ')}\nThe archive was changed after it was built; rebuild it with kiln archive.`,

@@ -107,41 +107,48 @@ async function walkZip(path: string, visit: EntryVisitor): Promise<void> {
   return new Promise((resolve, reject) => {
     // decodeStrings: false, so that names are decoded here and checked by Kiln's own rules
     // (yauzl would reject some unsafe names itself, but as a generic read error).
-    yauzl.fromRandomAccessReader(new FileReader(path), size, { lazyEntries: true, autoClose: true, decodeStrings: false, validateEntrySizes: true }, (error, zip) => {
-      if (error) return reject(error);
-      zip.on('error', reject);
-      zip.on('end', () => resolve());
-      zip.on('entry', (entry: yauzl.Entry) => {
-        const raw = entry.fileName as unknown as Buffer;
-        const name = yauzl.getFileNameLowLevel(entry.generalPurposeBitFlag, raw, entry.extraFields, true);
-        const mode = (entry.externalFileAttributes >>> 16) & S_IFMT;
-        if (name.endsWith('/') && entry.uncompressedSize === 0) return zip.readEntry();
-        if (mode !== 0 && mode !== S_IFREG) {
-          zip.close();
-          return reject(unsafe(path, name, 'it is a link or special file, not a regular file'));
-        }
-        const open = () =>
-          new Promise<Readable>((res, rej) =>
-            zip.openReadStream(entry, (e, stream) => {
-              if (e) return rej(e);
-              // A reader that stops early (a size guard) leaves yauzl's checks to fail later; the
-              // reader has seen the error already, so a late one must not crash the process.
-              stream.on('error', () => {});
-              res(stream);
-            }),
-          );
-        visit({ path: name, size: entry.uncompressedSize, open }).then(
-          () => zip.readEntry(),
-          (e: unknown) => {
+    yauzl.fromRandomAccessReader(
+      new FileReader(path),
+      size,
+      { lazyEntries: true, autoClose: true, decodeStrings: false, validateEntrySizes: true },
+      (error, zip) => {
+        if (error) return reject(error);
+        zip.on('error', reject);
+        zip.on('end', () => resolve());
+        zip.on('entry', (entry: yauzl.Entry) => {
+          const raw = entry.fileName as unknown as Buffer;
+          const name = yauzl.getFileNameLowLevel(entry.generalPurposeBitFlag, raw, entry.extraFields, true);
+          const mode = (entry.externalFileAttributes >>> 16) & S_IFMT;
+          if (name.endsWith('/') && entry.uncompressedSize === 0) return zip.readEntry();
+          if (mode !== 0 && mode !== S_IFREG) {
             zip.close();
-            const message = (e as Error).message ?? String(e);
-            // yauzl checks each entry's real size against the one it declares.
-            reject(/bytes in the stream/.test(message) ? unsafe(path, name, `its data does not match the size it declares (${message})`) : e);
-          },
-        );
-      });
-      zip.readEntry();
-    });
+            return reject(unsafe(path, name, 'it is a link or special file, not a regular file'));
+          }
+          const open = () =>
+            new Promise<Readable>((res, rej) =>
+              zip.openReadStream(entry, (e, stream) => {
+                if (e) return rej(e);
+                // A reader that stops early (a size guard) leaves yauzl's checks to fail later; the
+                // reader has seen the error already, so a late one must not crash the process.
+                stream.on('error', () => {});
+                res(stream);
+              }),
+            );
+          visit({ path: name, size: entry.uncompressedSize, open }).then(
+            () => zip.readEntry(),
+            (e: unknown) => {
+              zip.close();
+              const message = (e as Error).message ?? String(e);
+              // yauzl checks each entry's real size against the one it declares.
+              reject(
+                /bytes in the stream/.test(message) ? unsafe(path, name, `its data does not match the size it declares (${message})`) : e,
+              );
+            },
+          );
+        });
+        zip.readEntry();
+      },
+    );
   });
 }
 
@@ -152,7 +159,11 @@ async function walkTgz(path: string, visit: EntryVisitor): Promise<void> {
   for await (const entry of extract) {
     const header = entry.header;
     // torch-model-archiver's tgz puts everything under `<model-name>/`; strip that first segment.
-    const name = header.name.replace(/^\.?\//, '').split('/').slice(1).join('/');
+    const name = header.name
+      .replace(/^\.?\//, '')
+      .split('/')
+      .slice(1)
+      .join('/');
     if (header.type === 'directory' || name === '' || name.endsWith('/')) {
       entry.resume();
       continue;

@@ -14,10 +14,7 @@ export interface PolicyState {
   maxBatchDelayMs: number;
 }
 
-export type Decision =
-  | { kind: 'dispatch'; size: number }
-  | { kind: 'wait'; until: number }
-  | { kind: 'idle' };
+export type Decision = { kind: 'dispatch'; size: number } | { kind: 'wait'; until: number } | { kind: 'idle' };
 
 export function decide(state: PolicyState): Decision {
   if (state.waiting === 0 || state.oldestArrival === undefined) return { kind: 'idle' };

@@ -8,7 +8,10 @@ class FakePool implements BatchRunner {
   busy = 0;
   sizes: number[] = [];
   private pending: (() => void)[] = [];
-  constructor(public workers: number, private onFree: () => void = () => {}) {}
+  constructor(
+    public workers: number,
+    private onFree: () => void = () => {},
+  ) {}
   freeWorkers() {
     return this.workers - this.busy;
   }
@@ -30,10 +33,12 @@ class FakePool implements BatchRunner {
 
 const request = (id: string): WireRequest => ({ id, body: new Uint8Array(), contentType: undefined, headers: {}, query: {} });
 
-function setup(options: { workers?: number; batchSize?: number; maxBatchDelayMs?: number; jobQueueSize?: number; clientTimeoutMs?: number } = {}) {
-  let batcher!: Batcher;
-  const pool = new FakePool(options.workers ?? 1, () => batcher.pump());
-  batcher = new Batcher(pool, {
+function setup(
+  options: { workers?: number; batchSize?: number; maxBatchDelayMs?: number; jobQueueSize?: number; clientTimeoutMs?: number } = {},
+) {
+  // The pool calls back into the batcher, which is made just below (before any call).
+  const pool: FakePool = new FakePool(options.workers ?? 1, () => batcher.pump());
+  const batcher: Batcher = new Batcher(pool, {
     model: 'm',
     batchSize: options.batchSize ?? 4,
     maxBatchDelayMs: options.maxBatchDelayMs ?? 100,
@@ -52,11 +57,26 @@ describe('decide', () => {
   test.each([
     [{ ...base, waiting: 0, oldestArrival: undefined }, { kind: 'idle' }],
     [{ ...base, freeWorkers: 0, waiting: 10 }, { kind: 'idle' }],
-    [{ ...base, waiting: 4 }, { kind: 'dispatch', size: 4 }],
-    [{ ...base, waiting: 9 }, { kind: 'dispatch', size: 4 }],
-    [{ ...base, waiting: 2, now: 50 }, { kind: 'wait', until: 100 }],
-    [{ ...base, waiting: 2, now: 100 }, { kind: 'dispatch', size: 2 }],
-    [{ ...base, batchSize: 1, maxBatchDelayMs: 5000 }, { kind: 'dispatch', size: 1 }],
+    [
+      { ...base, waiting: 4 },
+      { kind: 'dispatch', size: 4 },
+    ],
+    [
+      { ...base, waiting: 9 },
+      { kind: 'dispatch', size: 4 },
+    ],
+    [
+      { ...base, waiting: 2, now: 50 },
+      { kind: 'wait', until: 100 },
+    ],
+    [
+      { ...base, waiting: 2, now: 100 },
+      { kind: 'dispatch', size: 2 },
+    ],
+    [
+      { ...base, batchSize: 1, maxBatchDelayMs: 5000 },
+      { kind: 'dispatch', size: 1 },
+    ],
   ])('%j → %j', (state, decision) => expect(decide(state)).toEqual(decision));
 });
 
@@ -109,7 +129,15 @@ describe('Batcher', () => {
     await vi.advanceTimersByTimeAsync(0);
     expect(pool.sizes).toEqual([3, 3, 1]);
     const answers = await Promise.all(results);
-    expect(answers.map((r) => (r.ok && r.body.kind === 'json' ? JSON.parse(r.body.text) : null))).toEqual(['r0', 'r1', 'r2', 'r3', 'r4', 'r5', 'r6']);
+    expect(answers.map((r) => (r.ok && r.body.kind === 'json' ? JSON.parse(r.body.text) : null))).toEqual([
+      'r0',
+      'r1',
+      'r2',
+      'r3',
+      'r4',
+      'r5',
+      'r6',
+    ]);
   });
 
   test('a full queue answers 503 KILN_ERR_QUEUE_FULL at once', async () => {

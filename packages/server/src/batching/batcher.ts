@@ -74,10 +74,14 @@ export class Batcher {
   /** Queues a request; resolves with its result (an error result when it cannot be served). */
   submit(request: WireRequest, signal?: ClientGone): Promise<Result> {
     if (this.queue.length >= this.options.jobQueueSize) {
-      return Promise.resolve(failure(serverError(
-        'KILN_ERR_QUEUE_FULL',
-        `model "${this.options.model}" has ${this.queue.length} requests waiting, its limit (jobQueueSize ${this.options.jobQueueSize}); retry shortly, or raise jobQueueSize or the number of workers`,
-      )));
+      return Promise.resolve(
+        failure(
+          serverError(
+            'KILN_ERR_QUEUE_FULL',
+            `model "${this.options.model}" has ${this.queue.length} requests waiting, its limit (jobQueueSize ${this.options.jobQueueSize}); retry shortly, or raise jobQueueSize or the number of workers`,
+          ),
+        ),
+      );
     }
     return new Promise((settle) => {
       this.queue.push({ request, arrival: this.now(), signal, settle });
@@ -89,7 +93,12 @@ export class Batcher {
   pump(): void {
     this.dropDead();
     if (this.queue.length > 0 && this.runner.available?.() === false) {
-      this.failAll(serverError('KILN_ERR_MODEL_NOT_READY', `model "${this.options.model}" has no working worker left; its queued requests were not run`));
+      this.failAll(
+        serverError(
+          'KILN_ERR_MODEL_NOT_READY',
+          `model "${this.options.model}" has no working worker left; its queued requests were not run`,
+        ),
+      );
       return;
     }
     for (;;) {
@@ -145,7 +154,14 @@ export class Batcher {
         job.settle(failure(serverError('KILN_ERR_CLIENT_TIMEOUT', 'the client disconnected before the request ran')));
       } else if (limit > 0 && now - job.arrival >= limit) {
         this.queue.splice(i, 1);
-        job.settle(failure(serverError('KILN_ERR_CLIENT_TIMEOUT', `the request waited ${Math.round(now - job.arrival)} ms in the queue of model "${this.options.model}", longer than clientTimeoutInMills (${limit}); it was not run`)));
+        job.settle(
+          failure(
+            serverError(
+              'KILN_ERR_CLIENT_TIMEOUT',
+              `the request waited ${Math.round(now - job.arrival)} ms in the queue of model "${this.options.model}", longer than clientTimeoutInMills (${limit}); it was not run`,
+            ),
+          ),
+        );
       }
     }
     if (limit > 0 && this.queue.length > 0) this.arm(this.queue[0]!.arrival + limit);
@@ -156,10 +172,13 @@ export class Batcher {
     if (this.timer !== undefined && this.timerAt <= at) return;
     clearTimeout(this.timer);
     this.timerAt = at;
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      this.pump();
-    }, Math.max(0, at - this.now()));
+    this.timer = setTimeout(
+      () => {
+        this.timer = undefined;
+        this.pump();
+      },
+      Math.max(0, at - this.now()),
+    );
     this.timer.unref?.();
   }
 

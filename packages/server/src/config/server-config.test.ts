@@ -48,7 +48,10 @@ describe('resolveServerConfig', () => {
   });
 
   test.each([
-    [{ file: file('bad.yaml', 'workerz: 2\ninferenceAddress: localhost:8080\n') }, ['unknown key "workerz"', 'inferenceAddress: must match pattern "^http://"']],
+    [
+      { file: file('bad.yaml', 'workerz: 2\ninferenceAddress: localhost:8080\n') },
+      ['unknown key "workerz"', 'inferenceAddress: must match pattern "^http://"'],
+    ],
     [{ flags: { metricsAddress: 'https://127.0.0.1:8443' } }, ['--metrics-address: must match pattern "^http://"']],
     [{ env: { KILN_WORKERS: 'many' } }, ['KILN_WORKERS: must be integer']],
     [{ flags: { workers: 0 } }, ['--workers: must be >= 1']],

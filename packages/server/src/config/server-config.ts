@@ -116,11 +116,19 @@ export const SERVER_KEYS = {
   drainTimeout: { flag: '--drain-timeout', env: 'KILN_DRAIN_TIMEOUT', parse: Number },
   requestTimeout: { flag: '--request-timeout', env: 'KILN_REQUEST_TIMEOUT', parse: Number },
   headersTimeout: { flag: '--headers-timeout', env: 'KILN_HEADERS_TIMEOUT', parse: Number },
-  enableModelApi: { flag: '--enable-model-api', env: 'KILN_ENABLE_MODEL_API', parse: (v: string) => (v === 'true' || v === '1' ? true : v === 'false' || v === '0' ? false : v) },
+  enableModelApi: {
+    flag: '--enable-model-api',
+    env: 'KILN_ENABLE_MODEL_API',
+    parse: (v: string) => (v === 'true' || v === '1' ? true : v === 'false' || v === '0' ? false : v),
+  },
   allowedUrls: { flag: '--allowed-urls', env: 'KILN_ALLOWED_URLS', parse: (v: string) => v.split(/\s+/).filter(Boolean) },
   tokenFile: { flag: '--token-file', env: 'KILN_TOKEN_FILE', parse: (v: string) => v },
   authApis: { flag: '--auth-apis', env: 'KILN_AUTH_APIS', parse: (v: string) => v.split(/[\s,]+/).filter(Boolean) },
-  corsAllowedOrigins: { flag: '--cors-allowed-origins', env: 'KILN_CORS_ALLOWED_ORIGINS', parse: (v: string) => v.split(/[\s,]+/).filter(Boolean) },
+  corsAllowedOrigins: {
+    flag: '--cors-allowed-origins',
+    env: 'KILN_CORS_ALLOWED_ORIGINS',
+    parse: (v: string) => v.split(/[\s,]+/).filter(Boolean),
+  },
 } as const satisfies Record<keyof ServerConfigFile, { flag: string; env: string; parse: (v: string) => unknown }>;
 
 const validate = compileSchema<ServerConfigFile>(serverConfigSchema, new URL('./server-config.schema.cjs', import.meta.url));
@@ -149,7 +157,11 @@ export function resolveServerConfig(sources: ConfigSources = {}): ServerConfig {
     if (raw !== undefined && raw !== '') fromEnv[key] = spec.parse(raw);
   }
   checked(fromEnv, 'the environment', (path) => SERVER_KEYS[path[0] as keyof typeof SERVER_KEYS]?.env ?? path.join('.'));
-  const fromFlags = checked(stripUndefined(sources.flags ?? {}), 'the command line', (path) => SERVER_KEYS[path[0] as keyof typeof SERVER_KEYS]?.flag ?? path.join('.'));
+  const fromFlags = checked(
+    stripUndefined(sources.flags ?? {}),
+    'the command line',
+    (path) => SERVER_KEYS[path[0] as keyof typeof SERVER_KEYS]?.flag ?? path.join('.'),
+  );
   const merged = { ...SERVER_DEFAULTS, ...fromFile, ...fromEnv, ...fromFlags } as Required<ServerConfigFile>;
   const modelStore = merged.modelStore === undefined ? undefined : resolve(cwd, merged.modelStore);
   return Object.freeze({
@@ -178,7 +190,10 @@ function compileUrlPattern(pattern: string): RegExp {
   try {
     return new RegExp(`^(?:${pattern})$`);
   } catch (error) {
-    throw serverError('KILN_ERR_SERVER_CONFIG_INVALID', `allowedUrls: "${pattern}" is not a regular expression: ${(error as Error).message}`);
+    throw serverError(
+      'KILN_ERR_SERVER_CONFIG_INVALID',
+      `allowedUrls: "${pattern}" is not a regular expression: ${(error as Error).message}`,
+    );
   }
 }
 
@@ -193,7 +208,11 @@ function readToken(file: string | undefined, fromEnv: string | undefined): strin
     }
   }
   if (token === undefined || token === '') return undefined;
-  if (token.length < 16) throw serverError('KILN_ERR_SERVER_CONFIG_INVALID', 'the auth token must be at least 16 characters; generate one with `openssl rand -hex 32`');
+  if (token.length < 16)
+    throw serverError(
+      'KILN_ERR_SERVER_CONFIG_INVALID',
+      'the auth token must be at least 16 characters; generate one with `openssl rand -hex 32`',
+    );
   return token;
 }
 

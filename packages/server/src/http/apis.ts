@@ -34,7 +34,10 @@ export interface ApiDeps {
  * load, and the workers boot meanwhile. An address that cannot be bound closes what was opened and
  * throws KILN_ERR_SERVER_CONFIG_INVALID.
  */
-export async function startApis(deps: ApiDeps, log: ServerLog): Promise<{ apps: Record<ApiName, FastifyInstance>; addresses: Record<ApiName, string> }> {
+export async function startApis(
+  deps: ApiDeps,
+  log: ServerLog,
+): Promise<{ apps: Record<ApiName, FastifyInstance>; addresses: Record<ApiName, string> }> {
   const { config } = deps;
   const titles: Record<ApiName, string> = {
     inference: 'Kiln inference API (TorchServe, KServe v2 and v1)',
@@ -75,14 +78,19 @@ async function listen(app: FastifyInstance, name: ApiName, config: ServerConfig,
   const address = config[`${name}Address`];
   const { host, port } = parseAddress(address);
   await app.listen({ host, port }).catch((error: NodeJS.ErrnoException) => {
-    throw serverError('KILN_ERR_SERVER_CONFIG_INVALID', `the ${name} API cannot listen on ${address}: ${error.code === 'EADDRINUSE' ? 'the address is in use' : error.message}; choose another --${name}-address`);
+    throw serverError(
+      'KILN_ERR_SERVER_CONFIG_INVALID',
+      `the ${name} API cannot listen on ${address}: ${error.code === 'EADDRINUSE' ? 'the address is in use' : error.message}; choose another --${name}-address`,
+    );
   });
   const bound = app.server.address();
   const actual = typeof bound === 'object' && bound !== null ? `http://${host.includes(':') ? `[${host}]` : host}:${bound.port}` : address;
   const guarded = config.token !== undefined && config.authApis.includes(name);
   log.info(`${name} API listening on ${actual}${guarded ? ' (token required)' : ''}`);
   if (!isLoopback(host) && !guarded) {
-    log.warn(`WARNING: the ${name} API listens on ${host}, beyond this machine, with no token. Anyone who can reach it can ${name === 'management' ? (config.enableModelApi ? 'register, scale and unregister models' : 'scale models') : name === 'inference' ? 'run your models' : 'read your metrics'}. Set --token-file (or KILN_TOKEN), or bind to 127.0.0.1.`);
+    log.warn(
+      `WARNING: the ${name} API listens on ${host}, beyond this machine, with no token. Anyone who can reach it can ${name === 'management' ? (config.enableModelApi ? 'register, scale and unregister models' : 'scale models') : name === 'inference' ? 'run your models' : 'read your metrics'}. Set --token-file (or KILN_TOKEN), or bind to 127.0.0.1.`,
+    );
   }
   return actual;
 }

@@ -32,8 +32,10 @@ const fromFastify = createRequire(createRequire(import.meta.url).resolve('fastif
  * 75 ms sooner; the management API loads them when it is built, after the inference API listens.
  */
 const lazyCompilers: Compilers = {
-  buildValidator: (...args: Parameters<Factory<'buildValidator'>>) => (fromFastify('@fastify/ajv-compiler') as () => Factory<'buildValidator'>)()(...args),
-  buildSerializer: (...args: Parameters<Factory<'buildSerializer'>>) => (fromFastify('@fastify/fast-json-stringify-compiler') as () => Factory<'buildSerializer'>)()(...args),
+  buildValidator: (...args: Parameters<Factory<'buildValidator'>>) =>
+    (fromFastify('@fastify/ajv-compiler') as () => Factory<'buildValidator'>)()(...args),
+  buildSerializer: (...args: Parameters<Factory<'buildSerializer'>>) =>
+    (fromFastify('@fastify/fast-json-stringify-compiler') as () => Factory<'buildSerializer'>)()(...args),
 };
 
 /**
@@ -59,7 +61,8 @@ export async function createApp(options: AppOptions): Promise<FastifyInstance> {
   });
   app.server.headersTimeout = options.headersTimeoutMs;
   app.removeAllContentTypeParsers();
-  if (options.jsonBodies === true) app.addContentTypeParser('application/json', { parseAs: 'string' }, app.getDefaultJsonParser('error', 'error'));
+  if (options.jsonBodies === true)
+    app.addContentTypeParser('application/json', { parseAs: 'string' }, app.getDefaultJsonParser('error', 'error'));
   else app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
@@ -76,15 +79,27 @@ export async function createApp(options: AppOptions): Promise<FastifyInstance> {
   app.get('/openapi.json', { schema: { hide: true } }, describe);
   app.route({ method: 'OPTIONS', url: '/', schema: { hide: true }, handler: describe });
   app.setNotFoundHandler((request, reply) =>
-    sendErrorFor(request.url, reply, serverError('KILN_ERR_ROUTE_NOT_FOUND', `Requested resource is not found, please refer to API document: ${request.method} ${request.url.split('?')[0]}`)),
+    sendErrorFor(
+      request.url,
+      reply,
+      serverError(
+        'KILN_ERR_ROUTE_NOT_FOUND',
+        `Requested resource is not found, please refer to API document: ${request.method} ${request.url.split('?')[0]}`,
+      ),
+    ),
   );
   return app;
 }
 
 /** `query parameter min_worker must be integer, received "abc"`: the parameter, the rule, the value. */
-function invalidParameter(error: { instancePath: string; message?: string; params: Record<string, unknown>; data?: unknown }, dataVar: string) {
+function invalidParameter(
+  error: { instancePath: string; message?: string; params: Record<string, unknown>; data?: unknown },
+  dataVar: string,
+) {
   const where = dataVar === 'querystring' ? 'query parameter' : dataVar === 'params' ? 'path parameter' : `${dataVar} field`;
-  const name = error.instancePath.replace(/^\//, '').replace(/\//g, '.') || String(error.params.missingProperty ?? error.params.additionalProperty ?? '');
+  const name =
+    error.instancePath.replace(/^\//, '').replace(/\//g, '.') ||
+    String(error.params.missingProperty ?? error.params.additionalProperty ?? '');
   const received = error.params.missingProperty === undefined && error.data !== undefined ? `, received ${JSON.stringify(error.data)}` : '';
   return serverError('KILN_ERR_INVALID_PARAMETER', `${where} ${name} ${error.message ?? 'is invalid'}${received}`);
 }
@@ -96,10 +111,16 @@ function invalidParameter(error: { instancePath: string; message?: string; param
 function fromFramework(error: unknown, request: FastifyRequest, maxRequestSizeBytes: number): KilnError {
   const code = (error as { code?: unknown }).code;
   if (code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
-    return serverError('KILN_ERR_REQUEST_TOO_LARGE', `the request body is larger than maxRequestSize (${maxRequestSizeBytes} bytes); send a smaller body or raise --max-request-size`);
+    return serverError(
+      'KILN_ERR_REQUEST_TOO_LARGE',
+      `the request body is larger than maxRequestSize (${maxRequestSizeBytes} bytes); send a smaller body or raise --max-request-size`,
+    );
   }
   if (code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
-    return serverError('KILN_ERR_UNSUPPORTED_MEDIA_TYPE', `this API takes application/json bodies (or query parameters), received ${request.headers['content-type'] ?? 'no content type'}`);
+    return serverError(
+      'KILN_ERR_UNSUPPORTED_MEDIA_TYPE',
+      `this API takes application/json bodies (or query parameters), received ${request.headers['content-type'] ?? 'no content type'}`,
+    );
   }
   return toKilnError(error);
 }
@@ -107,18 +128,25 @@ function fromFramework(error: unknown, request: FastifyRequest, maxRequestSizeBy
 /** Answers an error in TorchServe's shape `{code, type, message}`, with Kiln's `errorCode`. */
 export function sendError(reply: FastifyReply, error: KilnError): FastifyReply {
   if (error.status === 503) reply.header('retry-after', '1');
-  return reply.code(error.status).type('application/json').send(JSON.stringify(errorBody(error)));
+  return reply
+    .code(error.status)
+    .type('application/json')
+    .send(JSON.stringify(errorBody(error)));
 }
 
 /** Answers an error in KServe's shape `{"error": "..."}`, with Kiln's `errorCode`. */
 export function sendV2Error(reply: FastifyReply, error: KilnError): FastifyReply {
   if (error.status === 503) reply.header('retry-after', '1');
-  return reply.code(error.status).type('application/json').send(JSON.stringify(v2ErrorBody(error)));
+  return reply
+    .code(error.status)
+    .type('application/json')
+    .send(JSON.stringify(v2ErrorBody(error)));
 }
 
 /** The error handler of the KServe routes' scope: the same errors, in KServe's shape. */
 export function kserveErrors(maxRequestSizeBytes: number) {
-  return (error: unknown, request: FastifyRequest, reply: FastifyReply) => sendV2Error(reply, fromFramework(error, request, maxRequestSizeBytes));
+  return (error: unknown, request: FastifyRequest, reply: FastifyReply) =>
+    sendV2Error(reply, fromFramework(error, request, maxRequestSizeBytes));
 }
 
 const KSERVE_PATH = /^\/v[12](?:[/?]|$)/;
@@ -140,7 +168,13 @@ export function methodNotAllowed(app: FastifyInstance, url: string, allowed: str
     schema: { hide: true },
     handler: (request, reply) => {
       reply.header('allow', allowed.join(', '));
-      return sendError(reply, serverError('KILN_ERR_METHOD_NOT_ALLOWED', `Requested method is not allowed, please refer to API document: ${request.method} ${request.url.split('?')[0]} takes ${allowed.join(', ')}`));
+      return sendError(
+        reply,
+        serverError(
+          'KILN_ERR_METHOD_NOT_ALLOWED',
+          `Requested method is not allowed, please refer to API document: ${request.method} ${request.url.split('?')[0]} takes ${allowed.join(', ')}`,
+        ),
+      );
     },
   });
 }

@@ -24,7 +24,10 @@ export function inferenceApi(app: FastifyInstance, deps: InferenceDeps): void {
   app.get('/ping', async (_request, reply) => {
     const problems = [
       ...(deps.startupProblems?.() ?? []),
-      ...deps.registry.all().filter((m) => m.state.kind === 'failed' || m.state.kind === 'loading').map((m) => `${m.name} ${m.version}: ${m.health().reason}`),
+      ...deps.registry
+        .all()
+        .filter((m) => m.state.kind === 'failed' || m.state.kind === 'loading')
+        .map((m) => `${m.name} ${m.version}: ${m.health().reason}`),
     ];
     if (problems.length > 0) return reply.code(500).send({ status: 'Unhealthy', problems });
     return { status: 'Healthy' };
@@ -43,7 +46,12 @@ export function inferenceApi(app: FastifyInstance, deps: InferenceDeps): void {
 }
 
 /** Queues one request on a model and writes its result, whatever it is. */
-export async function predictOn(version: ModelVersion, request: FastifyRequest, reply: FastifyReply, deps: InferenceDeps): Promise<FastifyReply> {
+export async function predictOn(
+  version: ModelVersion,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  deps: InferenceDeps,
+): Promise<FastifyReply> {
   return sendResult(reply, await submit(version, await toWireRequest(request, deps.hiddenHeaders, deps.maxRequestSizeBytes), reply, deps));
 }
 
@@ -53,7 +61,8 @@ export async function predictOn(version: ModelVersion, request: FastifyRequest, 
  * disconnects is dropped before it runs), record the result.
  */
 export async function submit(version: ModelVersion, wire: WireRequest, reply: FastifyReply, deps: InferenceDeps): Promise<Result> {
-  if (deps.closing()) return { ok: false, error: serverError('KILN_ERR_SHUTTING_DOWN', 'the server is shutting down and takes no new requests') };
+  if (deps.closing())
+    return { ok: false, error: serverError('KILN_ERR_SHUTTING_DOWN', 'the server is shutting down and takes no new requests') };
   const gone = { aborted: false };
   reply.raw.once('close', () => {
     if (!reply.raw.writableFinished) gone.aborted = true;

@@ -7,7 +7,11 @@ import { methodNotAllowed } from './create-app.js';
 
 const integer = (minimum: number, description: string) => ({ type: 'integer', minimum, description }) as const;
 const modelParams = { type: 'object', properties: { model_name: { type: 'string' } }, required: ['model_name'] } as const;
-const versionParams = { type: 'object', properties: { model_name: { type: 'string' }, version: { type: 'string' } }, required: ['model_name', 'version'] } as const;
+const versionParams = {
+  type: 'object',
+  properties: { model_name: { type: 'string' }, version: { type: 'string' } },
+  required: ['model_name', 'version'],
+} as const;
 const registerFields = {
   url: { type: 'string', minLength: 1, description: 'Archive file name in the model store, or a URL matching allowedUrls' },
   model_name: { type: 'string', minLength: 1, description: "Name to serve the model under (default: the manifest's)" },
@@ -22,65 +26,106 @@ const registerFields = {
 export function managementApi(app: FastifyInstance, service: ModelService): void {
   const { registry } = service;
 
-  app.get<{ Querystring: { limit: number; next_page_token?: number } }>('/models', {
-    schema: {
-      summary: 'List registered models, sorted by name, a page at a time',
-      querystring: { type: 'object', properties: { limit: { ...integer(1, 'Models per page (at most 100)'), maximum: 100, default: 100 }, next_page_token: integer(0, 'Where the next page starts') } },
+  app.get<{ Querystring: { limit: number; next_page_token?: number } }>(
+    '/models',
+    {
+      schema: {
+        summary: 'List registered models, sorted by name, a page at a time',
+        querystring: {
+          type: 'object',
+          properties: {
+            limit: { ...integer(1, 'Models per page (at most 100)'), maximum: 100, default: 100 },
+            next_page_token: integer(0, 'Where the next page starts'),
+          },
+        },
+      },
     },
-  }, async (request) => {
-    const names = registry.names();
-    const start = request.query.next_page_token ?? 0;
-    const page = names.slice(start, start + request.query.limit);
-    const next = start + page.length;
-    return {
-      ...(next < names.length ? { nextPageToken: String(next) } : {}),
-      models: page.map((name) => ({ modelName: name, modelUrl: registry.resolve(name).archive })),
-    };
-  });
+    async (request) => {
+      const names = registry.names();
+      const start = request.query.next_page_token ?? 0;
+      const page = names.slice(start, start + request.query.limit);
+      const next = start + page.length;
+      return {
+        ...(next < names.length ? { nextPageToken: String(next) } : {}),
+        models: page.map((name) => ({ modelName: name, modelUrl: registry.resolve(name).archive })),
+      };
+    },
+  );
 
   const describeSummary = 'Describe a model: its versions, workers, batch settings and queue';
-  app.get<{ Params: { model_name: string; version?: string } }>('/models/:model_name', { schema: { summary: describeSummary, params: modelParams } }, async (request) => [describe(registry.resolve(request.params.model_name), service)]);
-  app.get<{ Params: { model_name: string; version: string } }>('/models/:model_name/:version', { schema: { summary: `${describeSummary} (version "all": every version)`, params: versionParams } }, async (request) => {
-    const { model_name: name, version } = request.params;
-    if (version === 'all') {
-      registry.resolve(name);
-      return registry.versions(name).map((model) => describe(model, service));
-    }
-    return [describe(registry.resolve(name, version), service)];
-  });
+  app.get<{ Params: { model_name: string; version?: string } }>(
+    '/models/:model_name',
+    { schema: { summary: describeSummary, params: modelParams } },
+    async (request) => [describe(registry.resolve(request.params.model_name), service)],
+  );
+  app.get<{ Params: { model_name: string; version: string } }>(
+    '/models/:model_name/:version',
+    { schema: { summary: `${describeSummary} (version "all": every version)`, params: versionParams } },
+    async (request) => {
+      const { model_name: name, version } = request.params;
+      if (version === 'all') {
+        registry.resolve(name);
+        return registry.versions(name).map((model) => describe(model, service));
+      }
+      return [describe(registry.resolve(name, version), service)];
+    },
+  );
 
   const requireModelApi = () => {
-    if (!service.config.enableModelApi) throw serverError('KILN_ERR_MODEL_API_DISABLED', 'registering and unregistering models over HTTP is off; start kiln serve with --enable-model-api to allow it');
+    if (!service.config.enableModelApi)
+      throw serverError(
+        'KILN_ERR_MODEL_API_DISABLED',
+        'registering and unregistering models over HTTP is off; start kiln serve with --enable-model-api to allow it',
+      );
   };
 
-  app.post<{ Querystring: Record<string, unknown>; Body: Record<string, unknown> | undefined }>('/models', {
-    schema: {
-      summary: 'Register a model from an archive (needs --enable-model-api)',
-      querystring: { type: 'object', properties: registerFields },
-      body: { type: 'object', nullable: true, properties: registerFields },
+  app.post<{ Querystring: Record<string, unknown>; Body: Record<string, unknown> | undefined }>(
+    '/models',
+    {
+      schema: {
+        summary: 'Register a model from an archive (needs --enable-model-api)',
+        querystring: { type: 'object', properties: registerFields },
+        body: { type: 'object', nullable: true, properties: registerFields },
+      },
     },
-  }, async (request, reply) => {
-    requireModelApi();
-    const p = { ...(request.body ?? {}), ...stripDefaults(request.query, request.url) } as {
-      url?: string; model_name?: string; batch_size?: number; max_batch_delay?: number; initial_workers?: number; synchronous?: boolean; response_timeout?: number;
-    };
-    if (p.url === undefined) throw serverError('KILN_ERR_INVALID_PARAMETER', 'Parameter url is required: the archive file name in the model store');
-    const path = await service.resolveUrl(p.url);
-    const synchronous = p.synchronous ?? true;
-    const model = await service.register(path, p.model_name, {
-      ...(p.batch_size === undefined ? {} : { batchSize: p.batch_size }),
-      ...(p.max_batch_delay === undefined ? {} : { maxBatchDelayMs: p.max_batch_delay }),
-      ...(p.initial_workers === undefined ? {} : { minWorkers: p.initial_workers }),
-      ...(p.response_timeout === undefined ? {} : { responseTimeoutS: p.response_timeout }),
-    }, synchronous);
-    if (!synchronous) return reply.code(202).send({ status: 'Processing worker updates...' });
-    if (model.state.kind !== 'ready') {
-      const reason = model.reason;
-      await service.unregister(model);
-      throw serverError('KILN_ERR_SCALE_FAILED', `model "${model.name}" version ${model.version} could not start: ${reason}; it was not registered`);
-    }
-    return { status: `Model "${model.name}" Version: ${model.version} registered with ${model.readyWorkers} initial workers` };
-  });
+    async (request, reply) => {
+      requireModelApi();
+      const p = { ...(request.body ?? {}), ...stripDefaults(request.query, request.url) } as {
+        url?: string;
+        model_name?: string;
+        batch_size?: number;
+        max_batch_delay?: number;
+        initial_workers?: number;
+        synchronous?: boolean;
+        response_timeout?: number;
+      };
+      if (p.url === undefined)
+        throw serverError('KILN_ERR_INVALID_PARAMETER', 'Parameter url is required: the archive file name in the model store');
+      const path = await service.resolveUrl(p.url);
+      const synchronous = p.synchronous ?? true;
+      const model = await service.register(
+        path,
+        p.model_name,
+        {
+          ...(p.batch_size === undefined ? {} : { batchSize: p.batch_size }),
+          ...(p.max_batch_delay === undefined ? {} : { maxBatchDelayMs: p.max_batch_delay }),
+          ...(p.initial_workers === undefined ? {} : { minWorkers: p.initial_workers }),
+          ...(p.response_timeout === undefined ? {} : { responseTimeoutS: p.response_timeout }),
+        },
+        synchronous,
+      );
+      if (!synchronous) return reply.code(202).send({ status: 'Processing worker updates...' });
+      if (model.state.kind !== 'ready') {
+        const reason = model.reason;
+        await service.unregister(model);
+        throw serverError(
+          'KILN_ERR_SCALE_FAILED',
+          `model "${model.name}" version ${model.version} could not start: ${reason}; it was not registered`,
+        );
+      }
+      return { status: `Model "${model.name}" Version: ${model.version} registered with ${model.readyWorkers} initial workers` };
+    },
+  );
 
   const scaleRoute = {
     schema: {
@@ -96,10 +141,14 @@ export function managementApi(app: FastifyInstance, service: ModelService): void
       },
     },
   };
-  const scale = async (request: { params: { model_name: string; version?: string }; query: { min_worker: number; max_worker?: number; synchronous: boolean } }, reply: FastifyReply) => {
+  const scale = async (
+    request: { params: { model_name: string; version?: string }; query: { min_worker: number; max_worker?: number; synchronous: boolean } },
+    reply: FastifyReply,
+  ) => {
     const model = registry.resolve(request.params.model_name, request.params.version);
     const { min_worker: min, max_worker: max = min, synchronous } = request.query;
-    if (max < min) throw serverError('KILN_ERR_INVALID_PARAMETER', `max_worker cannot be less than min_worker (max_worker ${max}, min_worker ${min}).`);
+    if (max < min)
+      throw serverError('KILN_ERR_INVALID_PARAMETER', `max_worker cannot be less than min_worker (max_worker ${max}, min_worker ${min}).`);
     const scaling = model.scale(min, max);
     if (!synchronous) {
       void scaling;
@@ -116,21 +165,33 @@ export function managementApi(app: FastifyInstance, service: ModelService): void
     const { model_name: name, version } = request.params;
     const model = registry.resolve(name, version);
     if (model.version === registry.defaultVersion(name) && registry.versions(name).length > 1) {
-      throw serverError('KILN_ERR_DEFAULT_VERSION_IN_USE', `version ${model.version} is the default of model "${name}"; set another default first (PUT /models/${name}/{version}/set-default)`);
+      throw serverError(
+        'KILN_ERR_DEFAULT_VERSION_IN_USE',
+        `version ${model.version} is the default of model "${name}"; set another default first (PUT /models/${name}/{version}/set-default)`,
+      );
     }
     await service.unregister(model);
     return { status: `Model "${name}" unregistered` };
   };
-  const deleteRoute = { schema: { summary: 'Unregister a model version: drain its queue, then stop its workers (needs --enable-model-api)', params: modelParams } };
+  const deleteRoute = {
+    schema: {
+      summary: 'Unregister a model version: drain its queue, then stop its workers (needs --enable-model-api)',
+      params: modelParams,
+    },
+  };
   app.delete('/models/:model_name', deleteRoute, unregister as never);
   app.delete('/models/:model_name/:version', { schema: { ...deleteRoute.schema, params: versionParams } }, unregister as never);
 
-  app.put<{ Params: { model_name: string; version: string } }>('/models/:model_name/:version/set-default', {
-    schema: { summary: 'Make a version the default one', params: versionParams },
-  }, async (request) => {
-    registry.setDefault(request.params.model_name, request.params.version);
-    return { status: `Default version successfully updated for model "${request.params.model_name}" to "${request.params.version}"` };
-  });
+  app.put<{ Params: { model_name: string; version: string } }>(
+    '/models/:model_name/:version/set-default',
+    {
+      schema: { summary: 'Make a version the default one', params: versionParams },
+    },
+    async (request) => {
+      registry.setDefault(request.params.model_name, request.params.version);
+      return { status: `Default version successfully updated for model "${request.params.model_name}" to "${request.params.version}"` };
+    },
+  );
   methodNotAllowed(app, '/models/:model_name/:version/set-default', ['PUT']);
 }
 
@@ -143,7 +204,16 @@ function stripDefaults(query: Record<string, unknown>, url: string): Record<stri
 /** A version's description, and whether it is its model's default. */
 function describe(model: ModelVersion, service: ModelService) {
   const { modelName, modelVersion, modelUrl, engine, runtime, status, ...rest } = model.describe(memoryOf);
-  return { modelName, modelVersion, modelUrl, engine, runtime, status, isDefault: service.registry.defaultVersion(model.name) === model.version, ...rest };
+  return {
+    modelName,
+    modelVersion,
+    modelUrl,
+    engine,
+    runtime,
+    status,
+    isDefault: service.registry.defaultVersion(model.name) === model.version,
+    ...rest,
+  };
 }
 
 /** Resident memory of a worker in bytes (Linux /proc), or 0 where it cannot be read. */

@@ -34,7 +34,8 @@ export class ServerMetrics {
     family('kiln_batches_total', 'counter', 'Batches sent to workers, by model and batch size.');
     const models = registry.all().map((m) => ({ labels: { model_name: m.name, model_version: m.version }, ...m.stats() }));
     for (const m of models) {
-      for (const [size, count] of m.batchSizes) lines.push(`kiln_batches_total${labels({ ...m.labels, batch_size: String(size) })} ${count}`);
+      for (const [size, count] of m.batchSizes)
+        lines.push(`kiln_batches_total${labels({ ...m.labels, batch_size: String(size) })} ${count}`);
     }
     family('kiln_queue_size', 'gauge', 'Requests waiting for a worker, by model.');
     for (const m of models) lines.push(`kiln_queue_size${labels(m.labels)} ${m.queued}`);

@@ -15,13 +15,22 @@ export function tokensMatch(given: string, expected: string): boolean {
  * Requires `Authorization: Bearer <token>` on every route of an API. A failure is 401 (TorchServe
  * answers 400) with a `WWW-Authenticate` header, in the error shape of the route's protocol.
  */
-export function requireToken(app: FastifyInstance, token: string, send: (url: string, reply: FastifyReply, error: KilnError) => unknown): void {
+export function requireToken(
+  app: FastifyInstance,
+  token: string,
+  send: (url: string, reply: FastifyReply, error: KilnError) => unknown,
+): void {
   app.addHook('onRequest', async (request, reply) => {
     const header = request.headers.authorization;
     const given = typeof header === 'string' ? /^bearer\s+(.+)$/i.exec(header)?.[1]?.trim() : undefined;
     if (given !== undefined && tokensMatch(given, token)) return;
     reply.header('www-authenticate', 'Bearer realm="kiln"');
-    const error = serverError('KILN_ERR_UNAUTHORIZED', given === undefined ? 'this API needs a token: send Authorization: Bearer <token>' : 'the token in Authorization: Bearer does not match');
+    const error = serverError(
+      'KILN_ERR_UNAUTHORIZED',
+      given === undefined
+        ? 'this API needs a token: send Authorization: Bearer <token>'
+        : 'the token in Authorization: Bearer does not match',
+    );
     await send(request.url, reply, error);
     return reply;
   });

@@ -25,13 +25,19 @@ export async function toWireRequest(request: FastifyRequest, hidden: readonly st
     wire.fields = {};
     let total = 0;
     const tooLarge = () =>
-      serverError('KILN_ERR_REQUEST_TOO_LARGE', `the request body is larger than maxRequestSize (${maxBytes} bytes); send a smaller body or raise --max-request-size`);
+      serverError(
+        'KILN_ERR_REQUEST_TOO_LARGE',
+        `the request body is larger than maxRequestSize (${maxBytes} bytes); send a smaller body or raise --max-request-size`,
+      );
     try {
       for await (const part of request.parts()) {
         const data = part.type === 'file' ? await part.toBuffer() : Buffer.from(String(part.value));
         total += data.length;
         if (total > maxBytes) throw tooLarge();
-        wire.fields[part.fieldname] = part.type === 'file' ? { data, contentType: part.mimetype, filename: part.filename } : { data, contentType: undefined, filename: undefined };
+        wire.fields[part.fieldname] =
+          part.type === 'file'
+            ? { data, contentType: part.mimetype, filename: part.filename }
+            : { data, contentType: undefined, filename: undefined };
       }
     } catch (error) {
       if ((error as { code?: string }).code === 'FST_REQ_FILE_TOO_LARGE') throw tooLarge();

@@ -29,7 +29,8 @@ function v1Routes(app: FastifyInstance, deps: InferenceDeps): void {
   // whole segment and splits it.
   app.post<{ Params: { target: string } }>('/v1/models/:target', async (request, reply) => {
     const match = /^(.+):predict$/.exec(request.params.target);
-    if (match === null) throw serverError('KILN_ERR_ROUTE_NOT_FOUND', `POST /v1/models/${request.params.target}: the v1 route is /v1/models/{name}:predict`);
+    if (match === null)
+      throw serverError('KILN_ERR_ROUTE_NOT_FOUND', `POST /v1/models/${request.params.target}: the v1 route is /v1/models/{name}:predict`);
     const model = deps.registry.resolve(match[1]!);
     let instances: unknown;
     try {
@@ -41,7 +42,14 @@ function v1Routes(app: FastifyInstance, deps: InferenceDeps): void {
     if (!Array.isArray(list)) throw sdkError('KILN_ERR_BAD_REQUEST', 'expected a JSON body {"instances": [...]}');
     const base = await toWireRequest(request, deps.hiddenHeaders, deps.maxRequestSizeBytes);
     const results = await Promise.all(
-      list.map((instance, i) => submit(model, { ...base, id: `${request.id}-${i}`, body: Buffer.from(JSON.stringify(instance)), contentType: 'application/json' }, reply, deps)),
+      list.map((instance, i) =>
+        submit(
+          model,
+          { ...base, id: `${request.id}-${i}`, body: Buffer.from(JSON.stringify(instance)), contentType: 'application/json' },
+          reply,
+          deps,
+        ),
+      ),
     );
     const predictions = results.map((result, i) => {
       // The first instance that failed fails the request, named.

@@ -52,7 +52,12 @@ function v2Routes(app: FastifyInstance, deps: InferenceDeps): void {
     const headerLength = request.headers['inference-header-content-length'];
     const body = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
     const parsed = parseV2Request(body, headerLength === undefined ? undefined : Number(headerLength), model.signature);
-    const result = await submit(model, { id: request.id, body: new Uint8Array(), contentType: undefined, headers: {}, query: {}, tensors: parsed.tensors }, reply, deps);
+    const result = await submit(
+      model,
+      { id: request.id, body: new Uint8Array(), contentType: undefined, headers: {}, query: {}, tensors: parsed.tensors },
+      reply,
+      deps,
+    );
     if (!result.ok) throw result.error;
     if (result.body.kind !== 'tensors') {
       throw sdkError(
@@ -73,7 +78,9 @@ function v2Routes(app: FastifyInstance, deps: InferenceDeps): void {
   // Infer bodies are read by readV2Body, which aligns binary tensors so they need no copy.
   void app.register(async (scope) => {
     scope.removeAllContentTypeParsers();
-    scope.addContentTypeParser('*', (request: FastifyRequest, payload: IncomingMessage) => readV2Body(payload, request.headers, deps.maxRequestSizeBytes ?? Infinity));
+    scope.addContentTypeParser('*', (request: FastifyRequest, payload: IncomingMessage) =>
+      readV2Body(payload, request.headers, deps.maxRequestSizeBytes ?? Infinity),
+    );
     for (const prefix of ['/v2/models/:model', '/v2/models/:model/versions/:version']) scope.post(`${prefix}/infer`, infer);
   });
 }

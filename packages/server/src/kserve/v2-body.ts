@@ -15,7 +15,10 @@ export function readV2Body(raw: Readable, headers: IncomingHttpHeaders, maxBytes
   const headerLength = Number(headers['inference-header-content-length'] ?? 0);
   const pad = Number.isInteger(headerLength) && headerLength > 0 ? (8 - (headerLength % 8)) % 8 : 0;
   const tooLarge = () =>
-    serverError('KILN_ERR_REQUEST_TOO_LARGE', `the request body is larger than maxRequestSize (${maxBytes} bytes); send a smaller body or raise --max-request-size`);
+    serverError(
+      'KILN_ERR_REQUEST_TOO_LARGE',
+      `the request body is larger than maxRequestSize (${maxBytes} bytes); send a smaller body or raise --max-request-size`,
+    );
   if (declared !== undefined && declared > maxBytes) return Promise.reject(tooLarge());
 
   return new Promise((resolve, reject) => {
@@ -30,7 +33,11 @@ export function readV2Body(raw: Readable, headers: IncomingHttpHeaders, maxBytes
     };
     raw.on('data', (chunk: Buffer) => {
       if (received + chunk.length > (declared ?? maxBytes)) {
-        fail(declared === undefined ? tooLarge() : sdkError('KILN_ERR_BAD_REQUEST', `the body is longer than its Content-Length (${declared} bytes)`));
+        fail(
+          declared === undefined
+            ? tooLarge()
+            : sdkError('KILN_ERR_BAD_REQUEST', `the body is longer than its Content-Length (${declared} bytes)`),
+        );
         return;
       }
       if (body === undefined) chunks.push(chunk);

@@ -1,5 +1,15 @@
 import { sdkError } from '@kiln/handler-sdk/errors';
-import { DATATYPE_TO_TENSOR_TYPE, checkNoneMissing, decodeClientTensor, inputSpec, jsonValues, type Signature, type TypedArray, type WireRequest, type WireTensor } from '@kiln/handler-sdk/runtime';
+import {
+  DATATYPE_TO_TENSOR_TYPE,
+  checkNoneMissing,
+  decodeClientTensor,
+  inputSpec,
+  jsonValues,
+  type Signature,
+  type TypedArray,
+  type WireRequest,
+  type WireTensor,
+} from '@kiln/handler-sdk/runtime';
 
 export interface V2Request {
   id: string | undefined;
@@ -35,7 +45,8 @@ export function parseV2Request(body: Buffer, headerLength: number | undefined, s
   } catch (error) {
     throw bad(`the request is not JSON: ${(error as Error).message}`);
   }
-  if (!Array.isArray(json?.inputs) || json.inputs.length === 0) throw bad('the request needs "inputs": a non-empty list of {name, shape, datatype, data}');
+  if (!Array.isArray(json?.inputs) || json.inputs.length === 0)
+    throw bad('the request needs "inputs": a non-empty list of {name, shape, datatype, data}');
   let cursor = jsonEnd;
   const tensors: V2Request['tensors'] = {};
   for (const [i, input] of (json.inputs as JsonInput[]).entries()) {
@@ -59,9 +70,15 @@ export function parseV2Request(body: Buffer, headerLength: number | undefined, s
     const decoded = decodeClientTensor({ name, datatype: input.datatype, shape: input.shape, data: input.data, bytes }, signature);
     tensors[name] = { type: DATATYPE_TO_TENSOR_TYPE[decoded.datatype]!, data: decoded.values, dims: decoded.dims };
   }
-  if (cursor !== body.length) throw bad(`the body has ${body.length - cursor} bytes after the last binary input; check each binary_data_size`);
+  if (cursor !== body.length)
+    throw bad(`the body has ${body.length - cursor} bytes after the last binary input; check each binary_data_size`);
   checkNoneMissing(Object.keys(tensors), signature);
-  return { id: typeof json.id === 'string' ? json.id : undefined, tensors, outputs: requestedOutputs(json.outputs, signature), binaryDefault: json.parameters?.binary_data_output === true };
+  return {
+    id: typeof json.id === 'string' ? json.id : undefined,
+    tensors,
+    outputs: requestedOutputs(json.outputs, signature),
+    binaryDefault: json.parameters?.binary_data_output === true,
+  };
 }
 
 function requestedOutputs(outputs: unknown, signature: Signature | undefined): V2Request['outputs'] {
@@ -70,7 +87,8 @@ function requestedOutputs(outputs: unknown, signature: Signature | undefined): V
   const names = signature?.outputs.map((o) => o.name);
   return outputs.map((o: { name?: unknown; parameters?: { binary_data?: unknown } }, i) => {
     if (typeof o?.name !== 'string') throw bad(`outputs[${i}] has no "name"`);
-    if (names !== undefined && !names.includes(o.name)) throw sdkError('KILN_ERR_INPUT_MISMATCH', `unknown output "${o.name}"; the model's outputs are: ${names.join(', ')}`);
+    if (names !== undefined && !names.includes(o.name))
+      throw sdkError('KILN_ERR_INPUT_MISMATCH', `unknown output "${o.name}"; the model's outputs are: ${names.join(', ')}`);
     const binary = o.parameters?.binary_data;
     return { name: o.name, binary: typeof binary === 'boolean' ? binary : undefined };
   });
@@ -85,9 +103,13 @@ export function encodeV2Response(
   request: V2Request,
   model: { name: string; version: string },
 ): { header: Buffer; chunks: Uint8Array[] } {
-  const chosen = request.outputs === undefined
-    ? outputs.map((o) => ({ tensor: o, binary: request.binaryDefault }))
-    : request.outputs.map((want) => ({ tensor: outputs.find((o) => o.name === want.name), binary: want.binary ?? request.binaryDefault }));
+  const chosen =
+    request.outputs === undefined
+      ? outputs.map((o) => ({ tensor: o, binary: request.binaryDefault }))
+      : request.outputs.map((want) => ({
+          tensor: outputs.find((o) => o.name === want.name),
+          binary: want.binary ?? request.binaryDefault,
+        }));
   const chunks: Uint8Array[] = [];
   const json = chosen.map(({ tensor, binary }, i) => {
     if (tensor === undefined) throw sdkError('KILN_ERR_HANDLER_FAILED', `the handler did not return output "${request.outputs![i]!.name}"`);
@@ -97,7 +119,14 @@ export function encodeV2Response(
     chunks.push(bytes);
     return { ...base, parameters: { binary_data_size: bytes.length } };
   });
-  const header = Buffer.from(JSON.stringify({ model_name: model.name, model_version: model.version, ...(request.id === undefined ? {} : { id: request.id }), outputs: json }));
+  const header = Buffer.from(
+    JSON.stringify({
+      model_name: model.name,
+      model_version: model.version,
+      ...(request.id === undefined ? {} : { id: request.id }),
+      outputs: json,
+    }),
+  );
   return { header, chunks };
 }
 
@@ -112,6 +141,7 @@ function toBinary(tensor: WireTensor): Uint8Array {
     return Buffer.concat(parts);
   }
   const data = tensor.data as TypedArray;
-  if (tensor.datatype === 'BOOL' && !(data instanceof Uint8Array)) return Buffer.from(Array.from(data as ArrayLike<unknown>, (v) => (v ? 1 : 0)));
+  if (tensor.datatype === 'BOOL' && !(data instanceof Uint8Array))
+    return Buffer.from(Array.from(data as ArrayLike<unknown>, (v) => (v ? 1 : 0)));
   return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
 }

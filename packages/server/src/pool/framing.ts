@@ -16,8 +16,17 @@ import type { Writable } from 'node:stream';
 type View = ArrayBufferView & { length?: number };
 
 const VIEW_TYPES = {
-  Uint8Array, Int8Array, Uint16Array, Int16Array, Uint32Array, Int32Array,
-  Float32Array, Float64Array, BigInt64Array, BigUint64Array, Buffer,
+  Uint8Array,
+  Int8Array,
+  Uint16Array,
+  Int16Array,
+  Uint32Array,
+  Int32Array,
+  Float32Array,
+  Float64Array,
+  BigInt64Array,
+  BigUint64Array,
+  Buffer,
 } as const;
 type ViewType = keyof typeof VIEW_TYPES;
 

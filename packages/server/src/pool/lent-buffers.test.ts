@@ -33,8 +33,20 @@ describe('LentBuffers', () => {
 });
 
 describe('returnedBuffers', () => {
-  const request = (data: Float32Array): WireRequest => ({ id: 'r', body: new Uint8Array(), contentType: undefined, headers: {}, query: {}, tensors: { x: { type: 'float32', data, dims: [data.length] } } });
-  const answer = (data: Float32Array): WireResult => ({ ok: true, status: 200, headers: {}, body: { kind: 'tensors', outputs: [{ name: 'y', datatype: 'FP32', shape: [data.length], data }] } });
+  const request = (data: Float32Array): WireRequest => ({
+    id: 'r',
+    body: new Uint8Array(),
+    contentType: undefined,
+    headers: {},
+    query: {},
+    tensors: { x: { type: 'float32', data, dims: [data.length] } },
+  });
+  const answer = (data: Float32Array): WireResult => ({
+    ok: true,
+    status: 200,
+    headers: {},
+    body: { kind: 'tensors', outputs: [{ name: 'y', datatype: 'FP32', shape: [data.length], data }] },
+  });
 
   test('gives back every request buffer but those an answer points into', () => {
     const a = new Float32Array(4);

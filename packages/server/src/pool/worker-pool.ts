@@ -124,7 +124,8 @@ export class WorkerPool implements BatchRunner {
         break;
       }
     }
-    if (worker === undefined) return batch.map(() => failure(serverError('KILN_ERR_MODEL_NOT_READY', `model "${this.options.model}" has no free worker`)));
+    if (worker === undefined)
+      return batch.map(() => failure(serverError('KILN_ERR_MODEL_NOT_READY', `model "${this.options.model}" has no free worker`)));
     // The batch fails at responseTimeout, whatever the worker does next: a thread inside a native
     // call that never returns cannot be ended, and its requests must not wait for it.
     let timer: NodeJS.Timeout | undefined;
@@ -132,8 +133,14 @@ export class WorkerPool implements BatchRunner {
     const results = await Promise.race([worker.run(batch), timeout]);
     clearTimeout(timer);
     if (results === 'timeout') {
-      this.retire(worker, `worker ${worker.id} did not answer within responseTimeout (${this.options.responseTimeoutMs / 1000} s); stopping it`);
-      const error = serverError('KILN_ERR_RESPONSE_TIMEOUT', `model "${this.options.model}" did not answer within responseTimeout (${this.options.responseTimeoutMs / 1000} s); worker ${worker.id} was stopped and is being restarted`);
+      this.retire(
+        worker,
+        `worker ${worker.id} did not answer within responseTimeout (${this.options.responseTimeoutMs / 1000} s); stopping it`,
+      );
+      const error = serverError(
+        'KILN_ERR_RESPONSE_TIMEOUT',
+        `model "${this.options.model}" did not answer within responseTimeout (${this.options.responseTimeoutMs / 1000} s); worker ${worker.id} was stopped and is being restarted`,
+      );
       return batch.map(() => failure(error));
     }
     if (results !== undefined) {
@@ -142,7 +149,10 @@ export class WorkerPool implements BatchRunner {
       return results;
     }
     const exit = await worker.exited; // settled already: the worker ended before answering
-    const error = serverError('KILN_ERR_WORKER_DIED', `the worker of model "${this.options.model}" (${where(worker)}) died while running this request (${describeExit(exit)}${worker.why()}); it is being restarted`);
+    const error = serverError(
+      'KILN_ERR_WORKER_DIED',
+      `the worker of model "${this.options.model}" (${where(worker)}) died while running this request (${describeExit(exit)}${worker.why()}); it is being restarted`,
+    );
     return batch.map(() => failure(error));
   }
 
@@ -177,7 +187,9 @@ export class WorkerPool implements BatchRunner {
   private spawn(adopted?: PoolWorker): Promise<KilnError | undefined> {
     const index = this.spawned++;
     const id = `${this.options.model}-${this.options.version}-w${index}`;
-    const worker = adopted ?? new PoolWorker({ id, isolation: this.options.isolation, heapLimitMb: this.options.heapLimitMb, events: this.options.events });
+    const worker =
+      adopted ??
+      new PoolWorker({ id, isolation: this.options.isolation, heapLimitMb: this.options.heapLimitMb, events: this.options.events });
     worker.spec.id = id;
     worker.spec.events = this.options.events;
     this.workers.add(worker);

@@ -30,16 +30,25 @@ export interface LoadContext {
  * than unpacking a small archive. The version adopts them if its config agrees, else stops them.
  * A failure to unpack leaves nothing on disk and no worker running.
  */
-export async function loadVersion(archive: string, name: string | undefined, context: LoadContext, overrides: ConfigOverrides = {}): Promise<{ version: ModelVersion; prestarted: Prestarted }> {
+export async function loadVersion(
+  archive: string,
+  name: string | undefined,
+  context: LoadContext,
+  overrides: ConfigOverrides = {},
+): Promise<{ version: ModelVersion; prestarted: Prestarted }> {
   const label = name ?? basename(archive);
   const prestarted: Prestarted = {
     isolation: context.server.isolation,
-    workers: Array.from({ length: overrides.minWorkers ?? context.server.workers }, (_, i) => new PoolWorker({
-      id: `${label}-early-w${i}`,
-      isolation: context.server.isolation,
-      heapLimitMb: undefined,
-      events: context.events(label),
-    })),
+    workers: Array.from(
+      { length: overrides.minWorkers ?? context.server.workers },
+      (_, i) =>
+        new PoolWorker({
+          id: `${label}-early-w${i}`,
+          isolation: context.server.isolation,
+          heapLimitMb: undefined,
+          events: context.events(label),
+        }),
+    ),
   };
   const tag = randomBytes(6).toString('hex');
   const staging = join(context.workDir, 'staging', tag);
@@ -53,7 +62,10 @@ export async function loadVersion(archive: string, name: string | undefined, con
     const configText = manifest.model.configFile === undefined ? '' : await readFile(join(modelDir, manifest.model.configFile), 'utf8');
     const file = parseModelConfig(configText, manifest.model.configFile);
     // The server's defaults fill in what the archive's model-config leaves out.
-    const config = withOverrides(resolveModelConfig({ minWorkers: context.server.workers, jobQueueSize: context.server.jobQueueSize, ...file }), overrides);
+    const config = withOverrides(
+      resolveModelConfig({ minWorkers: context.server.workers, jobQueueSize: context.server.jobQueueSize, ...file }),
+      overrides,
+    );
     const version = new ModelVersion({
       name: modelName,
       version: manifest.model.modelVersion,
@@ -78,7 +90,9 @@ function withOverrides(config: ModelConfig, overrides: ConfigOverrides): ModelCo
     ...config,
     ...(overrides.batchSize === undefined ? {} : { batchSize: overrides.batchSize }),
     ...(overrides.maxBatchDelayMs === undefined ? {} : { maxBatchDelayMs: overrides.maxBatchDelayMs }),
-    ...(overrides.minWorkers === undefined ? {} : { minWorkers: overrides.minWorkers, maxWorkers: Math.max(overrides.minWorkers, config.maxWorkers) }),
+    ...(overrides.minWorkers === undefined
+      ? {}
+      : { minWorkers: overrides.minWorkers, maxWorkers: Math.max(overrides.minWorkers, config.maxWorkers) }),
     ...(overrides.responseTimeoutS === undefined ? {} : { responseTimeoutS: overrides.responseTimeoutS }),
   });
 }

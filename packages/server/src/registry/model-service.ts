@@ -30,7 +30,13 @@ export class ModelService {
    * otherwise once it is registered, its workers starting in the background. `onUnpacked` is
    * called once the archive is unpacked and checked, just before its workers are sent the model.
    */
-  async register(path: string, name: string | undefined, overrides: ConfigOverrides = {}, wait = true, onUnpacked?: () => void): Promise<ModelVersion> {
+  async register(
+    path: string,
+    name: string | undefined,
+    overrides: ConfigOverrides = {},
+    wait = true,
+    onUnpacked?: () => void,
+  ): Promise<ModelVersion> {
     const { version, prestarted } = await loadVersion(path, name, this.context, overrides);
     onUnpacked?.();
     try {
@@ -67,20 +73,25 @@ export class ModelService {
       return parsed.protocol === 'file:' ? decodeURIComponent(parsed.pathname) : this.download(parsed);
     }
     if (/^[a-z][a-z0-9+.-]*:/i.test(url) || archivePathProblem(url) !== undefined || url.includes('/')) {
-      throw serverError('KILN_ERR_URL_NOT_ALLOWED', `url "${url}" is refused: give the file name of an archive in the model store, or add a pattern that matches it to allowedUrls`);
+      throw serverError(
+        'KILN_ERR_URL_NOT_ALLOWED',
+        `url "${url}" is refused: give the file name of an archive in the model store, or add a pattern that matches it to allowedUrls`,
+      );
     }
     if (this.config.modelStore === undefined) {
       throw serverError('KILN_ERR_URL_NOT_ALLOWED', `url "${url}" names a file in the model store, but the server has no --model-store`);
     }
     const path = join(this.config.modelStore, url);
-    if (!existsSync(path)) throw serverError('KILN_ERR_URL_NOT_ALLOWED', `url "${url}": no such archive in the model store ${this.config.modelStore}`);
+    if (!existsSync(path))
+      throw serverError('KILN_ERR_URL_NOT_ALLOWED', `url "${url}": no such archive in the model store ${this.config.modelStore}`);
     return path;
   }
 
   /** Streams an allowed URL to a file, within the archive size limit and a time limit. */
   private async download(url: URL): Promise<string> {
     const response = await fetch(url, { redirect: 'error', signal: AbortSignal.timeout(DOWNLOAD_TIMEOUT_MS) });
-    if (!response.ok || response.body === null) throw serverError('KILN_ERR_URL_NOT_ALLOWED', `url "${url.href}" could not be downloaded: HTTP ${response.status}`);
+    if (!response.ok || response.body === null)
+      throw serverError('KILN_ERR_URL_NOT_ALLOWED', `url "${url.href}" could not be downloaded: HTTP ${response.status}`);
     const dir = join(this.context.workDir, 'downloads');
     await mkdir(dir, { recursive: true });
     const path = join(dir, `${Date.now()}-${basename(url.pathname) || 'model.mar'}`);
@@ -88,7 +99,8 @@ export class ModelService {
     const limit = new Transform({
       transform(chunk: Buffer, _encoding, callback) {
         received += chunk.length;
-        if (received > DEFAULT_LIMITS.maxBytes) callback(serverError('KILN_ERR_ARCHIVE_LIMIT', `url "${url.href}" is larger than ${DEFAULT_LIMITS.maxBytes} bytes`));
+        if (received > DEFAULT_LIMITS.maxBytes)
+          callback(serverError('KILN_ERR_ARCHIVE_LIMIT', `url "${url.href}" is larger than ${DEFAULT_LIMITS.maxBytes} bytes`));
         else callback(null, chunk);
       },
     });

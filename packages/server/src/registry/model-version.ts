@@ -8,11 +8,7 @@ import { WorkerPool, type Prestarted } from '../pool/worker-pool.js';
 
 /** Where a model version is in its life. Only `ready` takes requests. */
 export type VersionState =
-  | { kind: 'loading' }
-  | { kind: 'ready' }
-  | { kind: 'failed'; reason: string }
-  | { kind: 'draining' }
-  | { kind: 'stopped' };
+  { kind: 'loading' } | { kind: 'ready' } | { kind: 'failed'; reason: string } | { kind: 'draining' } | { kind: 'stopped' };
 
 export interface VersionSpec {
   name: string;
@@ -59,7 +55,14 @@ export class ModelVersion {
   private readonly modelDir: string;
 
   constructor(spec: VersionSpec) {
-    ({ name: this.name, version: this.version, archive: this.archive, manifest: this.manifest, isolation: this.isolation, modelDir: this.modelDir } = spec);
+    ({
+      name: this.name,
+      version: this.version,
+      archive: this.archive,
+      manifest: this.manifest,
+      isolation: this.isolation,
+      modelDir: this.modelDir,
+    } = spec);
     // The isolation the version really runs with, so that describe and the handler's context agree.
     const config = (this.current = Object.freeze({ ...spec.config, isolation: spec.isolation }));
     this.pool = new WorkerPool({
@@ -112,7 +115,10 @@ export class ModelVersion {
   /** Queues one request; resolves with its result, an error result when it cannot be served. */
   submit(request: WireRequest, signal?: ClientGone): Promise<Result> {
     if (this.phase.kind !== 'ready') {
-      return Promise.resolve({ ok: false, error: serverError('KILN_ERR_MODEL_NOT_READY', `model "${this.name}" version ${this.version} cannot serve: ${this.reason}`) });
+      return Promise.resolve({
+        ok: false,
+        error: serverError('KILN_ERR_MODEL_NOT_READY', `model "${this.name}" version ${this.version} cannot serve: ${this.reason}`),
+      });
     }
     return this.batcher.submit(request, signal);
   }
@@ -144,7 +150,9 @@ export class ModelVersion {
   async stop(): Promise<void> {
     if (this.phase.kind === 'stopped') return;
     this.phase = { kind: 'draining' };
-    this.batcher.failAll(serverError('KILN_ERR_MODEL_NOT_READY', `model "${this.name}" version ${this.version} was stopped before this request ran`));
+    this.batcher.failAll(
+      serverError('KILN_ERR_MODEL_NOT_READY', `model "${this.name}" version ${this.version} was stopped before this request ran`),
+    );
     await this.pool.stop();
     this.phase = { kind: 'stopped' };
     await rm(this.modelDir, { recursive: true, force: true });

@@ -17,7 +17,10 @@ export class ModelRegistry {
       return;
     }
     if (existing.versions.has(entry.version)) {
-      throw serverError('KILN_ERR_MODEL_CONFLICT', `model "${entry.name}" version ${entry.version} is already registered; unregister it first or archive a new version`);
+      throw serverError(
+        'KILN_ERR_MODEL_CONFLICT',
+        `model "${entry.name}" version ${entry.version} is already registered; unregister it first or archive a new version`,
+      );
     }
     existing.versions.set(entry.version, entry);
   }
@@ -35,11 +38,17 @@ export class ModelRegistry {
     const model = this.models.get(name);
     if (model === undefined) {
       const known = [...this.models.keys()];
-      throw serverError('KILN_ERR_MODEL_NOT_FOUND', `Model not found: ${name}${known.length > 0 ? `; registered models: ${known.join(', ')}` : '; no models are registered'}`);
+      throw serverError(
+        'KILN_ERR_MODEL_NOT_FOUND',
+        `Model not found: ${name}${known.length > 0 ? `; registered models: ${known.join(', ')}` : '; no models are registered'}`,
+      );
     }
     const entry = model.versions.get(version ?? model.defaultVersion);
     if (entry === undefined) {
-      throw serverError('KILN_ERR_VERSION_NOT_FOUND', `Model version: ${version} does not exist for model: ${name}; versions: ${[...model.versions.keys()].join(', ')}`);
+      throw serverError(
+        'KILN_ERR_VERSION_NOT_FOUND',
+        `Model version: ${version} does not exist for model: ${name}; versions: ${[...model.versions.keys()].join(', ')}`,
+      );
     }
     return entry;
   }

@@ -45,16 +45,19 @@ async function onMessage(message: ParentMessage): Promise<void> {
         // requests' buffers back for the next bodies: the handler is done with them.
         const transfer = resultBuffers(results, isOwnedBuffer);
         const returned = port.lent ? returnedBuffers(message.requests, results) : undefined;
-        port.send({ type: 'results', id: message.id, results, heapBytes: heapBytes(), returned }, returned === undefined ? transfer : [...transfer, ...returned]);
+        port.send(
+          { type: 'results', id: message.id, results, heapBytes: heapBytes(), returned },
+          returned === undefined ? transfer : [...transfer, ...returned],
+        );
       });
       return running;
     }
     case 'stop':
       await running;
       await model?.handler.dispose?.();
-      process.exit(0);
+      return process.exit(0);
     case 'exit':
-      process.exit(1);
+      return process.exit(1);
   }
 }
 

@@ -72,7 +72,11 @@ export async function archive(options: ArchiveOptions, io: CommandIO): Promise<A
   const exportPath = resolve(cwd, options.exportPath ?? '.');
   const target = join(exportPath, outputName(options.modelName, format));
   const output = await AtomicOutput.open(exportPath, target, options.force === true, cwd);
-  const progress = createProgress(io, ordered.reduce((n, e) => n + entrySize(e), 0), options.quiet !== true);
+  const progress = createProgress(
+    io,
+    ordered.reduce((n, e) => n + entrySize(e), 0),
+    options.quiet !== true,
+  );
   const write: WriteOptions = {
     mtime: createdAt,
     onBytes: (n) => progress.advance(n),
@@ -142,4 +146,3 @@ function createdAtFromEnv(env: NodeJS.ProcessEnv): Date {
   }
   return new Date(Number(raw) * 1000);
 }
-

@@ -7,7 +7,8 @@ import { cliError } from '../../errors.js';
 export const HANDLER_EXTERNALS = ['onnxruntime-node', 'sharp', '@kiln/handler-sdk', '@kiln/handler-sdk/*'];
 
 // Bundled CommonJS dependencies call require() for Node built-ins; an ES module has none.
-const REQUIRE_SHIM = "import { createRequire as __kilnCreateRequire } from 'node:module';\nconst require = __kilnCreateRequire(import.meta.url);";
+const REQUIRE_SHIM =
+  "import { createRequire as __kilnCreateRequire } from 'node:module';\nconst require = __kilnCreateRequire(import.meta.url);";
 
 export interface BundledHandler {
   code: Buffer;
@@ -43,9 +44,13 @@ export async function bundleHandler(file: string, exportName: string | undefined
     const messages = (error as { errors?: Message[] }).errors;
     if (messages === undefined) throw error;
     const where = relative(cwd, file);
-    throw cliError('KILN_ERR_HANDLER_COMPILE', `--handler ${where} does not compile:\n${messages.map((m) => formatMessage(m, dirname(file), cwd)).join('\n')}`, {
-      details: { file: where, errors: messages.map((m) => ({ text: m.text, location: m.location })) },
-    });
+    throw cliError(
+      'KILN_ERR_HANDLER_COMPILE',
+      `--handler ${where} does not compile:\n${messages.map((m) => formatMessage(m, dirname(file), cwd)).join('\n')}`,
+      {
+        details: { file: where, errors: messages.map((m) => ({ text: m.text, location: m.location })) },
+      },
+    );
   }
   const output = result.outputFiles.find((f) => f.path === outfile) ?? result.outputFiles[0]!;
   const meta = Object.values(result.metafile.outputs)[0];
@@ -54,9 +59,10 @@ export async function bundleHandler(file: string, exportName: string | undefined
   if (!exports.includes(wanted)) {
     const where = relative(cwd, file);
     const has = exports.length === 0 ? 'it exports nothing' : `it exports: ${exports.join(', ')}`;
-    const fix = exportName === undefined
-      ? `export your handler as default, or name it: --handler ${where}:${exports[0] ?? 'MyHandler'}`
-      : `check the name after ':' in --handler`;
+    const fix =
+      exportName === undefined
+        ? `export your handler as default, or name it: --handler ${where}:${exports[0] ?? 'MyHandler'}`
+        : `check the name after ':' in --handler`;
     throw cliError('KILN_ERR_HANDLER_EXPORT', `--handler ${where} has no export "${wanted}" (${has}); ${fix}`, {
       details: { file: where, export: wanted, exports },
     });

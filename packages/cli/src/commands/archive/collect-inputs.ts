@@ -12,9 +12,13 @@ export function statOrThrow(file: string, flag: string, cwd: string): Stats {
   try {
     return statSync(file);
   } catch {
-    throw cliError('KILN_ERR_FILE_NOT_FOUND', `${flag} ${relative(cwd, file) || file}: no such file; check the path (relative paths start from ${cwd})`, {
-      details: { flag, path: file },
-    });
+    throw cliError(
+      'KILN_ERR_FILE_NOT_FOUND',
+      `${flag} ${relative(cwd, file) || file}: no such file; check the path (relative paths start from ${cwd})`,
+      {
+        details: { flag, path: file },
+      },
+    );
   }
 }
 
@@ -40,21 +44,34 @@ export function collectModel(value: string, cwd: string): { entries: ArchiveEntr
   for (const external of info.externalData) {
     const location = posix.normalize(external.location.replace(/\\/g, '/'));
     if (!isSafeArchivePath(location)) {
-      throw externalProblem(value, `initializer "${external.tensor}" stores its data at "${external.location}", outside the model's folder; keep external data beside the model or below it`);
+      throw externalProblem(
+        value,
+        `initializer "${external.tensor}" stores its data at "${external.location}", outside the model's folder; keep external data beside the model or below it`,
+      );
     }
     const dataFile = join(dirname(file), ...location.split('/'));
     let dataStats;
     try {
       dataStats = statSync(dataFile);
     } catch {
-      throw externalProblem(value, `initializer "${external.tensor}" stores its data in "${location}", which does not exist next to the model; keep the external-data files beside the .onnx file`);
+      throw externalProblem(
+        value,
+        `initializer "${external.tensor}" stores its data in "${location}", which does not exist next to the model; keep the external-data files beside the .onnx file`,
+      );
     }
-    if (!Number.isSafeInteger(external.offset) || external.offset < 0 || (external.length !== undefined && !(Number.isSafeInteger(external.length) && external.length >= 0))) {
+    if (
+      !Number.isSafeInteger(external.offset) ||
+      external.offset < 0 ||
+      (external.length !== undefined && !(Number.isSafeInteger(external.length) && external.length >= 0))
+    ) {
       throw externalProblem(value, `initializer "${external.tensor}" has a malformed external-data offset or length`);
     }
     const end = external.offset + (external.length ?? 0);
     if (end > dataStats.size) {
-      throw externalProblem(value, `initializer "${external.tensor}" needs bytes up to ${end} of "${location}", which has only ${dataStats.size}; the external-data file is truncated or stale: export the model again`);
+      throw externalProblem(
+        value,
+        `initializer "${external.tensor}" needs bytes up to ${end} of "${location}", which has only ${dataStats.size}; the external-data file is truncated or stale: export the model again`,
+      );
     }
     if (!seen.has(location)) {
       seen.add(location);
@@ -69,9 +86,13 @@ function externalProblem(value: string, why: string) {
 }
 
 function notAModel(value: string, why: string) {
-  return cliError('KILN_ERR_NOT_ONNX_MODEL', `--serialized-file ${value} is not a usable ONNX model: ${why}. Export the model to ONNX (e.g. torch.onnx.export) and pass the .onnx file`, {
-    details: { path: value, reason: why },
-  });
+  return cliError(
+    'KILN_ERR_NOT_ONNX_MODEL',
+    `--serialized-file ${value} is not a usable ONNX model: ${why}. Export the model to ONNX (e.g. torch.onnx.export) and pass the .onnx file`,
+    {
+      details: { path: value, reason: why },
+    },
+  );
 }
 
 /** The model config, validated before anything is written. */
@@ -86,7 +107,10 @@ export function collectConfig(value: string, cwd: string): ArchiveEntry {
 /** Files go to the root under their own name; a folder's contents go to the root, recursively. */
 export function collectExtraFiles(value: string, cwd: string): ArchiveEntry[] {
   const entries: ArchiveEntry[] = [];
-  for (const item of value.split(',').map((s) => s.trim()).filter(Boolean)) {
+  for (const item of value
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)) {
     const file = resolve(cwd, item);
     const stats = statOrThrow(file, '--extra-files', cwd);
     if (stats.isDirectory()) walk(file, '', `--extra-files ${item}`, entries);
@@ -111,15 +135,23 @@ export function orderEntries(entries: ArchiveEntry[]): ArchiveEntry[] {
   const byPath = new Map<string, ArchiveEntry>();
   for (const entry of entries) {
     if (entry.path === MANIFEST_PATH || entry.path.startsWith('MAR-INF/')) {
-      throw cliError('KILN_ERR_ARCHIVE_PATH_CONFLICT', `${entry.origin} would be stored at ${entry.path}, but MAR-INF/ is reserved for the manifest; rename the file or folder`, {
-        details: { path: entry.path },
-      });
+      throw cliError(
+        'KILN_ERR_ARCHIVE_PATH_CONFLICT',
+        `${entry.origin} would be stored at ${entry.path}, but MAR-INF/ is reserved for the manifest; rename the file or folder`,
+        {
+          details: { path: entry.path },
+        },
+      );
     }
     const other = byPath.get(entry.path);
     if (other !== undefined) {
-      throw cliError('KILN_ERR_ARCHIVE_PATH_CONFLICT', `${entry.origin} and ${other.origin} would both be stored at "${entry.path}"; rename one of them`, {
-        details: { path: entry.path, origins: [other.origin, entry.origin] },
-      });
+      throw cliError(
+        'KILN_ERR_ARCHIVE_PATH_CONFLICT',
+        `${entry.origin} and ${other.origin} would both be stored at "${entry.path}"; rename one of them`,
+        {
+          details: { path: entry.path, origins: [other.origin, entry.origin] },
+        },
+      );
     }
     byPath.set(entry.path, entry);
   }

@@ -21,14 +21,22 @@ export class AtomicOutput {
   /** Checks the export folder and the target, creating the folder when missing. */
   static async open(exportPath: string, target: string, force: boolean, cwd: string): Promise<AtomicOutput> {
     if (existsSync(exportPath) && !statSync(exportPath).isDirectory()) {
-      throw cliError('KILN_ERR_EXPORT_PATH_NOT_DIR', `--export-path ${relative(cwd, exportPath)} is a file; pass a folder (it is created if missing)`, {
-        details: { path: exportPath },
-      });
+      throw cliError(
+        'KILN_ERR_EXPORT_PATH_NOT_DIR',
+        `--export-path ${relative(cwd, exportPath)} is a file; pass a folder (it is created if missing)`,
+        {
+          details: { path: exportPath },
+        },
+      );
     }
     if (existsSync(target) && !force) {
-      throw cliError('KILN_ERR_OUTPUT_EXISTS', `${relative(cwd, target) || target} already exists; pass --force (-f) to overwrite it, or choose another --export-path`, {
-        details: { path: target },
-      });
+      throw cliError(
+        'KILN_ERR_OUTPUT_EXISTS',
+        `${relative(cwd, target) || target} already exists; pass --force (-f) to overwrite it, or choose another --export-path`,
+        {
+          details: { path: target },
+        },
+      );
     }
     await mkdir(exportPath, { recursive: true });
     return new AtomicOutput(target);

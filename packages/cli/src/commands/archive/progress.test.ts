@@ -19,7 +19,11 @@ test('shows bytes written on a terminal for large archives', () => {
 });
 
 test('stays silent off a terminal, for small archives, and with --quiet', () => {
-  for (const [target, total, enabled] of [[io(false), 64 * MiB, true], [io(true), MiB, true], [io(true), 64 * MiB, false]] as const) {
+  for (const [target, total, enabled] of [
+    [io(false), 64 * MiB, true],
+    [io(true), MiB, true],
+    [io(true), 64 * MiB, false],
+  ] as const) {
     const progress = createProgress(target, total, enabled);
     progress.advance(total);
     progress.done();

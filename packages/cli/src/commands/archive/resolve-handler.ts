@@ -3,9 +3,7 @@ import { relative, resolve } from 'node:path';
 import { BUILTIN_HANDLERS, isBuiltinHandler } from '@kiln/handler-sdk/runtime';
 import { cliError } from '../../errors.js';
 
-export type HandlerChoice =
-  | { kind: 'builtin'; name: string }
-  | { kind: 'file'; file: string; exportName: string | undefined };
+export type HandlerChoice = { kind: 'builtin'; name: string } | { kind: 'file'; file: string; exportName: string | undefined };
 
 const WITH_EXPORT = /^(.+\.(?:[cm]?[jt]s|tsx|jsx)):([A-Za-z_$][\w$]*)$/;
 

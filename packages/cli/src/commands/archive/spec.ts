@@ -9,7 +9,11 @@ export const archiveCommand: CommandSpec = {
   description:
     "Flags and meanings follow torch-model-archiver. The handler is bundled with esbuild into one ESM file with its npm dependencies inlined (onnxruntime-node, sharp and @kiln/handler-sdk resolve to the server's copies). The manifest records the model's signature, read from the ONNX graph, and a sha256 for every file. With SOURCE_DATE_EPOCH set, the same inputs give byte-identical archives.",
   options: [
-    { flags: '--model-name <name>', description: 'Model name; the archive is <name>.mar. Must match ^[A-Za-z0-9][A-Za-z0-9_\\-.]*$', required: true },
+    {
+      flags: '--model-name <name>',
+      description: 'Model name; the archive is <name>.mar. Must match ^[A-Za-z0-9][A-Za-z0-9_\\-.]*$',
+      required: true,
+    },
     { flags: '-v, --version <version>', description: 'Model version, e.g. 1.0', required: true },
     {
       flags: '--serialized-file <path>',
@@ -21,7 +25,7 @@ export const archiveCommand: CommandSpec = {
         'A built-in handler (image_classifier, object_detector, image_segmenter, tensor) or a .ts/.js file, optionally file.ts:exportName',
       required: true,
     },
-    { flags: '--extra-files <paths>', description: 'Comma-separated files and folders; a folder\'s contents go to the archive root' },
+    { flags: '--extra-files <paths>', description: "Comma-separated files and folders; a folder's contents go to the archive root" },
     { flags: '-c, --config-file <path>', description: 'A model-config.yaml, validated before anything is written' },
     { flags: '--export-path <dir>', description: 'Where to write the archive; created if missing', default: '.' },
     {

@@ -36,7 +36,12 @@ export async function init(options: { dir: string; template: string; cwd: string
 
 /** npm package names are lower case, without spaces or most punctuation. */
 export function packageName(folder: string): string {
-  return folder.toLowerCase().replace(/[^a-z0-9._-]+/g, '-').replace(/^[._-]+/, '') || 'kiln-handler';
+  return (
+    folder
+      .toLowerCase()
+      .replace(/[^a-z0-9._-]+/g, '-')
+      .replace(/^[._-]+/, '') || 'kiln-handler'
+  );
 }
 
 async function list(root: string, prefix: string): Promise<string[]> {

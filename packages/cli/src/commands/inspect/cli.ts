@@ -31,10 +31,16 @@ function render(report: ArchiveReport): string {
   field('model', m.serializedFile);
   field('config', m.configFile);
   field('description', m.description);
-  field('created', `${manifest.createdOn} UTC by kiln archive ${manifest.archiverVersion} (sdk ${manifest.sdkVersion}, runtime ${manifest.runtime})`);
+  field(
+    'created',
+    `${manifest.createdOn} UTC by kiln archive ${manifest.archiverVersion} (sdk ${manifest.sdkVersion}, runtime ${manifest.runtime})`,
+  );
   if (manifest.signature !== undefined) {
     lines.push('', 'signature');
-    for (const [title, specs] of [['inputs', manifest.signature.inputs], ['outputs', manifest.signature.outputs]] as const) {
+    for (const [title, specs] of [
+      ['inputs', manifest.signature.inputs],
+      ['outputs', manifest.signature.outputs],
+    ] as const) {
       lines.push(`  ${title}`);
       const width = Math.max(4, ...specs.map((s) => s.name.length));
       for (const spec of specs) lines.push(`    ${spec.name.padEnd(width)}  ${spec.datatype.padEnd(6)} ${formatShape(spec)}`);

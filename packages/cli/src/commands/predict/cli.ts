@@ -24,7 +24,10 @@ export async function execute(args: string[], options: Record<string, unknown>, 
   io.stdout(options.json === true ? `${JSON.stringify(predictions.map(toJson), null, 2)}\n` : predictions.map(render).join(''));
   const failed = predictions.filter((p) => !p.result.ok);
   if (failed.length > 0) {
-    throw cliError('KILN_ERR_PREDICTION_FAILED', `${failed.length} of ${predictions.length} inputs failed: ${failed.map((p) => p.input).join(', ')}`);
+    throw cliError(
+      'KILN_ERR_PREDICTION_FAILED',
+      `${failed.length} of ${predictions.length} inputs failed: ${failed.map((p) => p.input).join(', ')}`,
+    );
   }
 }
 

@@ -29,7 +29,9 @@ export async function execute(_args: string[], options: Record<string, unknown>,
   });
   void server.loaded.then((entries) => {
     const failed = config.models.length === 0 ? 0 : entries.filter((e) => e.state.kind !== 'ready').length;
-    io.stdout(`Kiln is ready: ${entries.length - failed} model${entries.length - failed === 1 ? '' : 's'} serving${failed > 0 ? `, ${failed} failed` : ''}\n`);
+    io.stdout(
+      `Kiln is ready: ${entries.length - failed} model${entries.length - failed === 1 ? '' : 's'} serving${failed > 0 ? `, ${failed} failed` : ''}\n`,
+    );
   });
   await stopped;
 }
