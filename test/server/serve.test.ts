@@ -124,6 +124,17 @@ describe('kiln serve: TorchServe inference API', () => {
     expect(await nowhere.json()).toMatchObject({ errorCode: 'KILN_ERR_ROUTE_NOT_FOUND' });
   });
 
+  test('/ping and /v2/health/ready agree: an archive refused at start makes both unhealthy, and the other model serves', async () => {
+    const archive = linearArchive(tempDir(), 'linear', 'batchSize: 1\n');
+    const kiln = await startKiln(['--models', `linear=${archive}`, 'nope=/nonexistent/nope.mar']);
+    const ping = await fetch(`${kiln.inference}/ping`);
+    expect(ping.status).toBe(500);
+    expect(await ping.json()).toEqual({ status: 'Unhealthy', problems: ['nope: /nonexistent/nope.mar: no such file or folder'] });
+    const ready = await fetch(`${kiln.inference}/v2/health/ready`);
+    expect({ status: ready.status, json: await ready.json() }).toEqual({ status: 503, json: { ready: false } });
+    expect((await post(`${kiln.inference}/predictions/linear`, { row: [1, 2, 3, 4] })).json).toMatchObject({ y: y([1, 2, 3, 4]) });
+  });
+
   test('--models all loads every archive in --model-store: zip, tgz and folder alike, each with its own version', async () => {
     const dir = tempDir();
     linearArchive(dir, 'linear', 'batchSize: 1\n', 'zipped', '1.0');

@@ -44,6 +44,7 @@ export type {
   RequestField,
   Tensors,
 } from './handler/types.js';
+export { DEFAULT_BUCKETS } from './runtime/metrics.js';
 export { requestBytes } from './handler/request-bytes.js';
 
 export { Tensor, datatypeOf, shapeSize, tensor, tensorFromDatatype, tensorToJson, tensorValues } from './tensor/tensor.js';

@@ -3,11 +3,10 @@ import { resolve } from 'node:path';
 import sharp from 'sharp';
 import {
   BaseHandler,
-  DEFAULT_MAX_PIXELS,
-  RequestError,
   Tensor,
   argmax,
   createSession,
+  decodeImage,
   requestBytes,
   type HandlerContext,
   type InferenceSession,
@@ -85,7 +84,8 @@ export default class OcrHandler extends BaseHandler<unknown, OcrAnswer, OcrConfi
   // The classifier runs here, once per request: it is tiny next to the recognition model, and a
   // failure on one image then fails that request alone.
   override async preprocess(request: KilnRequest): Promise<Tensors> {
-    const image = await decodeOnWhite(requestBytes(request));
+    // Upright by its EXIF orientation, transparency onto white: text in PNGs is often dark on transparent.
+    const image = await decodeImage(requestBytes(request));
     const rotated = (await this.upsideDownScore(image)) > ROTATE_ABOVE;
     request.locals.rotated = rotated; // read back in postprocess
     return { [this.input]: await lineTensor(image, RECOGNITION_WIDTH, rotated) };
@@ -109,26 +109,6 @@ export default class OcrHandler extends BaseHandler<unknown, OcrAnswer, OcrConfi
     const line = await lineTensor(image, CLASSIFIER_WIDTH, false);
     const result = await classifier.run({ [classifier.inputNames[0]!]: line });
     return (result[classifier.outputNames[0]!]!.data as Float32Array)[1]!; // labels: ['0', '180']
-  }
-}
-
-/** Decodes to RGB, turned upright by its EXIF orientation, with transparency flattened onto white. */
-async function decodeOnWhite(bytes: Buffer): Promise<RawImage> {
-  if (bytes.length === 0) throw new RequestError('the request has no image: the body is empty', { code: 'KILN_ERR_BAD_IMAGE' });
-  try {
-    // Text in PNGs is often dark on transparent; dropping alpha would leave it dark on black.
-    const { data, info } = await sharp(bytes, { autoOrient: true, limitInputPixels: DEFAULT_MAX_PIXELS, pages: 1 })
-      .flatten({ background: '#ffffff' })
-      .toColourspace('srgb')
-      .removeAlpha()
-      .raw()
-      .toBuffer({ resolveWithObject: true });
-    return { data, width: info.width, height: info.height, channels: 3 };
-  } catch (error) {
-    throw new RequestError(`the body is not an image Kiln can decode (JPEG, PNG, WebP, GIF, TIFF): ${(error as Error).message}`, {
-      code: 'KILN_ERR_BAD_IMAGE',
-      cause: error,
-    });
   }
 }
 

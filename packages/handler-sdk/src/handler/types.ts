@@ -60,7 +60,8 @@ export interface Histogram {
 export interface Metrics {
   counter(name: string, help?: string): Counter;
   gauge(name: string, help?: string): Gauge;
-  histogram(name: string, help?: string): Histogram;
+  /** `buckets`: the upper bounds, ascending (default DEFAULT_BUCKETS, Prometheus's, in seconds). */
+  histogram(name: string, help?: string, buckets?: readonly number[]): Histogram;
 }
 
 export interface Device {

@@ -43,4 +43,5 @@ export type { Device } from '../handler/types.js';
 export { fromWireError, isJson, renderBody, tensorsAsJson, toWireError } from './wire.js';
 export type { Result, WireBody, WireError, WirePhase, WireRequest, WireResult, WireTensor } from './wire.js';
 export type { LogLevel, LogSink } from './logger.js';
+export { DEFAULT_BUCKETS } from './metrics.js';
 export type { MetricSample, MetricSink } from './metrics.js';

@@ -6,7 +6,12 @@ export interface MetricSample {
   help: string | undefined;
   value: number;
   labels: Labels;
+  /** A histogram's bucket upper bounds, ascending. */
+  buckets?: readonly number[];
 }
+
+/** Prometheus's default histogram buckets: seconds, from 5 ms to 10 s. */
+export const DEFAULT_BUCKETS: readonly number[] = Object.freeze([0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]);
 
 export type MetricSink = (sample: MetricSample) => void;
 
@@ -18,9 +23,10 @@ const NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
  */
 export function createMetrics(modelName: string, modelVersion: string, sink: MetricSink): Metrics {
   const base = { model_name: modelName, model_version: modelVersion };
-  const emit = (kind: MetricSample['kind'], name: string, help: string | undefined) => {
+  const emit = (kind: MetricSample['kind'], name: string, help: string | undefined, buckets?: readonly number[]) => {
     if (!NAME.test(name)) throw new TypeError(`metric name "${name}" must match ${NAME}`);
-    return (value: number, labels: Labels = {}) => sink({ kind, name, help, value, labels: { ...labels, ...base } });
+    const extra = buckets === undefined ? {} : { buckets };
+    return (value: number, labels: Labels = {}) => sink({ kind, name, help, value, labels: { ...labels, ...base }, ...extra });
   };
   return {
     counter(name, help): Counter {
@@ -30,8 +36,13 @@ export function createMetrics(modelName: string, modelVersion: string, sink: Met
     gauge(name, help): Gauge {
       return { set: emit('gauge', name, help) };
     },
-    histogram(name, help): Histogram {
-      return { observe: emit('histogram', name, help) };
+    histogram(name, help, buckets = DEFAULT_BUCKETS): Histogram {
+      if (buckets.length === 0 || buckets.some((b, i) => !Number.isFinite(b) || (i > 0 && b <= buckets[i - 1]!))) {
+        throw new TypeError(
+          `histogram "${name}" needs buckets: finite upper bounds in ascending order, received ${JSON.stringify(buckets)}`,
+        );
+      }
+      return { observe: emit('histogram', name, help, [...buckets]) };
     },
   };
 }

@@ -38,8 +38,7 @@ interface Job {
 }
 
 export interface BatchStats {
-  batches: number;
-  /** How many batches of each size were sent, by size. */
+  /** How many batches of each size were sent, by size: kiln_batches_total. */
   sizes: Map<number, number>;
 }
 
@@ -54,7 +53,7 @@ export class Batcher {
   private inFlight = 0;
   private readonly idleWaiters: (() => void)[] = [];
   private readonly now: () => number;
-  readonly stats: BatchStats = { batches: 0, sizes: new Map() };
+  readonly stats: BatchStats = { sizes: new Map() };
 
   constructor(
     private readonly runner: BatchRunner,
@@ -132,7 +131,6 @@ export class Batcher {
   }
 
   private dispatch(jobs: Job[]): void {
-    this.stats.batches++;
     this.stats.sizes.set(jobs.length, (this.stats.sizes.get(jobs.length) ?? 0) + 1);
     this.inFlight += jobs.length;
     void this.runner.run(jobs.map((j) => j.request)).then((results) => {

@@ -69,6 +69,7 @@ describe('resolveServerConfig', () => {
 });
 
 test('parseAddress', () => {
-  expect(parseAddress('http://127.0.0.1:8080')).toEqual({ host: '127.0.0.1', port: 8080, protocol: 'http' });
-  expect(parseAddress('http://[::1]:0')).toEqual({ host: '::1', port: 0, protocol: 'http' });
+  expect(parseAddress('http://127.0.0.1:8080')).toEqual({ host: '127.0.0.1', port: 8080 });
+  expect(parseAddress('http://[::1]:0')).toEqual({ host: '::1', port: 0 });
+  expect(parseAddress('http://localhost')).toEqual({ host: 'localhost', port: 80 });
 });

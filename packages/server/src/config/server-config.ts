@@ -249,10 +249,11 @@ function stripUndefined<T extends object>(value: T): T {
   return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as T;
 }
 
-/** `http://127.0.0.1:8080` → host and port for listen(); port 0 picks a free one. */
-export function parseAddress(address: string): { host: string; port: number; protocol: 'http' | 'https' } {
+/**
+ * `http://127.0.0.1:8080` → host and port for listen(); port 0 picks a free one. Addresses are plain
+ * HTTP (the schema refuses anything else): TLS belongs to a proxy in front.
+ */
+export function parseAddress(address: string): { host: string; port: number } {
   const url = new URL(address);
-  const protocol = url.protocol === 'https:' ? 'https' : 'http';
-  const port = url.port === '' ? (protocol === 'https' ? 443 : 80) : Number(url.port);
-  return { host: url.hostname.replace(/^\[|\]$/g, ''), port, protocol };
+  return { host: url.hostname.replace(/^\[|\]$/g, ''), port: url.port === '' ? 80 : Number(url.port) };
 }

@@ -22,13 +22,7 @@ export interface InferenceDeps {
 /** TorchServe's inference API: GET /ping and POST /predictions/{model}[/{version}]. */
 export function inferenceApi(app: FastifyInstance, deps: InferenceDeps): void {
   app.get('/ping', async (_request, reply) => {
-    const problems = [
-      ...(deps.startupProblems?.() ?? []),
-      ...deps.registry
-        .all()
-        .filter((m) => m.state.kind === 'failed' || m.state.kind === 'loading')
-        .map((m) => `${m.name} ${m.version}: ${m.health().reason}`),
-    ];
+    const problems = healthProblems(deps);
     if (problems.length > 0) return reply.code(500).send({ status: 'Unhealthy', problems });
     return { status: 'Healthy' };
   });
@@ -43,6 +37,22 @@ export function inferenceApi(app: FastifyInstance, deps: InferenceDeps): void {
     methodNotAllowed(app, url, ['POST', 'PUT']);
   }
   methodNotAllowed(app, '/ping', ['GET']);
+}
+
+/**
+ * Why the server is not healthy, one line each; none when it is. `/ping` and `/v2/health/ready` both
+ * answer from this: the server is shutting down; a model given at start is still loading or was
+ * refused; a registered version is loading or failed. A version being unregistered is not a problem.
+ */
+export function healthProblems(deps: InferenceDeps): string[] {
+  return [
+    ...(deps.closing() ? ['the server is shutting down'] : []),
+    ...(deps.startupProblems?.() ?? []),
+    ...deps.registry
+      .all()
+      .filter((m) => m.state.kind === 'failed' || m.state.kind === 'loading')
+      .map((m) => `${m.name} ${m.version}: ${m.health().reason}`),
+  ];
 }
 
 /** Queues one request on a model and writes its result, whatever it is. */

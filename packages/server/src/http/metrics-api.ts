@@ -9,7 +9,8 @@ import type { ModelRegistry } from '../registry/registry.js';
  */
 export class ServerMetrics {
   private readonly requests = new Map<string, number>();
-  private readonly custom = new Map<string, { kind: string; help: string | undefined; value: number; count: number }>();
+  /** The handlers' metrics, by family name, then by label set: a family's samples are written together. */
+  private readonly custom = new Map<string, Family>();
 
   recordResult(model: ModelVersion, result: Result): void {
     const status = result.ok ? result.status : result.error.status;
@@ -18,12 +19,23 @@ export class ServerMetrics {
   }
 
   recordSample(sample: MetricSample): void {
-    const key = `${sample.name}${labels(sample.labels)}`;
-    const current = this.custom.get(key) ?? { kind: sample.kind, help: sample.help, value: 0, count: 0 };
-    if (sample.kind === 'gauge') current.value = sample.value;
-    else current.value += sample.value;
-    current.count++;
-    this.custom.set(key, current);
+    let family = this.custom.get(sample.name);
+    if (family === undefined) {
+      family = { kind: sample.kind, help: sample.help, buckets: sample.buckets ?? [], series: new Map() };
+      this.custom.set(sample.name, family);
+    }
+    // A name is one family: a sample of another kind under it is dropped, not mixed in.
+    if (family.kind !== sample.kind) return;
+    const key = labels(sample.labels);
+    const series = family.series.get(key) ?? { value: 0, count: 0, buckets: family.buckets.map(() => 0) };
+    if (sample.kind === 'gauge') series.value = sample.value;
+    else series.value += sample.value;
+    series.count++;
+    // Each bucket counts the observations at or below its bound (cumulative, as Prometheus reads them).
+    family.buckets.forEach((bound, i) => {
+      if (sample.value <= bound) series.buckets[i]!++;
+    });
+    family.series.set(key, series);
   }
 
   render(registry: ModelRegistry): string {
@@ -41,20 +53,32 @@ export class ServerMetrics {
     for (const m of models) lines.push(`kiln_queue_size${labels(m.labels)} ${m.queued}`);
     family('kiln_workers_ready', 'gauge', 'Workers ready to serve, by model.');
     for (const m of models) lines.push(`kiln_workers_ready${labels(m.labels)} ${m.readyWorkers}`);
-    const seen = new Set<string>();
-    for (const [key, metric] of this.custom) {
-      const name = key.slice(0, key.indexOf('{'));
-      if (!seen.has(name)) {
-        seen.add(name);
-        family(name, metric.kind === 'histogram' ? 'summary' : metric.kind, metric.help ?? 'Recorded by the handler.');
+    for (const [name, metric] of this.custom) {
+      family(name, metric.kind, metric.help ?? 'Recorded by the handler.');
+      for (const [key, series] of metric.series) {
+        if (metric.kind !== 'histogram') {
+          lines.push(`${name}${key} ${series.value}`);
+          continue;
+        }
+        const withLe = (le: string) => `${key.slice(0, -1)}${key.length > 2 ? ',' : ''}le="${le}"}`;
+        metric.buckets.forEach((bound, i) => lines.push(`${name}_bucket${withLe(String(bound))} ${series.buckets[i]}`));
+        lines.push(
+          `${name}_bucket${withLe('+Inf')} ${series.count}`,
+          `${name}_sum${key} ${series.value}`,
+          `${name}_count${key} ${series.count}`,
+        );
       }
-      if (metric.kind === 'histogram') {
-        const suffix = key.slice(name.length);
-        lines.push(`${name}_sum${suffix} ${metric.value}`, `${name}_count${suffix} ${metric.count}`);
-      } else lines.push(`${key} ${metric.value}`);
     }
     return `${lines.join('\n')}\n`;
   }
+}
+
+interface Family {
+  kind: MetricSample['kind'];
+  help: string | undefined;
+  /** A histogram's bucket upper bounds, from its first sample. */
+  buckets: readonly number[];
+  series: Map<string, { value: number; count: number; buckets: number[] }>;
 }
 
 function labels(values: Readonly<Record<string, string>>): string {

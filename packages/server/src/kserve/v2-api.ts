@@ -2,7 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { sdkError } from '@kiln/handler-sdk/errors';
 import { kserveErrors } from '../http/create-app.js';
-import { submit, type InferenceDeps } from '../http/inference-api.js';
+import { healthProblems, submit, type InferenceDeps } from '../http/inference-api.js';
 import { SERVER_VERSION } from '../version.js';
 import { sendParts } from '../http/send-parts.js';
 import { readV2Body } from './v2-body.js';
@@ -24,8 +24,9 @@ export function v2Api(app: FastifyInstance, deps: InferenceDeps): void {
 function v2Routes(app: FastifyInstance, deps: InferenceDeps): void {
   app.get('/v2', async () => ({ name: 'kiln', version: SERVER_VERSION, extensions: ['binary_tensor_data'] }));
   app.get('/v2/health/live', async () => ({ live: true }));
+  // Ready means healthy as /ping means it (healthProblems), so the two never disagree.
   app.get('/v2/health/ready', async (_request, reply) => {
-    const ready = !deps.closing() && deps.registry.all().every((m) => m.health().ready);
+    const ready = healthProblems(deps).length === 0;
     return reply.code(ready ? 200 : 503).send({ ready });
   });
 

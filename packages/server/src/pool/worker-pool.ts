@@ -97,10 +97,6 @@ export class WorkerPool implements BatchRunner {
     return ready;
   }
 
-  get size(): number {
-    return this.target;
-  }
-
   /** False once the pool has given up: the batcher then fails what waits instead of holding it. */
   available(): boolean {
     return this.serving;

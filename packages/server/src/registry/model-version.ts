@@ -45,7 +45,6 @@ export class ModelVersion {
   readonly archive: string;
   readonly manifest: Manifest;
   readonly isolation: Isolation;
-  readonly registeredAt = new Date();
   /** True for models given at start (--models), false for ones registered over the management API. */
   loadedAtStartup = false;
   private current: ModelConfig;
