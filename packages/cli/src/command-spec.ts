@@ -1,3 +1,5 @@
+import type { ParsedArgs, ParsedOptions } from './util/parsed.js';
+
 /**
  * Commands and their options are data: main.ts builds the parser from them and
  * docs/reference/cli.md is generated from them, so the two cannot drift apart.
@@ -28,7 +30,8 @@ export interface CommandIO {
 }
 
 export interface CommandModule {
-  execute(args: string[], options: Record<string, unknown>, io: CommandIO): Promise<void>;
+  /** `args` and `options` as commander parsed them, read with their types (util/parsed.ts). */
+  execute(args: ParsedArgs, options: ParsedOptions, io: CommandIO): Promise<void>;
 }
 
 export interface CommandSpec {

@@ -4,6 +4,7 @@ import type { CommandIO, CommandSpec } from './command-spec.js';
 import { COMMANDS } from './commands/index.js';
 import { USAGE_ERROR_CODES } from './errors.js';
 import { CLI_VERSION } from './version.js';
+import { ParsedArgs, ParsedOptions } from './util/parsed.js';
 
 export const EXIT_OK = 0;
 export const EXIT_FAILURE = 1;
@@ -42,8 +43,8 @@ function buildCommand(spec: CommandSpec, io: CommandIO): Command {
     command.addOption(option);
   }
   command.action(async (...params: unknown[]) => {
-    const args = params.slice(0, (spec.arguments ?? []).length) as string[];
-    const options = command.opts();
+    const args = new ParsedArgs(params.slice(0, (spec.arguments ?? []).length));
+    const options = new ParsedOptions(command.opts());
     const module = await spec.load();
     await module.execute(args, options, io);
   });

@@ -105,11 +105,13 @@ function concat(parts: Tensor[], dims: number[], scratch: Map<string, ArrayBuffe
     scratch?.set(name, buffer);
   }
   const out = new (first.constructor as TypedArrayClass)(buffer, 0, total);
+  // Copied as bytes: every part has the same element type (batchKey groups by it).
+  const into = new Uint8Array(buffer, 0, bytes);
   let offset = 0;
   for (const part of parts) {
     const data = part.data as TypedArray;
-    out.set(data as never, offset);
-    offset += data.length;
+    into.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), offset);
+    offset += data.byteLength;
   }
   return new Tensor(head.type as 'float32', out as Float32Array, dims);
 }

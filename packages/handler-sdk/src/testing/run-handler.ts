@@ -9,9 +9,11 @@ import type { Datatype } from '../manifest/datatypes.js';
 import type { Manifest, Signature, TensorSpec } from '../manifest/manifest.js';
 import { TENSOR_TYPE_TO_DATATYPE } from '../tensor/datatypes.js';
 import { createContext, initializeHandler, loadModel, type LoadedModel } from '../worker/load-model.js';
+import type { LogSink } from '../runtime/logger.js';
 import type { MetricSample } from '../runtime/metrics.js';
 import { runBatch } from '../worker/run-batch.js';
-import { ERROR_CATALOGUE } from '../errors/catalogue.js';
+import { ERROR_CATALOGUE, type KilnErrorCode } from '../errors/catalogue.js';
+import type { FailurePhase } from '../errors/kiln-error.js';
 import { renderBody, type WireRequest, type WireResult } from '../runtime/wire.js';
 
 /** One input: raw bytes, a file to read, JSON, or a full request. */
@@ -31,6 +33,13 @@ export interface RunOptions {
   modelDir?: string;
   /** Send each input in its own batch instead of all inputs in one. */
   oneByOne?: boolean;
+  /** Where the handler's log lines go (default: nowhere). `kiln predict` prints them. */
+  logSink?: LogSink;
+  /**
+   * For an archive: the folder to unpack it in (default: a temporary one, removed afterwards). The
+   * caller then owns the folder, and can remove it on Ctrl-C.
+   */
+  unpackDir?: string;
 }
 
 /** What a client would receive for one input. */
@@ -42,7 +51,7 @@ export interface RunResult {
   bytes?: Uint8Array;
   contentType: string;
   headers: Record<string, string>;
-  error?: { code: string; message: string; phase: string | undefined; stack: string | undefined };
+  error?: { code: KilnErrorCode; message: string; phase: FailurePhase | undefined; stack: string | undefined };
 }
 
 export interface RunReport {
@@ -109,13 +118,18 @@ async function load(
   cleanup: (() => Promise<void>)[],
 ): Promise<LoadedModel> {
   const metricSink = (s: MetricSample) => metrics.push(s);
+  const sinks = { metricSink, ...(options.logSink === undefined ? {} : { logSink: options.logSink }) };
   if (typeof target === 'string') {
-    if ((await stat(target)).isDirectory()) return loadModel(target, { metricSink });
-    const dir = await mkdtemp(join(tmpdir(), 'kiln-run-'));
-    cleanup.push(() => rm(dir, { recursive: true, force: true }));
+    if ((await stat(target)).isDirectory()) return loadModel(target, sinks);
+    let dir = options.unpackDir;
+    if (dir === undefined) {
+      const own = await mkdtemp(join(tmpdir(), 'kiln-run-'));
+      cleanup.push(() => rm(own, { recursive: true, force: true }));
+      dir = own;
+    }
     const server = (await import('@kiln/server' as string)) as { extractArchive(path: string, dest: string): Promise<unknown> };
     await server.extractArchive(target, join(dir, 'model'));
-    return loadModel(join(dir, 'model'), { metricSink });
+    return loadModel(join(dir, 'model'), sinks);
   }
   const handler: Handler = typeof target === 'function' ? new target() : target;
   const context = await syntheticContext(options, metricSink);

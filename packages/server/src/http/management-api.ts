@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { serverError } from '../errors.js';
 import type { ModelVersion } from '../registry/model-version.js';
 import type { ModelService } from '../registry/model-service.js';
@@ -141,10 +141,11 @@ export function managementApi(app: FastifyInstance, service: ModelService): void
       },
     },
   };
-  const scale = async (
-    request: { params: { model_name: string; version?: string }; query: { min_worker: number; max_worker?: number; synchronous: boolean } },
-    reply: FastifyReply,
-  ) => {
+  type ScaleRequest = {
+    Params: { model_name: string; version?: string };
+    Querystring: { min_worker: number; max_worker?: number; synchronous: boolean };
+  };
+  const scale = async (request: FastifyRequest<ScaleRequest>, reply: FastifyReply) => {
     const model = registry.resolve(request.params.model_name, request.params.version);
     const { min_worker: min, max_worker: max = min, synchronous } = request.query;
     if (max < min)
@@ -157,10 +158,11 @@ export function managementApi(app: FastifyInstance, service: ModelService): void
     await scaling;
     return { status: `Workers scaled to ${model.readyWorkers} for model: ${model.name}, version: ${model.version}` };
   };
-  app.put('/models/:model_name', scaleRoute, scale as never);
-  app.put('/models/:model_name/:version', { schema: { ...scaleRoute.schema, params: versionParams } }, scale as never);
+  app.put<ScaleRequest>('/models/:model_name', scaleRoute, scale);
+  app.put<ScaleRequest>('/models/:model_name/:version', { schema: { ...scaleRoute.schema, params: versionParams } }, scale);
 
-  const unregister = async (request: { params: { model_name: string; version?: string } }) => {
+  type UnregisterRequest = { Params: { model_name: string; version?: string } };
+  const unregister = async (request: FastifyRequest<UnregisterRequest>) => {
     requireModelApi();
     const { model_name: name, version } = request.params;
     const model = registry.resolve(name, version);
@@ -179,8 +181,8 @@ export function managementApi(app: FastifyInstance, service: ModelService): void
       params: modelParams,
     },
   };
-  app.delete('/models/:model_name', deleteRoute, unregister as never);
-  app.delete('/models/:model_name/:version', { schema: { ...deleteRoute.schema, params: versionParams } }, unregister as never);
+  app.delete<UnregisterRequest>('/models/:model_name', deleteRoute, unregister);
+  app.delete<UnregisterRequest>('/models/:model_name/:version', { schema: { ...deleteRoute.schema, params: versionParams } }, unregister);
 
   app.put<{ Params: { model_name: string; version: string } }>(
     '/models/:model_name/:version/set-default',

@@ -1,26 +1,13 @@
-import { readdirSync, readFileSync, statSync, type Stats } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, join, posix, relative, resolve } from 'node:path';
 import { MANIFEST_PATH, isSafeArchivePath, parseModelConfig, type Signature } from '@kiln/handler-sdk/runtime';
 import { cliError } from '../../errors.js';
+import { statOrThrow } from '../../util/files.js';
 import type { ArchiveEntry } from '../../archive-writer/entry.js';
 import { NotAModelError, readOnnxModel } from '../../onnx/read-signature.js';
 
 /** Folders torch-model-archiver also leaves out of --extra-files. */
 const SKIPPED_NAMES = new Set(['__MACOSX', '__pycache__']);
-
-export function statOrThrow(file: string, flag: string, cwd: string): Stats {
-  try {
-    return statSync(file);
-  } catch {
-    throw cliError(
-      'KILN_ERR_FILE_NOT_FOUND',
-      `${flag} ${relative(cwd, file) || file}: no such file; check the path (relative paths start from ${cwd})`,
-      {
-        details: { flag, path: file },
-      },
-    );
-  }
-}
 
 function fileEntry(path: string, file: string, size: number, origin: string): ArchiveEntry {
   return { path, origin, source: { kind: 'file', file, size } };

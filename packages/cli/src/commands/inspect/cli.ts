@@ -2,11 +2,12 @@ import { resolve } from 'node:path';
 import type { TensorSpec } from '@kiln/handler-sdk/runtime';
 import { integrityError, verifyArchive, type ArchiveReport } from '@kiln/server';
 import type { CommandIO } from '../../command-spec.js';
-import { humanSize } from '../archive/cli.js';
+import { humanSize } from '../../util/files.js';
+import type { ParsedArgs, ParsedOptions } from '../../util/parsed.js';
 
-export async function execute(args: string[], options: Record<string, unknown>, io: CommandIO): Promise<void> {
-  const report = await verifyArchive(resolve(io.cwd, args[0]!));
-  io.stdout(options.json === true ? `${JSON.stringify(toJson(report), null, 2)}\n` : render(report));
+export async function execute(args: ParsedArgs, options: ParsedOptions, io: CommandIO): Promise<void> {
+  const report = await verifyArchive(resolve(io.cwd, args.string(0)));
+  io.stdout(options.boolean('json') ? `${JSON.stringify(toJson(report), null, 2)}\n` : render(report));
   if (!report.ok) throw integrityError(report);
 }
 

@@ -1,18 +1,18 @@
-import { ERROR_CATALOGUE, isKilnError } from '@kiln/handler-sdk/errors';
-import { renderBody } from '@kiln/handler-sdk/runtime';
+import { isKilnError } from '@kiln/handler-sdk/errors';
 import type { CommandIO } from '../../command-spec.js';
 import { cliError } from '../../errors.js';
+import type { ParsedArgs, ParsedOptions } from '../../util/parsed.js';
 import { predict, type Prediction } from './predict.js';
 
-export async function execute(args: string[], options: Record<string, unknown>, io: CommandIO): Promise<void> {
-  const [archive, inputs] = args as unknown as [string, string[]];
+export async function execute(args: ParsedArgs, options: ParsedOptions, io: CommandIO): Promise<void> {
+  const contentType = options.optionalString('contentType');
   let predictions: Prediction[];
   try {
     predictions = await predict({
-      archive,
-      inputs,
-      batch: options.batch === true,
-      ...(typeof options.contentType === 'string' ? { contentType: options.contentType } : {}),
+      archive: args.string(0),
+      inputs: args.list(1),
+      batch: options.boolean('batch'),
+      ...(contentType === undefined ? {} : { contentType }),
       cwd: io.cwd,
       logSink: (level, message) => io.stderr(`[${level}] ${message}\n`),
     });
@@ -21,7 +21,7 @@ export async function execute(args: string[], options: Record<string, unknown>, 
     if (isKilnError(error) && error.code === 'KILN_ERR_HANDLER_LOAD' && error.stack) io.stderr(`${error.stack}\n`);
     throw error;
   }
-  io.stdout(options.json === true ? `${JSON.stringify(predictions.map(toJson), null, 2)}\n` : predictions.map(render).join(''));
+  io.stdout(options.boolean('json') ? `${JSON.stringify(predictions.map(toJson), null, 2)}\n` : predictions.map(render).join(''));
   const failed = predictions.filter((p) => !p.result.ok);
   if (failed.length > 0) {
     throw cliError(
@@ -32,22 +32,19 @@ export async function execute(args: string[], options: Record<string, unknown>, 
 }
 
 function render({ input, result }: Prediction): string {
-  if (!result.ok) {
+  if (result.error !== undefined) {
     const { code, message, phase, stack } = result.error;
-    const { status } = ERROR_CATALOGUE[code];
-    const trace = status >= 500 && stack !== undefined ? `${stack.split('\n').slice(1).join('\n')}\n` : '';
-    return `== ${input}: ${status} ${code}${phase ? ` (in ${phase})` : ''}\n${message}\n${trace}`;
+    const trace = result.status >= 500 && stack !== undefined ? `${stack.split('\n').slice(1).join('\n')}\n` : '';
+    return `== ${input}: ${result.status} ${code}${phase ? ` (in ${phase})` : ''}\n${message}\n${trace}`;
   }
-  const { contentType, data } = renderBody(result.body);
-  if (typeof data === 'string') return `== ${input}: ${result.status}\n${JSON.stringify(JSON.parse(data), null, 2)}\n`;
-  return `== ${input}: ${result.status} ${contentType}, ${data.length} bytes\n`;
+  if (result.json !== undefined) return `== ${input}: ${result.status}\n${JSON.stringify(result.json, null, 2)}\n`;
+  return `== ${input}: ${result.status} ${result.contentType}, ${result.bytes?.length ?? 0} bytes\n`;
 }
 
 function toJson({ input, result }: Prediction) {
-  if (!result.ok) return { input, ok: false, status: ERROR_CATALOGUE[result.error.code].status, error: result.error };
-  const { status, headers } = result;
-  const { contentType, data } = renderBody(result.body);
-  return typeof data === 'string'
-    ? { input, ok: true, status, headers, contentType, body: JSON.parse(data) as unknown }
-    : { input, ok: true, status, headers, contentType, bodyBase64: Buffer.from(data).toString('base64') };
+  const { ok, status, headers, contentType } = result;
+  if (result.error !== undefined) return { input, ok, status, error: result.error };
+  return result.json !== undefined
+    ? { input, ok, status, headers, contentType, body: result.json }
+    : { input, ok, status, headers, contentType, bodyBase64: Buffer.from(result.bytes ?? []).toString('base64') };
 }

@@ -1,13 +1,14 @@
 import { resolveServerConfig, startServer } from '@kiln/server';
 import type { CommandIO } from '../../command-spec.js';
+import type { ParsedArgs, ParsedOptions } from '../../util/parsed.js';
 import { flagsToConfig } from './spec.js';
 
 /** Runs the server until SIGTERM or SIGINT, then drains and returns (exit code 0). */
-export async function execute(_args: string[], options: Record<string, unknown>, io: CommandIO): Promise<void> {
+export async function execute(_args: ParsedArgs, options: ParsedOptions, io: CommandIO): Promise<void> {
   const config = resolveServerConfig({
     flags: flagsToConfig(options),
     env: io.env,
-    file: typeof options.config === 'string' ? options.config : undefined,
+    file: options.optionalString('config'),
     cwd: io.cwd,
   });
   const server = await startServer(config, {

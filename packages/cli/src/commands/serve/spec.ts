@@ -1,4 +1,5 @@
 import type { CommandSpec } from '../../command-spec.js';
+import type { ParsedOptions } from '../../util/parsed.js';
 
 /** Each flag, the server config key it sets and how its value is read. Every key also has a KILN_* variable. */
 export const SERVE_FLAGS = {
@@ -99,17 +100,17 @@ export const SERVE_FLAGS = {
 const NUMERIC = new Set(['workers', 'maxRequestSize', 'jobQueueSize', 'drainTimeout', 'requestTimeout', 'headersTimeout']);
 
 /** Commander's option values → server config keys; numbers parsed (a bad one is reported by the schema). */
-export function flagsToConfig(options: Record<string, unknown>): Record<string, unknown> {
+export function flagsToConfig(options: ParsedOptions): Record<string, unknown> {
+  const given = new Map(options.entries());
   const config: Record<string, unknown> = {};
   for (const [option, spec] of Object.entries(SERVE_FLAGS)) {
-    const value = options[option];
-    if (value === undefined || spec.key === undefined) continue;
+    if (given.get(option) === undefined || spec.key === undefined) continue;
     // --models a.mar,b.mar and --models a.mar b.mar mean the same, as in KILN_MODELS.
     config[spec.key] = NUMERIC.has(spec.key)
-      ? Number(value)
+      ? Number(given.get(option))
       : spec.key === 'models'
-        ? (value as string[]).flatMap((v) => v.split(',')).filter(Boolean)
-        : value;
+        ? (options.optionalList(option) ?? []).flatMap((v) => v.split(',')).filter(Boolean)
+        : given.get(option);
   }
   return config;
 }
