@@ -2,58 +2,19 @@ import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { createRequire } from 'node:module';
-import { ISOLATION_MODES, compileSchema, formatErrors, type Isolation } from '@kiln/handler-sdk/runtime';
+import { compileSchema, formatErrors, type Isolation } from '@kiln/handler-sdk/runtime';
 import { serverError } from '../errors.js';
+import {
+  SERVER_DEFAULTS,
+  SERVER_OPTIONS,
+  serverConfigSchema,
+  type ApiName,
+  type ServerConfigFile,
+  type ServerOptionKey,
+} from './server-options.js';
 
-/** The server config file (YAML or JSON), as written. Every key also has a flag and a KILN_* variable. */
-export interface ServerConfigFile {
-  models?: string[];
-  modelStore?: string;
-  inferenceAddress?: string;
-  managementAddress?: string;
-  metricsAddress?: string;
-  workers?: number;
-  isolation?: Isolation;
-  maxRequestSize?: number;
-  jobQueueSize?: number;
-  drainTimeout?: number;
-  requestTimeout?: number;
-  headersTimeout?: number;
-  enableModelApi?: boolean;
-  allowedUrls?: string[];
-  tokenFile?: string;
-  authApis?: ApiName[];
-  corsAllowedOrigins?: string[];
-}
-
-export const API_NAMES = ['inference', 'management', 'metrics'] as const;
-export type ApiName = (typeof API_NAMES)[number];
-
-export const serverConfigSchema = {
-  $id: 'https://kiln.dev/schemas/server-config.json',
-  type: 'object',
-  additionalProperties: false,
-  properties: {
-    models: { type: 'array', items: { type: 'string', minLength: 1 } },
-    modelStore: { type: 'string', minLength: 1 },
-    // Plain HTTP only: TLS belongs to a reverse proxy in front (docs/guides/security.md).
-    inferenceAddress: { type: 'string', pattern: '^http://' },
-    managementAddress: { type: 'string', pattern: '^http://' },
-    metricsAddress: { type: 'string', pattern: '^http://' },
-    workers: { type: 'integer', minimum: 1, maximum: 256 },
-    isolation: { enum: ISOLATION_MODES },
-    maxRequestSize: { type: 'integer', minimum: 1 },
-    jobQueueSize: { type: 'integer', minimum: 1 },
-    drainTimeout: { type: 'integer', minimum: 0 },
-    requestTimeout: { type: 'integer', minimum: 1 },
-    headersTimeout: { type: 'integer', minimum: 1 },
-    enableModelApi: { type: 'boolean' },
-    allowedUrls: { type: 'array', items: { type: 'string', minLength: 1 } },
-    tokenFile: { type: 'string', minLength: 1 },
-    authApis: { type: 'array', items: { enum: ['inference', 'management', 'metrics'] }, uniqueItems: true },
-    corsAllowedOrigins: { type: 'array', items: { type: 'string', minLength: 1 } },
-  },
-} as const;
+export { API_NAMES, SERVER_DEFAULTS, SERVER_OPTIONS, serverConfigSchema } from './server-options.js';
+export type { ApiName, ServerConfigFile, ServerOptionKey } from './server-options.js';
 
 /** The resolved config: every value set, units in the names. */
 export interface ServerConfig {
@@ -84,53 +45,6 @@ export interface ServerConfig {
   corsAllowedOrigins: readonly string[];
 }
 
-export const SERVER_DEFAULTS: ServerConfigFile = Object.freeze({
-  models: [],
-  inferenceAddress: 'http://127.0.0.1:8080',
-  managementAddress: 'http://127.0.0.1:8081',
-  metricsAddress: 'http://127.0.0.1:8082',
-  workers: 1,
-  isolation: 'thread',
-  maxRequestSize: 6_553_500,
-  jobQueueSize: 100,
-  drainTimeout: 30,
-  requestTimeout: 60,
-  headersTimeout: 20,
-  enableModelApi: false,
-  allowedUrls: [],
-  authApis: ['inference', 'management'] as ApiName[],
-  corsAllowedOrigins: [],
-});
-
-/** Flag name, env variable and parser for each key, in one table (also used by the docs). */
-export const SERVER_KEYS = {
-  models: { flag: '--models', env: 'KILN_MODELS', parse: (v: string) => v.split(/[\s,]+/).filter(Boolean) },
-  modelStore: { flag: '--model-store', env: 'KILN_MODEL_STORE', parse: (v: string) => v },
-  inferenceAddress: { flag: '--inference-address', env: 'KILN_INFERENCE_ADDRESS', parse: (v: string) => v },
-  managementAddress: { flag: '--management-address', env: 'KILN_MANAGEMENT_ADDRESS', parse: (v: string) => v },
-  metricsAddress: { flag: '--metrics-address', env: 'KILN_METRICS_ADDRESS', parse: (v: string) => v },
-  workers: { flag: '--workers', env: 'KILN_WORKERS', parse: Number },
-  isolation: { flag: '--isolation', env: 'KILN_ISOLATION', parse: (v: string) => v },
-  maxRequestSize: { flag: '--max-request-size', env: 'KILN_MAX_REQUEST_SIZE', parse: Number },
-  jobQueueSize: { flag: '--job-queue-size', env: 'KILN_JOB_QUEUE_SIZE', parse: Number },
-  drainTimeout: { flag: '--drain-timeout', env: 'KILN_DRAIN_TIMEOUT', parse: Number },
-  requestTimeout: { flag: '--request-timeout', env: 'KILN_REQUEST_TIMEOUT', parse: Number },
-  headersTimeout: { flag: '--headers-timeout', env: 'KILN_HEADERS_TIMEOUT', parse: Number },
-  enableModelApi: {
-    flag: '--enable-model-api',
-    env: 'KILN_ENABLE_MODEL_API',
-    parse: (v: string) => (v === 'true' || v === '1' ? true : v === 'false' || v === '0' ? false : v),
-  },
-  allowedUrls: { flag: '--allowed-urls', env: 'KILN_ALLOWED_URLS', parse: (v: string) => v.split(/\s+/).filter(Boolean) },
-  tokenFile: { flag: '--token-file', env: 'KILN_TOKEN_FILE', parse: (v: string) => v },
-  authApis: { flag: '--auth-apis', env: 'KILN_AUTH_APIS', parse: (v: string) => v.split(/[\s,]+/).filter(Boolean) },
-  corsAllowedOrigins: {
-    flag: '--cors-allowed-origins',
-    env: 'KILN_CORS_ALLOWED_ORIGINS',
-    parse: (v: string) => v.split(/[\s,]+/).filter(Boolean),
-  },
-} as const satisfies Record<keyof ServerConfigFile, { flag: string; env: string; parse: (v: string) => unknown }>;
-
 const validate = compileSchema<ServerConfigFile>(serverConfigSchema, new URL('./server-config.schema.cjs', import.meta.url));
 
 export interface ConfigSources {
@@ -152,15 +66,20 @@ export function resolveServerConfig(sources: ConfigSources = {}): ServerConfig {
   const fileName = sources.file ?? env.KILN_CONFIG;
   const fromFile = fileName === undefined ? {} : checked(readConfigFile(resolve(cwd, fileName), fileName), fileName);
   const fromEnv: Record<string, unknown> = {};
-  for (const [key, spec] of Object.entries(SERVER_KEYS)) {
-    const raw = env[spec.env];
-    if (raw !== undefined && raw !== '') fromEnv[key] = spec.parse(raw);
+  for (const [key, o] of Object.entries(SERVER_OPTIONS)) {
+    const raw = env[o.env];
+    if (raw !== undefined && raw !== '') fromEnv[key] = o.fromEnv(raw);
   }
-  checked(fromEnv, 'the environment', (path) => SERVER_KEYS[path[0] as keyof typeof SERVER_KEYS]?.env ?? path.join('.'));
+  const named = (pick: (key: ServerOptionKey) => string) => (path: string[]) => (isOptionKey(path[0]) ? pick(path[0]) : path.join('.'));
+  checked(
+    fromEnv,
+    'the environment',
+    named((key) => SERVER_OPTIONS[key].env),
+  );
   const fromFlags = checked(
     stripUndefined(sources.flags ?? {}),
     'the command line',
-    (path) => SERVER_KEYS[path[0] as keyof typeof SERVER_KEYS]?.flag ?? path.join('.'),
+    named((key) => SERVER_OPTIONS[key].flag.split(' ')[0]!),
   );
   const merged = { ...SERVER_DEFAULTS, ...fromFile, ...fromEnv, ...fromFlags } as Required<ServerConfigFile>;
   const modelStore = merged.modelStore === undefined ? undefined : resolve(cwd, merged.modelStore);
@@ -243,6 +162,10 @@ function checked(value: unknown, source: string, label?: (path: string[]) => str
   throw serverError('KILN_ERR_SERVER_CONFIG_INVALID', `invalid server configuration from ${source}:\n  ${problems.join('\n  ')}`, {
     details: { source, problems },
   });
+}
+
+function isOptionKey(key: string | undefined): key is ServerOptionKey {
+  return key !== undefined && Object.hasOwn(SERVER_OPTIONS, key);
 }
 
 function stripUndefined<T extends object>(value: T): T {

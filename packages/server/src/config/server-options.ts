@@ -1,0 +1,267 @@
+import { ISOLATION_MODES, type Isolation } from '@kiln/handler-sdk/runtime';
+
+/*
+ * Every server option, once: its JSON schema, its default, its flag, its KILN_* variable, how a
+ * variable's text and a flag's value are read, and its row in docs/reference/server-config.md.
+ * The config schema, the defaults, the TypeScript type of the config file, the `kiln serve` flags and
+ * the docs table are all derived from this table (a test keeps the docs in step).
+ */
+
+export const API_NAMES = ['inference', 'management', 'metrics'] as const;
+export type ApiName = (typeof API_NAMES)[number];
+
+/** How a value is checked and read; `T` is the value's type in the config file. */
+interface ValueKind<T> {
+  schema: Readonly<Record<string, unknown>>;
+  /** A KILN_* variable's text → the value (the schema checks it afterwards). */
+  fromEnv: (raw: string) => unknown;
+  /** What commander gives for the flag (a string, a list of strings, or true) → the value. */
+  fromFlag: (raw: unknown) => unknown;
+  /** "type and range" in the docs. */
+  type: string;
+  /** Only for the type: never set. */
+  readonly value?: T;
+}
+
+export interface ServerOption<T> extends ValueKind<T> {
+  default: T | undefined;
+  /** Commander syntax: `--workers <n>`. */
+  flag: string;
+  env: string;
+  /** The docs' unit column: `s`, `bytes`, or `—`. */
+  unit: string;
+  /** One line for `kiln serve --help`. */
+  help: string;
+  /** The docs' meaning column (Markdown). */
+  meaning: string;
+}
+
+const same = (raw: unknown) => raw;
+const words = (raw: string) => raw.split(/[\s,]+/).filter(Boolean);
+
+const integer = (minimum: number, maximum?: number): ValueKind<number> => ({
+  schema: { type: 'integer', minimum, ...(maximum === undefined ? {} : { maximum }) },
+  fromEnv: Number,
+  fromFlag: Number,
+  type: maximum === undefined ? `integer ≥ ${minimum}` : `integer ${minimum}–${maximum}`,
+});
+const text = (type: string, schema: Record<string, unknown> = { minLength: 1 }): ValueKind<string> => ({
+  schema: { type: 'string', ...schema },
+  fromEnv: (raw) => raw,
+  fromFlag: same,
+  type,
+});
+const address: ValueKind<string> = text('string starting with `http://`', { pattern: '^http://' });
+/** A list; its variable is split on spaces and commas (or only spaces, where an item may hold a comma). */
+const list = <T extends string = string>(
+  type: string,
+  items: Record<string, unknown>,
+  split = words,
+  extra: Record<string, unknown> = {},
+): ValueKind<T[]> => ({
+  schema: { type: 'array', items, ...extra },
+  fromEnv: split,
+  // `--models a.mar,b.mar` and `--models a.mar b.mar` mean the same, as in the variable.
+  fromFlag: (raw) => (Array.isArray(raw) ? raw.flatMap((v) => (typeof v === 'string' ? split(v) : [v])) : raw),
+  type,
+});
+const oneOf = <const T extends string>(values: readonly T[]): ValueKind<T> => ({
+  schema: { enum: values },
+  fromEnv: (raw) => raw,
+  fromFlag: same,
+  type: values.map((v) => `\`${v}\``).join(' or '),
+});
+const boolean: ValueKind<boolean> = {
+  schema: { type: 'boolean' },
+  fromEnv: (raw) => (raw === 'true' || raw === '1' ? true : raw === 'false' || raw === '0' ? false : raw),
+  fromFlag: same,
+  type: 'boolean; the variable takes `true`, `false`, `1` or `0`',
+};
+
+function option<T>(kind: ValueKind<T>, spec: Omit<ServerOption<T>, keyof ValueKind<T> | 'default'> & { default?: T }): ServerOption<T> {
+  return { ...kind, ...spec, default: spec.default };
+}
+
+export const SERVER_OPTIONS = {
+  models: option(list('list of non-empty strings', { type: 'string', minLength: 1 }), {
+    default: [],
+    flag: '--models <models...>',
+    env: 'KILN_MODELS',
+    unit: '—',
+    help: 'Models to load: name=path.mar (or .tar.gz, or a folder), a path, or all (every archive in --model-store)',
+    meaning: 'The models to load at start. See [Models to load](#models-to-load).',
+  }),
+  modelStore: option(text('non-empty string'), {
+    flag: '--model-store <dir>',
+    env: 'KILN_MODEL_STORE',
+    unit: '—',
+    help: 'Folder that relative --models paths and all are read from',
+    meaning:
+      "A folder. Relative `--models` paths are looked for here first, `--models all` loads every archive in it, and the management API's `url` names files in it. A relative path is taken from the current folder.",
+  }),
+  inferenceAddress: option(address, {
+    default: 'http://127.0.0.1:8080',
+    flag: '--inference-address <url>',
+    env: 'KILN_INFERENCE_ADDRESS',
+    unit: '—',
+    help: 'Inference API address',
+    meaning: 'Where the inference API listens ([inference-api.md](inference-api.md)).',
+  }),
+  managementAddress: option(address, {
+    default: 'http://127.0.0.1:8081',
+    flag: '--management-address <url>',
+    env: 'KILN_MANAGEMENT_ADDRESS',
+    unit: '—',
+    help: 'Management API address',
+    meaning: 'Where the management API listens ([management-api.md](management-api.md)).',
+  }),
+  metricsAddress: option(address, {
+    default: 'http://127.0.0.1:8082',
+    flag: '--metrics-address <url>',
+    env: 'KILN_METRICS_ADDRESS',
+    unit: '—',
+    help: 'Metrics API address',
+    meaning: 'Where the metrics API listens ([inference-api.md](inference-api.md#metrics)).',
+  }),
+  workers: option(integer(1, 256), {
+    default: 1,
+    flag: '--workers <n>',
+    env: 'KILN_WORKERS',
+    unit: 'workers',
+    help: "Default workers per model; a model's minWorkers overrides it",
+    meaning: 'Workers started for each model version whose `model-config.yaml` has no `minWorkers`.',
+  }),
+  isolation: option<Isolation>(oneOf(ISOLATION_MODES), {
+    default: 'thread',
+    flag: '--isolation <mode>',
+    env: 'KILN_ISOLATION',
+    unit: '—',
+    help: "Default isolation of model workers: thread (worker threads, fastest) or process (child processes, survive native crashes); a model's isolation overrides it",
+    meaning:
+      "What the workers of a model version whose `model-config.yaml` has no `isolation` are: threads of the server's process (batches cross without a copy; a native crash ends the whole server) or child processes (a native crash ends only that worker). See [lifecycle.md](lifecycle.md#workers) and [0004-worker-isolation.md](../decisions/0004-worker-isolation.md).",
+  }),
+  maxRequestSize: option(integer(1), {
+    default: 6_553_500,
+    flag: '--max-request-size <bytes>',
+    env: 'KILN_MAX_REQUEST_SIZE',
+    unit: 'bytes',
+    help: 'Largest request body accepted, larger ones get 413',
+    meaning:
+      "The largest request body any API accepts. A larger one is answered 413 `KILN_ERR_REQUEST_TOO_LARGE`. For a multipart request, the parts' contents added up (see [inference-api.md](inference-api.md#request-bodies)).",
+  }),
+  jobQueueSize: option(integer(1), {
+    default: 100,
+    flag: '--job-queue-size <n>',
+    env: 'KILN_JOB_QUEUE_SIZE',
+    unit: 'requests',
+    help: "Default queue bound per model; a model's jobQueueSize overrides it",
+    meaning: 'The queue bound of each model version whose `model-config.yaml` has no `jobQueueSize`.',
+  }),
+  drainTimeout: option(integer(0), {
+    default: 30,
+    flag: '--drain-timeout <seconds>',
+    env: 'KILN_DRAIN_TIMEOUT',
+    unit: 's',
+    help: 'On SIGTERM or SIGINT, how long to answer accepted requests before stopping',
+    meaning: 'On SIGTERM or SIGINT, how long to wait for accepted requests to be answered. See [Shutdown](#shutdown).',
+  }),
+  requestTimeout: option(integer(1), {
+    default: 60,
+    flag: '--request-timeout <seconds>',
+    env: 'KILN_REQUEST_TIMEOUT',
+    unit: 's',
+    help: "Node's limit for receiving a whole request",
+    meaning: "Node's `server.requestTimeout`: the time a client has to send a whole request. See [Node's timeouts](#nodes-timeouts).",
+  }),
+  headersTimeout: option(integer(1), {
+    default: 20,
+    flag: '--headers-timeout <seconds>',
+    env: 'KILN_HEADERS_TIMEOUT',
+    unit: 's',
+    help: "Node's limit for receiving request headers",
+    meaning: "Node's `server.headersTimeout`: the time a client has to send a request's headers.",
+  }),
+  enableModelApi: option(boolean, {
+    default: false,
+    flag: '--enable-model-api',
+    env: 'KILN_ENABLE_MODEL_API',
+    unit: '—',
+    help: 'Allow registering and unregistering models over the management API',
+    meaning: 'Allows registering and unregistering models over the management API.',
+  }),
+  allowedUrls: option(
+    list('list of regular expressions', { type: 'string', minLength: 1 }, (raw) => raw.split(/\s+/).filter(Boolean)),
+    {
+      default: [],
+      flag: '--allowed-urls <patterns...>',
+      env: 'KILN_ALLOWED_URLS',
+      unit: '—',
+      help: 'Regular expressions a register url outside the model store must match',
+      meaning: 'A `url` given to the management API that is not a file in the model store must match one of these, as a whole.',
+    },
+  ),
+  tokenFile: option(text('non-empty string'), {
+    flag: '--token-file <file>',
+    env: 'KILN_TOKEN_FILE',
+    unit: '—',
+    help: 'File whose first line is the bearer token clients must send (or set KILN_TOKEN)',
+    meaning:
+      'A file whose first line is the bearer token clients must send. `KILN_TOKEN` holds the token itself instead; the file wins when both are set. A token must have at least 16 characters.',
+  }),
+  authApis: option<ApiName[]>(
+    list<ApiName>('list of `inference`, `management`, `metrics`, each at most once', { enum: API_NAMES }, words, { uniqueItems: true }),
+    {
+      default: ['inference', 'management'],
+      flag: '--auth-apis <apis...>',
+      env: 'KILN_AUTH_APIS',
+      unit: '—',
+      help: 'APIs the token protects: inference, management, metrics',
+      meaning: 'The APIs the token protects. Without a token it protects nothing.',
+    },
+  ),
+  corsAllowedOrigins: option(list('list of non-empty strings', { type: 'string', minLength: 1 }), {
+    default: [],
+    flag: '--cors-allowed-origins <origins...>',
+    env: 'KILN_CORS_ALLOWED_ORIGINS',
+    unit: '—',
+    help: 'Origins allowed to call the APIs from a browser (CORS is off by default)',
+    meaning: 'Origins allowed to call the APIs from a browser. `*` allows any. Empty: no CORS headers are sent.',
+  }),
+};
+
+export type ServerOptionKey = keyof typeof SERVER_OPTIONS;
+type ValueOf<O> = O extends ServerOption<infer T> ? T : never;
+
+/** The server config file (YAML or JSON), as written; every key also has a flag and a KILN_* variable. */
+export type ServerConfigFile = { [K in ServerOptionKey]?: ValueOf<(typeof SERVER_OPTIONS)[K]> };
+
+const entries = Object.entries(SERVER_OPTIONS) as [ServerOptionKey, ServerOption<unknown>][];
+
+export const serverConfigSchema = {
+  $id: 'https://kiln.dev/schemas/server-config.json',
+  type: 'object',
+  additionalProperties: false,
+  properties: Object.fromEntries(entries.map(([key, o]) => [key, o.schema])),
+} as const;
+
+export const SERVER_DEFAULTS: Readonly<ServerConfigFile> = Object.freeze(
+  Object.fromEntries(entries.filter(([, o]) => o.default !== undefined).map(([key, o]) => [key, o.default])),
+);
+
+/** `kiln serve --help`'s line for an option: its help, its default, its variable. */
+export function optionHelp(o: ServerOption<unknown>): string {
+  const fallback = Array.isArray(o.default) ? (o.default.length === 0 ? undefined : o.default.join(' ')) : o.default;
+  return `${o.help}${fallback === undefined || fallback === false ? '' : ` (default ${String(fallback)})`}. Env ${o.env}`;
+}
+
+/** The Keys table of docs/reference/server-config.md. */
+export function renderServerOptionsTable(): string {
+  const show = (value: unknown) =>
+    value === undefined ? 'unset' : Array.isArray(value) ? `\`[${value.join(', ')}]\`` : `\`${String(value)}\``;
+  const rows = entries.map(
+    ([key, o]) => `| \`${key}\` | \`${o.flag}\` | \`${o.env}\` | ${o.type} | ${show(o.default)} | ${o.unit} | ${o.meaning} |`,
+  );
+  return ['| file key | flag | variable | type and range | default | unit | meaning |', '|---|---|---|---|---|---|---|', ...rows].join(
+    '\n',
+  );
+}

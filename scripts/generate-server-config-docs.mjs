@@ -1,0 +1,15 @@
+// Regenerates the Keys table of docs/reference/server-config.md from SERVER_OPTIONS, the one table
+// of server options (run after `npm run build`). test/docs/server-config-doc.test.ts fails when the
+// page and the table differ.
+import { readFileSync, writeFileSync } from 'node:fs';
+import { renderServerOptionsTable } from '../packages/server/dist/config/server-options.js';
+
+const target = new URL('../docs/reference/server-config.md', import.meta.url);
+const page = readFileSync(target, 'utf8');
+const table = /(## Keys\n\n)(\|[^\n]*\n)+/;
+if (!table.test(page)) throw new Error('docs/reference/server-config.md has no table under "## Keys"');
+writeFileSync(
+  target,
+  page.replace(table, (_match, heading) => `${heading}${renderServerOptionsTable()}\n`),
+);
+console.log(`wrote ${target.pathname}`);
