@@ -6,53 +6,180 @@ export type ExecutionProvider = (typeof EXECUTION_PROVIDERS)[number];
 export const ISOLATION_MODES = ['thread', 'process'] as const;
 export type Isolation = (typeof ISOLATION_MODES)[number];
 
-const positiveInteger = { type: 'integer', minimum: 1 } as const;
+/** One model-config.yaml key: its schema, and its row in docs/reference/model-config.md. `T` is its type in the file. */
+export interface ModelConfigKey<T> {
+  schema: Readonly<Record<string, unknown>>;
+  /** The docs' columns. */
+  type: string;
+  default: string;
+  unit: string;
+  meaning: string;
+  torchServe: string;
+  /** Only for the type: never set. */
+  readonly value?: T;
+}
+
+const key = <T>(schema: Record<string, unknown>, docs: Omit<ModelConfigKey<T>, 'schema' | 'value'>): ModelConfigKey<T> => ({
+  schema,
+  ...docs,
+});
+const integer = (minimum: number, maximum?: number) => ({ type: 'integer', minimum, ...(maximum === undefined ? {} : { maximum }) });
 
 /**
- * model-config.yaml as written: TorchServe's key names (and units: ms for maxBatchDelay and
- * clientTimeoutInMills, seconds for the two timeouts), plus Kiln's own keys.
+ * Every model-config.yaml key, once: TorchServe's key names (and units: ms for maxBatchDelay and
+ * clientTimeoutInMills, seconds for the two timeouts), plus Kiln's own keys. The schema, the
+ * ModelConfigFile type and the Keys table of docs/reference/model-config.md (npm run docs:model-config)
+ * are derived from it.
  */
+export const MODEL_CONFIG_KEYS = {
+  minWorkers: key<number>(integer(1), {
+    type: 'integer ≥ 1',
+    default: '`1`',
+    unit: 'workers',
+    meaning: 'Workers started for the model.',
+    torchServe: 'TorchServe accepts 0. Its default is one worker per GPU, or per CPU core without GPUs.',
+  }),
+  maxWorkers: key<number>(integer(1), {
+    type: 'integer ≥ 1, and ≥ `minWorkers`',
+    default: '`minWorkers`',
+    unit: 'workers',
+    meaning: 'The most workers the model may have.',
+    torchServe: 'Kiln refuses a `maxWorkers` below `minWorkers`.',
+  }),
+  batchSize: key<number>(integer(1, 4096), {
+    type: 'integer 1–4096',
+    default: '`1`',
+    unit: 'requests',
+    meaning: 'The most requests sent to a worker as one batch.',
+    torchServe: 'No upper bound in TorchServe.',
+  }),
+  maxBatchDelay: key<number>(integer(0), {
+    type: 'integer ≥ 0',
+    default: '`100`',
+    unit: 'ms',
+    meaning:
+      'The longest a request waits for its batch to fill. The wait counts from when the oldest request in the batch arrived, and a batch is sent as soon as a worker is free and either `batchSize` requests are waiting or that wait has passed.',
+    torchServe: 'TorchServe counts the delay from when a worker takes the first request off the queue.',
+  }),
+  responseTimeout: key<number>(integer(1), {
+    type: 'integer ≥ 1',
+    default: '`120`',
+    unit: 's',
+    meaning: 'How long a worker may take to answer one batch.',
+    torchServe: 'Same',
+  }),
+  startupTimeout: key<number>(integer(1), {
+    type: 'integer ≥ 1',
+    default: '`120`',
+    unit: 's',
+    meaning: 'How long a worker may take to load the model.',
+    torchServe: 'Same',
+  }),
+  jobQueueSize: key<number>(integer(1), {
+    type: 'integer ≥ 1',
+    default: '`100`',
+    unit: 'requests',
+    meaning: 'Requests that may wait for the model. When the queue is full, a request is answered 503 with `Retry-After`.',
+    torchServe: "Same; overrides the server's `job_queue_size`.",
+  }),
+  clientTimeoutInMills: key<number>(integer(0), {
+    type: 'integer ≥ 0',
+    default: '`0`',
+    unit: 'ms',
+    meaning:
+      "A request that has waited longer than this in the queue is dropped instead of run. `0` means never. The key keeps TorchServe's spelling.",
+    torchServe: 'Same',
+  }),
+  deviceType: key<'cpu' | 'gpu'>(
+    { enum: ['cpu', 'gpu'] },
+    {
+      type: '`cpu` or `gpu`',
+      default: '`cpu`',
+      unit: '—',
+      meaning: 'Where the model runs. It also sets the default `executionProviders`.',
+      torchServe: 'TorchServe also accepts other cases (`GPU`). Without the key it uses GPUs when it finds any.',
+    },
+  ),
+  deviceIds: key<number[]>(
+    { type: 'array', items: { type: 'integer', minimum: 0 }, uniqueItems: true },
+    {
+      type: 'list of distinct integers ≥ 0',
+      default: '`[]`',
+      unit: 'GPU ids',
+      meaning: "The GPUs the model's workers use. Not checked against `deviceType`.",
+      torchServe: 'Same',
+    },
+  ),
+  executionProviders: key<ExecutionProvider[]>(
+    { type: 'array', items: { enum: EXECUTION_PROVIDERS }, minItems: 1, uniqueItems: true },
+    {
+      type: 'non-empty list of distinct values from `cpu`, `cuda`, `tensorrt`, `webgpu`',
+      default: '`[cpu]`, or `[cuda, cpu]` when `deviceType` is `gpu`',
+      unit: '—',
+      meaning:
+        'ONNX Runtime execution providers, in order of preference. `cuda` and `tensorrt` need onnxruntime-node installed with CUDA (`ONNXRUNTIME_NODE_INSTALL=cuda12`). The bundled Linux binary includes `webgpu`.',
+      torchServe: 'Kiln only',
+    },
+  ),
+  intraOpNumThreads: key<number>(integer(1), {
+    type: 'integer ≥ 1',
+    default:
+      "unset: the server gives each worker the machine's cores less one (for the server's HTTP thread), divided by the number of workers, at least 1",
+    unit: 'threads',
+    meaning: 'ONNX Runtime intra-op threads per worker session. Why this default: [performance guide](../guides/performance.md#threads).',
+    torchServe: 'Kiln only',
+  }),
+  isolation: key<Isolation>(
+    { enum: ISOLATION_MODES },
+    {
+      type: '`thread` or `process`',
+      default: "unset: the server's `isolation` (`--isolation`, default `thread`)",
+      unit: '—',
+      meaning:
+        "What the model's workers are. `thread`: threads of the server's process; batches cross without a copy, but a native crash (in an addon or in ONNX Runtime) ends the whole server. `process`: a child process per worker; a native crash ends only that worker. See [lifecycle.md](lifecycle.md#workers) and [0004-worker-isolation.md](../decisions/0004-worker-isolation.md).",
+      torchServe: 'Kiln only',
+    },
+  ),
+  workerHeapLimitMb: key<number>(integer(16), {
+    type: 'integer ≥ 16',
+    default: "unset: V8's own limit",
+    unit: 'MiB',
+    meaning:
+      "The JavaScript heap cap of each worker: `resourceLimits.maxOldGenerationSizeMb` for a thread, `--max-old-space-size` for a process. A worker that outgrows it ends; its batch gets 500 `KILN_ERR_WORKER_DIED` and the worker is restarted. Native memory (ONNX Runtime's, sharp's) is not capped by it.",
+    torchServe: 'Kiln only',
+  }),
+  // Free-form, passed to the handler; an empty `handler:` (null) means no settings.
+  handler: key<Record<string, unknown> | null>(
+    { type: ['object', 'null'] },
+    {
+      type: 'mapping, any content',
+      default: '`{}`',
+      unit: '—',
+      meaning: 'Settings for the handler, passed to it unchanged. Kiln does not check what is inside.',
+      torchServe:
+        'TorchServe passes every top-level key it does not know to the handler (`context.model_yaml_config`). Kiln passes only `handler:`.',
+    },
+  ),
+};
+
+type KeyValue<K> = K extends ModelConfigKey<infer T> ? T : never;
+
+/** The file's keys, exactly as written (derived from MODEL_CONFIG_KEYS). */
+export type ModelConfigFile = { [K in keyof typeof MODEL_CONFIG_KEYS]?: KeyValue<(typeof MODEL_CONFIG_KEYS)[K]> };
+
 export const modelConfigSchema = {
   $id: 'https://kiln.dev/schemas/model-config.json',
   type: 'object',
   additionalProperties: false,
-  properties: {
-    minWorkers: positiveInteger,
-    maxWorkers: positiveInteger,
-    batchSize: { type: 'integer', minimum: 1, maximum: 4096 },
-    maxBatchDelay: { type: 'integer', minimum: 0 },
-    responseTimeout: positiveInteger,
-    startupTimeout: positiveInteger,
-    jobQueueSize: positiveInteger,
-    clientTimeoutInMills: { type: 'integer', minimum: 0 },
-    deviceType: { enum: ['cpu', 'gpu'] },
-    deviceIds: { type: 'array', items: { type: 'integer', minimum: 0 }, uniqueItems: true },
-    executionProviders: { type: 'array', items: { enum: EXECUTION_PROVIDERS }, minItems: 1, uniqueItems: true },
-    intraOpNumThreads: positiveInteger,
-    isolation: { enum: ISOLATION_MODES },
-    workerHeapLimitMb: { type: 'integer', minimum: 16 },
-    // Free-form, passed to the handler; an empty `handler:` (null) means no settings.
-    handler: { type: ['object', 'null'] },
-  },
+  properties: Object.fromEntries(Object.entries(MODEL_CONFIG_KEYS).map(([name, k]) => [name, k.schema])),
 } as const;
 
-/** The file's keys, exactly as written. */
-export interface ModelConfigFile {
-  minWorkers?: number;
-  maxWorkers?: number;
-  batchSize?: number;
-  maxBatchDelay?: number;
-  responseTimeout?: number;
-  startupTimeout?: number;
-  jobQueueSize?: number;
-  clientTimeoutInMills?: number;
-  deviceType?: 'cpu' | 'gpu';
-  deviceIds?: number[];
-  executionProviders?: ExecutionProvider[];
-  intraOpNumThreads?: number;
-  isolation?: Isolation;
-  workerHeapLimitMb?: number;
-  handler?: Record<string, unknown> | null;
+/** The Keys table of docs/reference/model-config.md. */
+export function renderModelConfigTable(): string {
+  const rows = Object.entries(MODEL_CONFIG_KEYS).map(
+    ([name, k]) => `| \`${name}\` | ${k.type} | ${k.default} | ${k.unit} | ${k.meaning} | ${k.torchServe} |`,
+  );
+  return ['| key | type and range | default | unit | meaning | TorchServe |', '|---|---|---|---|---|---|', ...rows].join('\n');
 }
 
 /** The resolved config the server and handlers use: every value set, units in the names. */

@@ -10,8 +10,15 @@ export type { FileEntry, Manifest, Signature, TensorSpec } from '../manifest/man
 export { manifestSchema } from '../manifest/manifest-schema.js';
 export { archivePathProblem, isSafeArchivePath, parseManifest, validateManifest } from '../manifest/validate-manifest.js';
 
-export { EXECUTION_PROVIDERS, ISOLATION_MODES, MODEL_CONFIG_DEFAULTS, modelConfigSchema } from '../config/model-config-schema.js';
-export type { ExecutionProvider, Isolation, ModelConfig, ModelConfigFile } from '../config/model-config-schema.js';
+export {
+  EXECUTION_PROVIDERS,
+  ISOLATION_MODES,
+  MODEL_CONFIG_DEFAULTS,
+  MODEL_CONFIG_KEYS,
+  modelConfigSchema,
+  renderModelConfigTable,
+} from '../config/model-config-schema.js';
+export type { ExecutionProvider, Isolation, ModelConfig, ModelConfigFile, ModelConfigKey } from '../config/model-config-schema.js';
 export { parseModelConfig, resolveModelConfig } from '../config/parse-model-config.js';
 
 export { BUILTIN_HANDLERS, isBuiltinHandler } from '../builtin-handlers.js';
