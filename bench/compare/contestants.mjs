@@ -14,7 +14,7 @@ const here = fileURLToPath(new URL('.', import.meta.url));
 
 /**
  * @typedef {{ id: string, label: string, kind: 'inproc' | 'naive' | 'kiln', isolation?: 'thread' | 'process' }} Contestant
- * @typedef {{ batchSize: number, maxBatchDelay: number, procs: number, threads: number }} Setup
+ * @typedef {{ batchSize: number, maxBatchDelay: number | 'auto', procs: number, threads: number }} Setup
  * @typedef {import('./models.mjs').BenchModel & { inputName: string, outputName: string, input: Float32Array, reference: Float32Array, bodies: Record<'naive' | 'kiln', { file: string, headers: Record<string, string> }> }} Model
  */
 

@@ -86,7 +86,8 @@ const spread = (fmt, x, r) => (r ? `${fmt(x)} (${fmt(r[0])}–${fmt(r[1])})` : f
 const times = (a, b) => (a === undefined || b === undefined ? '—' : `${(a / b).toFixed(2)}×`);
 const perS = (x) => (x === undefined ? '—' : x.toFixed(0));
 const split = (s) => (s ? `${s.procs}×${s.threads ?? 'Kiln default'}` : '—');
-const batchOf = (s) => (!s ? '—' : s.batchSize === 1 ? '1' : `${s.batchSize}, ${s.maxBatchDelay} ms`);
+const batchOf = (s) =>
+  !s ? '—' : s.batchSize === 1 ? '1' : `${s.batchSize}, ${s.maxBatchDelay === 'auto' ? 'auto' : `${s.maxBatchDelay} ms`}`;
 const MODE = { single: 'batchSize 1', batched: 'with batching' };
 const held = (ok) => (ok ? '**held**' : '**NOT held**');
 

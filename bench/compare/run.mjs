@@ -13,7 +13,7 @@
 //   KILN_BENCH_PAIRED_WINDOWS [9|3], KILN_BENCH_PAIRED_SECONDS [1|0.5]  paired c=1 windows (see step 3)
 //   KILN_BENCH_CALIBRATE_SECONDS [1.5|0 = off]  window of each try when choosing splits and batch sizes
 //   KILN_BENCH_THREADS [cores]        ONNX Runtime intra-op threads every contestant gets in total
-//   KILN_BENCH_BATCHING [16:2,8:2]    batchSize:maxBatchDelay candidates for "with batching"
+//   KILN_BENCH_BATCHING [16:2,8:2]    batchSize:maxBatchDelay candidates for "with batching" (a delay may be `auto`)
 //   KILN_BENCH_MODELS [cls,mnv2]      KILN_BENCH_SKIP_MEMORY=1 skips memory.mjs
 //   KILN_BENCH_NO_ISOLATION_KEY=1     for servers whose model-config has no `isolation` key yet
 //   KILN_BENCH_KILN_ROOT [this repo]  another Kiln build to measure (see build-ref.mjs)
@@ -53,9 +53,10 @@ const opts = {
   pairedSeconds: num('KILN_BENCH_PAIRED_SECONDS', 1, 0.5),
   concurrency: num('KILN_BENCH_CONCURRENCY', 32, 32),
   threads: num('KILN_BENCH_THREADS', cpus().length, cpus().length),
-  batching: (env.KILN_BENCH_BATCHING ?? '16:2,8:2')
-    .split(',')
-    .map((s) => ({ batchSize: Number(s.split(':')[0]), maxBatchDelay: Number(s.split(':')[1] ?? 2) })),
+  batching: (env.KILN_BENCH_BATCHING ?? '16:2,8:2').split(',').map((s) => ({
+    batchSize: Number(s.split(':')[0]),
+    maxBatchDelay: s.split(':')[1] === 'auto' ? 'auto' : Number(s.split(':')[1] ?? 2),
+  })),
   models: (env.KILN_BENCH_MODELS ?? 'cls,mnv2').split(','),
   noIsolationKey: env.KILN_BENCH_NO_ISOLATION_KEY === '1',
   kilnRoot: resolve(env.KILN_BENCH_KILN_ROOT ?? root),

@@ -39,6 +39,16 @@ describe('kiln serve: TorchServe inference API', () => {
     expect(performance.now() - started).toBeLessThan(2000);
   });
 
+  test('maxBatchDelay: auto is taken, shown, and serves sequential requests one by one', async () => {
+    const archive = linearArchive(tempDir(), 'linear', 'batchSize: 8\nmaxBatchDelay: auto\nmaxLatencyMs: 5\n');
+    const kiln = await startKiln(['--models', `linear=${archive}`]);
+    expect(kiln.output()).toMatch(/model linear 1\.0 ready: 1 thread worker, batchSize 8, maxBatchDelay auto, jobQueueSize 100/);
+    for (let i = 0; i < 5; i++) {
+      const answer = await post(`${kiln.inference}/predictions/linear`, { row: [i, 2, 3, 4] });
+      expect(answer.json).toMatchObject({ y: y([i, 2, 3, 4]), batch: 1 });
+    }
+  });
+
   test('ping, request ids, multipart bodies, and errors in TorchServe shape with Kiln codes', async () => {
     const archive = linearArchive(tempDir(), 'linear', 'batchSize: 1\n');
     const kiln = await startKiln(['--models', `linear=${archive}`, '--max-request-size', '2000']);

@@ -181,7 +181,7 @@ export function readyLine(model: ModelVersion): string {
   const c = model.config;
   if (model.state.kind !== 'ready') return `model ${model.name} ${model.version} FAILED: ${model.reason}`;
   const workers = model.readyWorkers;
-  return `model ${model.name} ${model.version} ready: ${workers} ${model.isolation} worker${workers === 1 ? '' : 's'}, batchSize ${c.batchSize}, maxBatchDelay ${c.maxBatchDelayMs} ms, jobQueueSize ${c.jobQueueSize}`;
+  return `model ${model.name} ${model.version} ready: ${workers} ${model.isolation} worker${workers === 1 ? '' : 's'}, batchSize ${c.batchSize}, maxBatchDelay ${c.maxBatchDelayMs === 'auto' ? 'auto' : `${c.maxBatchDelayMs} ms`}, jobQueueSize ${c.jobQueueSize}`;
 }
 
 /** `name=path`, `path` or `all` (every archive in the model store). Relative paths look in the model store first. */

@@ -53,13 +53,23 @@ export const MODEL_CONFIG_KEYS = {
     meaning: 'The most requests sent to a worker as one batch.',
     torchServe: 'No upper bound in TorchServe.',
   }),
-  maxBatchDelay: key<number>(integer(0), {
-    type: 'integer ≥ 0',
-    default: '`100`',
+  maxBatchDelay: key<number | 'auto'>(
+    { anyOf: [integer(0), { const: 'auto' }] },
+    {
+      type: 'integer ≥ 0, or `auto`',
+      default: '`100`',
+      unit: 'ms',
+      meaning:
+        'The longest a request waits for its batch to fill. The wait counts from when the oldest request in the batch arrived, and a batch is sent as soon as a worker is free and either `batchSize` requests are waiting or that wait has passed. `auto`: the server learns what a batch costs and how often requests come, and holds a request only while that is expected to pay off; a lone request is never held. See [batching and scaling](../guides/batching-and-scaling.md#adaptive-batching).',
+      torchServe: 'TorchServe counts the delay from when a worker takes the first request off the queue. `auto` is Kiln only.',
+    },
+  ),
+  maxLatencyMs: key<number>(integer(1), {
+    type: 'integer ≥ 1',
+    default: 'unset: as long as a batch costs to run',
     unit: 'ms',
-    meaning:
-      'The longest a request waits for its batch to fill. The wait counts from when the oldest request in the batch arrived, and a batch is sent as soon as a worker is free and either `batchSize` requests are waiting or that wait has passed.',
-    torchServe: 'TorchServe counts the delay from when a worker takes the first request off the queue.',
+    meaning: 'With `maxBatchDelay: auto`, the longest a request may be held for its batch. Ignored otherwise.',
+    torchServe: 'Kiln only',
   }),
   responseTimeout: key<number>(integer(1), {
     type: 'integer ≥ 1',
@@ -187,7 +197,10 @@ export interface ModelConfig {
   minWorkers: number;
   maxWorkers: number;
   batchSize: number;
-  maxBatchDelayMs: number;
+  /** A fixed wait, or 'auto' (held only while it pays off). */
+  maxBatchDelayMs: number | 'auto';
+  /** With 'auto': the longest a request may be held; undefined: as long as a batch costs. */
+  maxLatencyMs: number | undefined;
   responseTimeoutS: number;
   startupTimeoutS: number;
   jobQueueSize: number;

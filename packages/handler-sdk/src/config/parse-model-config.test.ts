@@ -58,6 +58,7 @@ describe('parseModelConfig', () => {
       maxWorkers: 1,
       batchSize: 1,
       maxBatchDelayMs: 100,
+      maxLatencyMs: undefined,
       responseTimeoutS: 120,
       startupTimeoutS: 120,
       jobQueueSize: 100,
@@ -73,7 +74,7 @@ describe('parseModelConfig', () => {
 
   test('reports every problem at once, each with its line', () => {
     expect(problems('batchSize: 8\nbatch_delay: 5\nminWorkers: zero\n\ndeviceType: tpu\nexecutionProviders: [cuda, cuda]\n')).toEqual([
-      'cfg.yaml:2: unknown key "batch_delay" (known keys: minWorkers, maxWorkers, batchSize, maxBatchDelay, responseTimeout, startupTimeout, jobQueueSize, clientTimeoutInMills, deviceType, deviceIds, executionProviders, intraOpNumThreads, isolation, workerHeapLimitMb, handler)',
+      'cfg.yaml:2: unknown key "batch_delay" (known keys: minWorkers, maxWorkers, batchSize, maxBatchDelay, maxLatencyMs, responseTimeout, startupTimeout, jobQueueSize, clientTimeoutInMills, deviceType, deviceIds, executionProviders, intraOpNumThreads, isolation, workerHeapLimitMb, handler)',
       'cfg.yaml:3: minWorkers: must be integer',
       'cfg.yaml:5: deviceType: must be one of "cpu", "gpu"',
       'cfg.yaml:6: executionProviders: must not repeat an item (items 0 and 1 are the same)',
@@ -84,6 +85,15 @@ describe('parseModelConfig', () => {
     expect(problems('max_batch_delay: 5')).toEqual(['cfg.yaml:1: unknown key "max_batch_delay" (did you mean "maxBatchDelay"?)']);
     expect(problems('batchSzie: 5')).toEqual(['cfg.yaml:1: unknown key "batchSzie" (did you mean "batchSize"?)']);
     expect(problems('responseTimeuot: 5')).toEqual(['cfg.yaml:1: unknown key "responseTimeuot" (did you mean "responseTimeout"?)']);
+  });
+
+  test('maxBatchDelay is a number of ms or auto, and maxLatencyMs bounds auto', () => {
+    expect(resolveModelConfig(parseModelConfig('batchSize: 8\nmaxBatchDelay: auto\nmaxLatencyMs: 5\n'))).toMatchObject({
+      maxBatchDelayMs: 'auto',
+      maxLatencyMs: 5,
+    });
+    expect(problems('maxBatchDelay: fast\n')).toEqual(['cfg.yaml:1: maxBatchDelay: must be integer or "auto"']);
+    expect(problems('maxBatchDelay: -1\n')).toEqual(['cfg.yaml:1: maxBatchDelay: must be >= 0 or "auto"']);
   });
 
   test('an empty handler section is no settings', () => {

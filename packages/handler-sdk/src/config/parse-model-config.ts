@@ -1,7 +1,7 @@
 import { createRequire } from 'node:module';
 import type { Document } from 'yaml';
 import { sdkError } from '../errors/codes.js';
-import { compileSchema, describeError, errorPath } from '../schema/ajv.js';
+import { collapseAnyOf, compileSchema, describeError, errorPath } from '../schema/ajv.js';
 import { MODEL_CONFIG_DEFAULTS, modelConfigSchema, type ModelConfig, type ModelConfigFile } from './model-config-schema.js';
 import { deepFreeze } from '../util/deep-freeze.js';
 
@@ -27,7 +27,7 @@ export function parseModelConfig(text: string, fileName = 'model-config.yaml'): 
   const value: unknown = doc.toJS() ?? {};
   const problems: { line: number; text: string }[] = [];
   if (!validate(value)) {
-    for (const error of validate.errors ?? []) {
+    for (const error of collapseAnyOf(validate.errors ?? [])) {
       const path = errorPath(error);
       const extra = (error.params as { additionalProperty?: string }).additionalProperty;
       const keyPath = extra === undefined ? path : [...path, extra];
@@ -62,6 +62,7 @@ export function resolveModelConfig(file: ModelConfigFile = {}): ModelConfig {
     maxWorkers: file.maxWorkers ?? minWorkers,
     batchSize: file.batchSize ?? d.batchSize,
     maxBatchDelayMs: file.maxBatchDelay ?? d.maxBatchDelayMs,
+    maxLatencyMs: file.maxLatencyMs,
     responseTimeoutS: file.responseTimeout ?? d.responseTimeoutS,
     startupTimeoutS: file.startupTimeout ?? d.startupTimeoutS,
     jobQueueSize: file.jobQueueSize ?? d.jobQueueSize,

@@ -82,9 +82,30 @@ export function describeError(error: ErrorObject): string {
   }
 }
 
+/**
+ * One error per problem: ajv reports a value that matches no branch of an `anyOf` once per branch,
+ * then once for the `anyOf`. Those become the one `anyOf` error, whose message names every branch
+ * (`must be integer or "auto"`).
+ */
+export function collapseAnyOf(errors: readonly ErrorObject[]): ErrorObject[] {
+  const out: ErrorObject[] = [];
+  for (const error of errors) {
+    if (error.keyword !== 'anyOf') {
+      out.push(error);
+      continue;
+    }
+    const prefix = `${error.schemaPath}/`;
+    const branches = out.filter((e) => e.instancePath === error.instancePath && e.schemaPath.startsWith(prefix));
+    const alternatives = branches.map((e) => describeError(e).replace(/^must be /, ''));
+    for (const branch of branches) out.splice(out.indexOf(branch), 1);
+    out.push({ ...error, message: `must be ${alternatives.join(' or ')}` });
+  }
+  return out;
+}
+
 /** `path: message` lines, one per error, as changesets' config parser reports them. */
 export function formatErrors(errors: readonly ErrorObject[], label = (path: string[]) => path.join('.')): string[] {
-  return errors.map((error) => {
+  return collapseAnyOf(errors).map((error) => {
     const path = errorPath(error);
     const where = label(path);
     return where === '' ? describeError(error) : `${where}: ${describeError(error)}`;

@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, test, vi } from 'vitest';
 import type { Result, WireRequest } from '@kiln/handler-sdk/runtime';
-import { decide } from './batch-policy.js';
+import { ArrivalGaps, BatchCostModel, decide } from './batch-policy.js';
 import { Batcher, type BatchRunner } from './batcher.js';
 
 /** A pool of `workers` that records batch sizes and answers when the test says so. */
@@ -186,5 +186,120 @@ describe('Batcher', () => {
     pool.finishOne();
     await vi.advanceTimersByTimeAsync(0);
     expect(done).toBe(true);
+  });
+});
+
+describe("maxBatchDelay: 'auto'", () => {
+  const auto = (cost: { a: number; b: number } | undefined, meanGapMs: number | undefined, maxLatencyMs?: number) => ({
+    cost,
+    meanGapMs,
+    maxLatencyMs,
+  });
+  const base = { waiting: 1, oldestArrival: 0, now: 0, freeWorkers: 1, batchSize: 8, maxBatchDelayMs: 'auto' as const };
+
+  test.each([
+    // Nothing learned yet: never hold.
+    ['no cost learned', { ...base, auto: auto(undefined, 1) }, { kind: 'dispatch', size: 1 }],
+    ['no arrival rate yet', { ...base, auto: auto({ a: 1, b: 4 }, undefined) }, { kind: 'dispatch', size: 1 }],
+    // c=1: the next request comes a round trip later, after longer than the fixed cost it would save.
+    ['a lone request (gap 6 ms ≥ b 4 ms)', { ...base, auto: auto({ a: 1, b: 4 }, 6) }, { kind: 'dispatch', size: 1 }],
+    // Requests every 1 ms, 4 ms of fixed cost to share: hold, at most b since the oldest arrived.
+    ['fast arrivals: hold up to b', { ...base, now: 1, auto: auto({ a: 1, b: 4 }, 1) }, { kind: 'wait', until: 4 }],
+    ['fast arrivals, b has passed', { ...base, waiting: 3, now: 4, auto: auto({ a: 1, b: 4 }, 1) }, { kind: 'dispatch', size: 3 }],
+    ['maxLatencyMs bounds the hold', { ...base, now: 1, auto: auto({ a: 1, b: 4 }, 1, 2) }, { kind: 'wait', until: 2 }],
+    ['a full batch goes at once', { ...base, waiting: 8, auto: auto({ a: 1, b: 4 }, 1) }, { kind: 'dispatch', size: 8 }],
+    ['no free worker: idle', { ...base, freeWorkers: 0, auto: auto({ a: 1, b: 4 }, 1) }, { kind: 'idle' }],
+  ])('%s', (_what, state, decision) => expect(decide(state)).toEqual(decision));
+
+  test('the cost model fits cost(n) = a·n + b from batches of mixed sizes, and follows a change', () => {
+    const model = new BatchCostModel();
+    expect(model.estimate()).toBeUndefined();
+    for (let i = 0; i < 40; i++) for (const n of [1, 2, 4, 8]) model.observe(n, 0.5 * n + 3); // a synthetic model
+    const fit = model.estimate()!;
+    expect(fit.a).toBeCloseTo(0.5, 6);
+    expect(fit.b).toBeCloseTo(3, 6);
+    for (let i = 0; i < 200; i++) for (const n of [1, 4]) model.observe(n, 2 * n + 1); // the model got slower per item
+    expect(model.estimate()!.a).toBeCloseTo(2, 2);
+    expect(model.estimate()!.b).toBeCloseTo(1, 2);
+  });
+
+  test('batches of one size only: all the cost counts as fixed', () => {
+    const model = new BatchCostModel();
+    for (let i = 0; i < 10; i++) model.observe(1, 5);
+    expect(model.estimate()!.a).toBe(0);
+    expect(model.estimate()!.b).toBeCloseTo(5, 9);
+  });
+
+  test('arrival gaps are a moving average', () => {
+    const gaps = new ArrivalGaps(0.5);
+    expect(gaps.meanMs).toBeUndefined();
+    gaps.arrived(0);
+    gaps.arrived(10);
+    gaps.arrived(12);
+    expect(gaps.meanMs).toBe(6); // 10, then halfway to 2
+  });
+
+  /** A batcher in auto mode whose pool takes `b + a·n` ms of fake time per batch. */
+  function autoSetup(cost: { a: number; b: number }, maxLatencyMs?: number) {
+    let busy = 0;
+    const sizes: number[] = [];
+    const batcher: Batcher = new Batcher(
+      {
+        freeWorkers: () => 1 - busy,
+        run: (batch) => {
+          busy++;
+          sizes.push(batch.length);
+          return new Promise((resolve) =>
+            setTimeout(
+              () => {
+                busy--;
+                resolve(batch.map(() => ({ ok: true, status: 200, headers: {}, body: { kind: 'json', text: '1' } })));
+                batcher.pump();
+              },
+              cost.b + cost.a * batch.length,
+            ),
+          );
+        },
+      },
+      { model: 'm', batchSize: 8, maxBatchDelayMs: 'auto', maxLatencyMs, jobQueueSize: 100, clientTimeoutMs: 0, now: () => Date.now() },
+    );
+    return { batcher, sizes };
+  }
+
+  test('at c=1 (each request sent when the last is answered) no request is ever held', async () => {
+    const { batcher, sizes } = autoSetup({ a: 1, b: 4 });
+    const waits: number[] = [];
+    for (let i = 0; i < 20; i++) {
+      const sent = Date.now();
+      let answered = 0;
+      const answer = batcher.submit(request(`r${i}`)).then(() => (answered = Date.now()));
+      await vi.advanceTimersByTimeAsync(10);
+      await answer;
+      waits.push(answered - sent);
+      await vi.advanceTimersByTimeAsync(1); // the client's round trip
+    }
+    expect(sizes).toEqual(new Array(20).fill(1));
+    expect(waits.every((w) => w === 5)).toBe(true); // the run alone: held 0 ms
+    expect(batcher.cost.estimate()!.b).toBeCloseTo(5, 9);
+  });
+
+  test('under a fast stream, requests leave in batches of up to batchSize and none is lost', async () => {
+    const { batcher, sizes } = autoSetup({ a: 1, b: 4 });
+    // Learn the cost first: a few lone requests, some pairs.
+    for (let i = 0; i < 6; i++) {
+      void batcher.submit(request(`warm${i}`));
+      await vi.advanceTimersByTimeAsync(20);
+    }
+    const before = sizes.length;
+    // Then one request every 0.5 ms for 40 ms: faster than the 4 ms of fixed cost a batch shares.
+    for (let i = 0; i < 80; i++) {
+      void batcher.submit(request(`fast${i}`));
+      await vi.advanceTimersByTimeAsync(0.5);
+    }
+    await vi.advanceTimersByTimeAsync(100);
+    const burst = sizes.slice(before);
+    expect(burst.reduce((n, s) => n + s, 0)).toBe(80);
+    expect(Math.max(...burst)).toBe(8);
+    expect(burst.length).toBeLessThan(20);
   });
 });

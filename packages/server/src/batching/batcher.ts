@@ -1,7 +1,7 @@
 import { toKilnError, type KilnError } from '@kiln/handler-sdk/errors';
 import type { Result, WireRequest } from '@kiln/handler-sdk/runtime';
 import { serverError } from '../errors.js';
-import { decide } from './batch-policy.js';
+import { ArrivalGaps, BatchCostModel, decide } from './batch-policy.js';
 
 /** What the batcher needs from a worker pool. */
 export interface BatchRunner {
@@ -23,7 +23,10 @@ export interface ClientGone {
 export interface BatcherOptions {
   model: string;
   batchSize: number;
-  maxBatchDelayMs: number;
+  /** A fixed wait, or 'auto': held only while it pays off (batch-policy.ts). */
+  maxBatchDelayMs: number | 'auto';
+  /** With 'auto': the longest a request may be held for its batch. */
+  maxLatencyMs?: number | undefined;
   jobQueueSize: number;
   /** 0: requests never expire in the queue. */
   clientTimeoutMs: number;
@@ -54,6 +57,9 @@ export class Batcher {
   private readonly idleWaiters: (() => void)[] = [];
   private readonly now: () => number;
   readonly stats: BatchStats = { sizes: new Map() };
+  /** What 'auto' learns: the cost of a batch by its size, and how often requests arrive. */
+  readonly cost = new BatchCostModel();
+  private readonly gaps = new ArrivalGaps();
 
   constructor(
     private readonly runner: BatchRunner,
@@ -83,7 +89,9 @@ export class Batcher {
       );
     }
     return new Promise((settle) => {
-      this.queue.push({ request, arrival: this.now(), signal, settle });
+      const arrival = this.now();
+      this.gaps.arrived(arrival);
+      this.queue.push({ request, arrival, signal, settle });
       this.pump();
     });
   }
@@ -108,6 +116,7 @@ export class Batcher {
         freeWorkers: this.runner.freeWorkers(),
         batchSize: this.options.batchSize,
         maxBatchDelayMs: this.options.maxBatchDelayMs,
+        auto: { cost: this.cost.estimate(), meanGapMs: this.gaps.meanMs, maxLatencyMs: this.options.maxLatencyMs },
       });
       if (decision.kind === 'dispatch') {
         this.dispatch(this.queue.splice(0, decision.size));
@@ -133,7 +142,9 @@ export class Batcher {
   private dispatch(jobs: Job[]): void {
     this.stats.sizes.set(jobs.length, (this.stats.sizes.get(jobs.length) ?? 0) + 1);
     this.inFlight += jobs.length;
+    const started = this.now();
     void this.runner.run(jobs.map((j) => j.request)).then((results) => {
+      if (results.every((r) => r.ok)) this.cost.observe(jobs.length, this.now() - started);
       jobs.forEach((job, i) => job.settle(results[i]!));
       this.inFlight -= jobs.length;
       this.notifyIdle();

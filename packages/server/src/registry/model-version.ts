@@ -84,6 +84,7 @@ export class ModelVersion {
       model: this.name,
       batchSize: config.batchSize,
       maxBatchDelayMs: config.maxBatchDelayMs,
+      maxLatencyMs: config.maxLatencyMs,
       jobQueueSize: config.jobQueueSize,
       clientTimeoutMs: config.clientTimeoutMs,
     });
