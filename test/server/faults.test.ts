@@ -3,7 +3,7 @@ import { request as httpRequest } from 'node:http';
 import { describe, expect, test } from 'vitest';
 import { tempDir } from '../support/kiln.js';
 import { ElemType, linearExpected } from '../support/onnx-models.js';
-import { archiveModel, linearArchive, post, startKiln, type RunningKiln } from '../support/server.js';
+import { archiveModel, linearArchive, post, startKiln, type RunningKiln, until } from '../support/server.js';
 
 const y = (row: number[]) => linearExpected(row).map(Math.fround);
 const GOOD = [1, 2, 3, 4];
@@ -22,15 +22,6 @@ type Described = { id: string; pid: number; threadId?: number; status: string }[
 async function workersOf(kiln: RunningKiln, model = 'linear'): Promise<Described> {
   const response = await fetch(`${kiln.management}/models/${model}`);
   return ((await response.json()) as { workers: Described }[])[0]!.workers;
-}
-
-/** Polls `check` every 20 ms until it holds, for at most 10 s. */
-async function until(check: () => boolean | Promise<boolean>): Promise<void> {
-  const deadline = Date.now() + 10_000;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error('condition not met within 10 s');
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 /** The sum of a metric family's samples, from the metrics API. */

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { tempDir } from '../support/kiln.js';
 import { linearExpected } from '../support/onnx-models.js';
-import { linearArchive, post, startKiln } from '../support/server.js';
+import { linearArchive, post, startKiln, until } from '../support/server.js';
 
 const y = (row: number[]) => linearExpected(row).map(Math.fround);
 
@@ -27,14 +27,6 @@ function alive(pid: number): boolean {
     return true;
   } catch {
     return false;
-  }
-}
-
-async function until(check: () => boolean | Promise<boolean>, ms = 10_000) {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 50));
   }
 }
 

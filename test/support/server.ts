@@ -141,3 +141,12 @@ export async function post(url: string, body: unknown, headers: Record<string, s
   }
   return { status: response.status, headers: response.headers, text, json: json as Record<string, unknown> };
 }
+
+/** Polls `check` every 20 ms until it holds; throws after `ms` (default 10 s). */
+export async function until(check: () => boolean | Promise<boolean>, ms = 10_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`condition not met within ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}

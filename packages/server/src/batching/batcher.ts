@@ -90,7 +90,7 @@ export class Batcher {
     }
     return new Promise((settle) => {
       const arrival = this.now();
-      this.gaps.arrived(arrival);
+      if (this.options.maxBatchDelayMs === 'auto') this.gaps.arrived(arrival);
       this.queue.push({ request, arrival, signal, settle });
       this.pump();
     });
@@ -116,7 +116,10 @@ export class Batcher {
         freeWorkers: this.runner.freeWorkers(),
         batchSize: this.options.batchSize,
         maxBatchDelayMs: this.options.maxBatchDelayMs,
-        auto: { cost: this.cost.estimate(), meanGapMs: this.gaps.meanMs, maxLatencyMs: this.options.maxLatencyMs },
+        // Only 'auto' reads what was learned; a fixed delay costs nothing extra per request.
+        ...(this.options.maxBatchDelayMs === 'auto'
+          ? { auto: { cost: this.cost.estimate(), meanGapMs: this.gaps.meanMs, maxLatencyMs: this.options.maxLatencyMs } }
+          : {}),
       });
       if (decision.kind === 'dispatch') {
         this.dispatch(this.queue.splice(0, decision.size));
@@ -144,7 +147,7 @@ export class Batcher {
     this.inFlight += jobs.length;
     const started = this.now();
     void this.runner.run(jobs.map((j) => j.request)).then((results) => {
-      if (results.every((r) => r.ok)) this.cost.observe(jobs.length, this.now() - started);
+      if (this.options.maxBatchDelayMs === 'auto' && results.every((r) => r.ok)) this.cost.observe(jobs.length, this.now() - started);
       jobs.forEach((job, i) => job.settle(results[i]!));
       this.inFlight -= jobs.length;
       this.notifyIdle();

@@ -71,7 +71,7 @@ export async function createApp(options: AppOptions): Promise<FastifyInstance> {
     if (options.closing?.() === true) reply.header('connection', 'close');
   });
   // Routes throw KilnErrors; this is where an error becomes a body. KServe routes register their
-  // own handler (kserveErrors) for their shape.
+  // own handler (kserveScope) for their shape.
   app.setErrorHandler((error, request, reply) => sendError(reply, fromFramework(error, request, options.maxRequestSizeBytes)));
   // The OpenAPI description is built from the same route schemas that validate requests.
   await app.register(swagger, { openapi: { openapi: '3.0.3', info: { title: options.title, version: SERVER_VERSION } } });
@@ -143,10 +143,12 @@ export function sendV2Error(reply: FastifyReply, error: KilnError): FastifyReply
     .send(JSON.stringify(v2ErrorBody(error)));
 }
 
-/** The error handler of the KServe routes' scope: the same errors, in KServe's shape. */
-export function kserveErrors(maxRequestSizeBytes: number) {
-  return (error: unknown, request: FastifyRequest, reply: FastifyReply) =>
-    sendV2Error(reply, fromFramework(error, request, maxRequestSizeBytes));
+/** Registers KServe routes in a scope of their own, whose error handler answers the same errors in KServe's shape. */
+export function kserveScope(app: FastifyInstance, maxRequestSizeBytes: number, routes: (scope: FastifyInstance) => void): void {
+  void app.register(async (scope) => {
+    scope.setErrorHandler((error, request, reply) => sendV2Error(reply, fromFramework(error, request, maxRequestSizeBytes)));
+    routes(scope);
+  });
 }
 
 const KSERVE_PATH = /^\/v[12](?:[/?]|$)/;

@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { KilnError, sdkError } from '@kiln/handler-sdk/errors';
 import { renderBody } from '@kiln/handler-sdk/runtime';
 import { serverError } from '../errors.js';
-import { kserveErrors } from '../http/create-app.js';
+import { kserveScope } from '../http/create-app.js';
 import { submit, type InferenceDeps } from '../http/inference-api.js';
 import { toWireRequest } from '../http/wire-request.js';
 
@@ -12,10 +12,7 @@ import { toWireRequest } from '../http/wire-request.js';
  * throw; their scope's error handler answers in KServe's shape.
  */
 export function v1Api(app: FastifyInstance, deps: InferenceDeps): void {
-  void app.register(async (scope) => {
-    scope.setErrorHandler(kserveErrors(deps.maxRequestSizeBytes ?? Infinity));
-    v1Routes(scope, deps);
-  });
+  kserveScope(app, deps.maxRequestSizeBytes ?? Infinity, (scope) => v1Routes(scope, deps));
 }
 
 function v1Routes(app: FastifyInstance, deps: InferenceDeps): void {

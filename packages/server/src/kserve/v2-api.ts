@@ -1,7 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { sdkError } from '@kiln/handler-sdk/errors';
-import { kserveErrors } from '../http/create-app.js';
+import { kserveScope } from '../http/create-app.js';
 import { healthProblems, submit, type InferenceDeps } from '../http/inference-api.js';
 import { SERVER_VERSION } from '../version.js';
 import { sendParts } from '../http/send-parts.js';
@@ -15,10 +15,7 @@ type ModelParams = { Params: { model: string; version?: string } };
  * throw; their scope's error handler answers in KServe's shape.
  */
 export function v2Api(app: FastifyInstance, deps: InferenceDeps): void {
-  void app.register(async (scope) => {
-    scope.setErrorHandler(kserveErrors(deps.maxRequestSizeBytes ?? Infinity));
-    v2Routes(scope, deps);
-  });
+  kserveScope(app, deps.maxRequestSizeBytes ?? Infinity, (scope) => v2Routes(scope, deps));
 }
 
 function v2Routes(app: FastifyInstance, deps: InferenceDeps): void {
