@@ -28,6 +28,26 @@ describe('kiln serve: TorchServe inference API', () => {
     const metrics = await (await fetch(`${kiln.metrics}/metrics`)).text();
     expect(metrics).toMatch(/kiln_requests_total\{model_name="linear",model_version="1.0",status="200"\} 35/);
     expect(metrics).toMatch(/kiln_batches_total\{model_name="linear",model_version="1.0",batch_size="[2-8]"\} \d+/);
+
+    // The server-side breakdown: one queue time per request, each phase once per batch.
+    const samples = new Map(
+      metrics
+        .split('\n')
+        .filter((line) => line !== '' && !line.startsWith('#'))
+        .map((line) => [line.slice(0, line.lastIndexOf(' ')), Number(line.slice(line.lastIndexOf(' ') + 1))]),
+    );
+    const value = (series: string) => samples.get(series);
+    const model = 'model_name="linear",model_version="1.0"';
+    const batchCount = [...metrics.matchAll(/^kiln_batches_total\{.*\} (\d+)$/gm)].reduce((sum, m) => sum + Number(m[1]), 0);
+    expect(value(`kiln_queue_seconds_count{${model}}`)).toBe(35);
+    expect(value(`kiln_queue_seconds_bucket{${model},le="+Inf"}`)).toBe(35);
+    for (const phase of ['preprocess', 'inference', 'postprocess', 'total']) {
+      expect(value(`kiln_batch_seconds_count{${model},phase="${phase}"}`)).toBe(batchCount);
+      expect(value(`kiln_batch_seconds_sum{${model},phase="${phase}"}`)).toBeGreaterThan(0);
+    }
+    // A batch's handler phases happen inside its round trip.
+    const sum = (phase: string) => value(`kiln_batch_seconds_sum{${model},phase="${phase}"}`) ?? NaN;
+    expect(sum('preprocess') + sum('inference') + sum('postprocess')).toBeLessThan(sum('total'));
   });
 
   test('a lone request with batchSize 1 does not wait for maxBatchDelay 5000', async () => {

@@ -41,6 +41,7 @@ export type {
   Labels,
   Logger,
   Metrics,
+  PhaseTimings,
   RequestField,
   Tensors,
 } from './handler/types.js';

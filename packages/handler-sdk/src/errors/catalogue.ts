@@ -109,6 +109,11 @@ export const CLI_ERRORS = {
   KILN_ERR_ARCHIVE_PATH_CONFLICT: { status: 400, meaning: 'Two inputs would be stored at the same archive path.' },
   KILN_ERR_PREDICTION_FAILED: { status: 500, meaning: '`kiln predict`: one or more inputs got an error instead of an answer.' },
   KILN_ERR_INIT_TARGET_NOT_EMPTY: { status: 409, meaning: '`kiln init` would write into a folder that already has files.' },
+  KILN_ERR_BENCH_TARGET: {
+    status: 502,
+    meaning: '`kiln bench`: the server could not be reached or does not serve the model, or the archive could not be served.',
+  },
+  KILN_ERR_BENCH_FAILED: { status: 500, meaning: '`kiln bench`: every request of a concurrency level failed, or a level never finished.' },
 } as const satisfies Record<`KILN_ERR_${string}`, ErrorSpec>;
 
 export const ERROR_CATALOGUE = Object.freeze({ ...SDK_ERRORS, ...SERVER_ERRORS, ...CLI_ERRORS });

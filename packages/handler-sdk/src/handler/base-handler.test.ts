@@ -51,6 +51,46 @@ describe('BaseHandler', () => {
     expect(results.map((r) => r.json)).toEqual(ROWS.map((row) => fround(linearExpected(row))));
   });
 
+  test("context.timings holds the batch's milliseconds in each phase, reset for every batch", async () => {
+    const model = writeModel(tempDir(), 'linear.onnx', linearModel());
+    const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+    const seen: HandlerContext['timings'][] = [];
+    const linear = new LinearHandler();
+    class Slow extends BaseHandler<Row, number[]> {
+      // Only the first request is slow: the later batches show the timings start again from 0.
+      override async preprocess(request: KilnRequest<Row>): Promise<Tensors> {
+        if (request.json?.row[0] === ROWS[0]![0]) await sleep(30);
+        return linear.preprocess(request);
+      }
+      override async postprocess(output: Tensors, request: KilnRequest<Row>): Promise<number[]> {
+        if (request.json?.row[0] === ROWS[0]![0]) await sleep(20);
+        return linear.postprocess(output);
+      }
+      override async handle(requests: KilnRequest<Row>[], context: HandlerContext) {
+        const results = await super.handle(requests, context);
+        seen.push({ ...context.timings });
+        return results;
+      }
+    }
+    const results = await runHandler(
+      new Slow(),
+      ROWS.map((row) => ({ json: { row } })),
+      { modelPath: model, oneByOne: true },
+    );
+    expect(results.every((r) => r.ok)).toBe(true);
+    expect(seen).toHaveLength(4);
+    // Timers may fire a millisecond early by performance.now(); a phase never counts another's time.
+    expect(seen[0]!.preprocess).toBeGreaterThanOrEqual(28);
+    expect(seen[0]!.postprocess).toBeGreaterThanOrEqual(18);
+    expect(seen[0]!.inference).toBeGreaterThan(0);
+    expect(seen[0]!.inference).toBeLessThan(18);
+    for (const later of seen.slice(1)) {
+      expect(later.preprocess).toBeLessThan(18);
+      expect(later.postprocess).toBeLessThan(18);
+      expect(later.inference).toBeGreaterThan(0);
+    }
+  });
+
   test('one bad request in a batch of 4 fails alone: 3 answers and 1 error', async () => {
     const model = writeModel(tempDir(), 'linear.onnx', linearModel());
     const handler = new LinearHandler();

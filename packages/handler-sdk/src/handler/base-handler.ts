@@ -97,6 +97,14 @@ export class BaseHandler<TJson = unknown, TAnswer extends Answer = Answer, TConf
   async handle(requests: KilnRequest<TJson>[], context: HandlerContext<TConfig>): Promise<(TAnswer | Error)[]> {
     const results: (TAnswer | Error)[] = new Array(requests.length);
     const groups = new Map<string, { index: number; tensors: Tensors; rows: number }[]>();
+    // Each phase is timed as the wall time it takes for the whole batch (kiln_batch_seconds).
+    const timings = context.timings;
+    let mark = performance.now();
+    const lap = (phase: HandlerPhase) => {
+      const now = performance.now();
+      timings[phase] += now - mark;
+      mark = now;
+    };
 
     await Promise.all(
       requests.map(async (request, index) => {
@@ -115,6 +123,7 @@ export class BaseHandler<TJson = unknown, TAnswer extends Answer = Answer, TConf
         }
       }),
     );
+    lap('preprocess');
 
     // Requests whose tensors stack run together; in the common case that is one group and one run.
     // A model whose batch dimension is fixed (say [1, 3, 224, 224]) runs in chunks of that size.
@@ -144,8 +153,10 @@ export class BaseHandler<TJson = unknown, TAnswer extends Answer = Answer, TConf
       } catch (error) {
         const failure = inPhase(error, 'inference');
         for (const item of group) results[item.index] = failure;
+        lap('inference');
         continue;
       }
+      lap('inference');
       await Promise.all(
         group.map(async (item, i) => {
           try {
@@ -158,6 +169,7 @@ export class BaseHandler<TJson = unknown, TAnswer extends Answer = Answer, TConf
           }
         }),
       );
+      lap('postprocess');
     }
     return results;
   }

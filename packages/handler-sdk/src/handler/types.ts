@@ -87,6 +87,19 @@ export interface HandlerContext<TConfig = Record<string, unknown>> {
   intraOpNumThreads: number;
   logger: Logger;
   metrics: Metrics;
+  /**
+   * Milliseconds the batch in hand has spent in each phase. BaseHandler adds to it; a handler that
+   * overrides handle() may too. The worker resets it before each batch and reports it to the
+   * server, which shows it as `kiln_batch_seconds` in /metrics (and `kiln bench` reads it there).
+   */
+  timings: PhaseTimings;
+}
+
+/** Milliseconds spent in each phase of one batch; 0 for a phase the handler did not time. */
+export interface PhaseTimings {
+  preprocess: number;
+  inference: number;
+  postprocess: number;
 }
 
 /** What the server needs from a handler: a handle() over a batch, and an optional initialize(). */

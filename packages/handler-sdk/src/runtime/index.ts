@@ -52,3 +52,5 @@ export type { Result, WireBody, WireError, WirePhase, WireRequest, WireResult, W
 export type { LogLevel, LogSink } from './logger.js';
 export { DEFAULT_BUCKETS } from './metrics.js';
 export type { MetricSample, MetricSink } from './metrics.js';
+export type { PhaseTimings } from '../handler/types.js';
+export { contentTypeFor } from './content-type.js';

@@ -1,2 +1,3 @@
-export { contentTypeFor, fromWire, runHandler, runHandlerReport } from './run-handler.js';
+export { fromWire, runHandler, runHandlerReport } from './run-handler.js';
+export { contentTypeFor } from '../runtime/content-type.js';
 export type { RunInput, RunOptions, RunReport, RunResult } from './run-handler.js';

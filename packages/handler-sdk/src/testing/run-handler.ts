@@ -1,6 +1,6 @@
 import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { basename, dirname, extname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { InferenceSession } from 'onnxruntime-node';
 import { resolveModelConfig } from '../config/parse-model-config.js';
 import type { ModelConfigFile } from '../config/model-config-schema.js';
@@ -15,6 +15,7 @@ import { runBatch } from '../worker/run-batch.js';
 import { ERROR_CATALOGUE, type KilnErrorCode } from '../errors/catalogue.js';
 import type { FailurePhase } from '../errors/kiln-error.js';
 import { renderBody, type WireRequest, type WireResult } from '../runtime/wire.js';
+import { contentTypeFor } from '../runtime/content-type.js';
 
 /** One input: raw bytes, a file to read, JSON, or a full request. */
 export type RunInput =
@@ -58,23 +59,6 @@ export interface RunReport {
   results: RunResult[];
   /** Custom metric samples the handler recorded. */
   metrics: MetricSample[];
-}
-
-const CONTENT_TYPES: Record<string, string> = {
-  '.json': 'application/json',
-  '.png': 'image/png',
-  '.jpg': 'image/jpeg',
-  '.jpeg': 'image/jpeg',
-  '.webp': 'image/webp',
-  '.gif': 'image/gif',
-  '.tif': 'image/tiff',
-  '.tiff': 'image/tiff',
-  '.txt': 'text/plain',
-};
-
-/** The content type `kiln predict` and runHandler give a file, from its extension. */
-export function contentTypeFor(file: string): string {
-  return CONTENT_TYPES[extname(file).toLowerCase()] ?? 'application/octet-stream';
 }
 
 /**

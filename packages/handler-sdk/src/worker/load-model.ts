@@ -74,6 +74,7 @@ export function createContext(manifest: Manifest, modelDir: string, config: Mode
     intraOpNumThreads: options.intraOpNumThreads ?? config.intraOpNumThreads ?? availableParallelism(),
     logger: createLogger(modelName, options.logSink),
     metrics: createMetrics(modelName, modelVersion, options.metricSink ?? (() => {})),
+    timings: { preprocess: 0, inference: 0, postprocess: 0 },
   });
 }
 

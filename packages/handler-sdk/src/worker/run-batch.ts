@@ -23,6 +23,8 @@ export async function runBatch(model: LoadedModel, batch: readonly WireRequest[]
   });
   if (requests.length === 0) return results;
 
+  const timings = model.context.timings;
+  timings.preprocess = timings.inference = timings.postprocess = 0;
   let answers: unknown[];
   try {
     answers = await model.handler.handle(requests, model.context);

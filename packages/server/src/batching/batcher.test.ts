@@ -2,6 +2,7 @@ import { afterEach, beforeEach, describe, expect, test, vi } from 'vitest';
 import type { Result, WireRequest } from '@kiln/handler-sdk/runtime';
 import { ArrivalGaps, BatchCostModel, decide } from './batch-policy.js';
 import { Batcher, type BatchRunner } from './batcher.js';
+import { DURATION_BUCKETS } from './durations.js';
 
 /** A pool of `workers` that records batch sizes and answers when the test says so. */
 class FakePool implements BatchRunner {
@@ -114,6 +115,24 @@ describe('Batcher', () => {
     pool.finishOne();
     await vi.advanceTimersByTimeAsync(0);
     expect(pool.sizes).toEqual([4, 1]); // sent the moment the worker freed, no fresh delay
+  });
+
+  test('stats: each request’s queue time and each batch’s round trip, for kiln_queue_seconds and kiln_batch_seconds', async () => {
+    const { pool, batcher } = setup({ batchSize: 4, maxBatchDelayMs: 100 });
+    void batcher.submit(request('a'));
+    vi.advanceTimersByTime(30);
+    void batcher.submit(request('b'));
+    vi.advanceTimersByTime(70); // a has waited 100 ms, b 70 ms: the batch goes
+    expect(pool.sizes).toEqual([2]);
+    vi.advanceTimersByTime(20);
+    pool.finishOne();
+    await vi.advanceTimersByTimeAsync(0);
+    const { queue, batch } = batcher.stats;
+    expect([queue.count, queue.sum]).toEqual([2, 0.17]);
+    expect([batch.count, batch.sum]).toEqual([1, 0.02]);
+    // Cumulative buckets: 0.02 s is above 0.01 and at most 0.025; 0.07 and 0.1 at most 0.1.
+    const bucket = (durations: typeof queue, bound: number) => durations.cumulative()[DURATION_BUCKETS.indexOf(bound)];
+    expect([bucket(batch, 0.01), bucket(batch, 0.025), bucket(queue, 0.05), bucket(queue, 0.1)]).toEqual([0, 1, 0, 2]);
   });
 
   test('requests queue up while workers are busy and leave in full batches', async () => {

@@ -2,6 +2,7 @@ import { toKilnError, type KilnError } from '@kiln/handler-sdk/errors';
 import type { Result, WireRequest } from '@kiln/handler-sdk/runtime';
 import { serverError } from '../errors.js';
 import { ArrivalGaps, BatchCostModel, decide } from './batch-policy.js';
+import { Durations } from './durations.js';
 
 /** What the batcher needs from a worker pool. */
 export interface BatchRunner {
@@ -43,6 +44,10 @@ interface Job {
 export interface BatchStats {
   /** How many batches of each size were sent, by size: kiln_batches_total. */
   sizes: Map<number, number>;
+  /** How long each request waited before its batch was sent: kiln_queue_seconds. */
+  queue: Durations;
+  /** How long each batch took, sent to answered: kiln_batch_seconds{phase="total"}. */
+  batch: Durations;
 }
 
 /**
@@ -56,7 +61,7 @@ export class Batcher {
   private inFlight = 0;
   private readonly idleWaiters: (() => void)[] = [];
   private readonly now: () => number;
-  readonly stats: BatchStats = { sizes: new Map() };
+  readonly stats: BatchStats = { sizes: new Map(), queue: new Durations(), batch: new Durations() };
   /** What 'auto' learns: the cost of a batch by its size, and how often requests arrive. */
   readonly cost = new BatchCostModel();
   private readonly gaps = new ArrivalGaps();
@@ -146,8 +151,11 @@ export class Batcher {
     this.stats.sizes.set(jobs.length, (this.stats.sizes.get(jobs.length) ?? 0) + 1);
     this.inFlight += jobs.length;
     const started = this.now();
+    for (const job of jobs) this.stats.queue.observe((started - job.arrival) / 1000);
     void this.runner.run(jobs.map((j) => j.request)).then((results) => {
-      if (this.options.maxBatchDelayMs === 'auto' && results.every((r) => r.ok)) this.cost.observe(jobs.length, this.now() - started);
+      const took = this.now() - started;
+      this.stats.batch.observe(took / 1000);
+      if (this.options.maxBatchDelayMs === 'auto' && results.every((r) => r.ok)) this.cost.observe(jobs.length, took);
       jobs.forEach((job, i) => job.settle(results[i]!));
       this.inFlight -= jobs.length;
       this.notifyIdle();

@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { MetricSample, Result } from '@kiln/handler-sdk/runtime';
+import { DURATION_BUCKETS } from '../batching/durations.js';
 import type { ModelVersion } from '../registry/model-version.js';
 import type { ModelRegistry } from '../registry/registry.js';
 
@@ -53,20 +54,27 @@ export class ServerMetrics {
     for (const m of models) lines.push(`kiln_queue_size${labels(m.labels)} ${m.queued}`);
     family('kiln_workers_ready', 'gauge', 'Workers ready to serve, by model.');
     for (const m of models) lines.push(`kiln_workers_ready${labels(m.labels)} ${m.readyWorkers}`);
+    family('kiln_queue_seconds', 'histogram', 'How long each request waited in the queue before its batch was sent, by model.');
+    for (const m of models) histogram(lines, 'kiln_queue_seconds', labels(m.labels), DURATION_BUCKETS, m.queue);
+    family(
+      'kiln_batch_seconds',
+      'histogram',
+      "How long each batch took, by model and phase: the handler's preprocess, inference and postprocess as its worker timed them, and total, from sending the batch to its results.",
+    );
+    for (const m of models) {
+      const { phases } = m;
+      const timed = { preprocess: phases.preprocess, inference: phases.inference, postprocess: phases.postprocess, total: m.batch };
+      for (const [phase, durations] of Object.entries(timed)) {
+        if (durations.count > 0 || phase === 'total')
+          histogram(lines, 'kiln_batch_seconds', labels({ ...m.labels, phase }), DURATION_BUCKETS, durations);
+      }
+    }
     for (const [name, metric] of this.custom) {
       family(name, metric.kind, metric.help ?? 'Recorded by the handler.');
       for (const [key, series] of metric.series) {
-        if (metric.kind !== 'histogram') {
-          lines.push(`${name}${key} ${series.value}`);
-          continue;
-        }
-        const withLe = (le: string) => `${key.slice(0, -1)}${key.length > 2 ? ',' : ''}le="${le}"}`;
-        metric.buckets.forEach((bound, i) => lines.push(`${name}_bucket${withLe(String(bound))} ${series.buckets[i]}`));
-        lines.push(
-          `${name}_bucket${withLe('+Inf')} ${series.count}`,
-          `${name}_sum${key} ${series.value}`,
-          `${name}_count${key} ${series.count}`,
-        );
+        if (metric.kind === 'histogram')
+          histogram(lines, name, key, metric.buckets, { ...series, sum: series.value, cumulative: () => series.buckets });
+        else lines.push(`${name}${key} ${series.value}`);
       }
     }
     return `${lines.join('\n')}\n`;
@@ -79,6 +87,20 @@ interface Family {
   /** A histogram's bucket upper bounds, from its first sample. */
   buckets: readonly number[];
   series: Map<string, { value: number; count: number; buckets: number[] }>;
+}
+
+/** One histogram series: cumulative `_bucket` lines for each bound, then `+Inf`, `_sum` and `_count`. */
+function histogram(
+  lines: string[],
+  name: string,
+  key: string,
+  bounds: readonly number[],
+  series: { sum: number; count: number; cumulative(): readonly number[] },
+): void {
+  const withLe = (le: string) => `${key.slice(0, -1)}${key.length > 2 ? ',' : ''}le="${le}"}`;
+  const counts = series.cumulative();
+  bounds.forEach((bound, i) => lines.push(`${name}_bucket${withLe(String(bound))} ${counts[i]}`));
+  lines.push(`${name}_bucket${withLe('+Inf')} ${series.count}`, `${name}_sum${key} ${series.sum}`, `${name}_count${key} ${series.count}`);
 }
 
 function labels(values: Readonly<Record<string, string>>): string {

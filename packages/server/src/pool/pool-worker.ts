@@ -1,5 +1,12 @@
 import { sdkError, type KilnError } from '@kiln/handler-sdk/errors';
-import { fromWireError, type Isolation, type MetricSample, type Result, type WireRequest } from '@kiln/handler-sdk/runtime';
+import {
+  fromWireError,
+  type Isolation,
+  type MetricSample,
+  type PhaseTimings,
+  type Result,
+  type WireRequest,
+} from '@kiln/handler-sdk/runtime';
 import type { ParentMessage, WorkerMessage } from './protocol.js';
 import { ProcessTransport } from './process-transport.js';
 import { ThreadTransport } from './thread-transport.js';
@@ -12,6 +19,8 @@ export type WorkerState = 'starting' | 'idle' | 'busy' | 'stopping' | 'dead';
 export interface WorkerEvents {
   onLog(level: string, message: string, fields: Record<string, unknown>): void;
   onMetric(sample: MetricSample): void;
+  /** A batch's handler phases, in milliseconds, when the handler timed them. */
+  onTimings?(timings: PhaseTimings): void;
 }
 
 export interface WorkerSpec {
@@ -151,6 +160,7 @@ export class PoolWorker {
           this.inflight = undefined;
           this.heapBytes = message.heapBytes;
           this.state = this.stopRequested ? 'stopping' : 'idle';
+          if (message.timings !== undefined) this.spec.events.onTimings?.(message.timings);
           // Errors cross as plain data; from here on they are KilnErrors again.
           resolve(message.results.map((r) => (r.ok ? r : { ok: false, error: fromWireError(r.error) })));
         }

@@ -4,7 +4,17 @@
  * per batch. Tensors and bodies travel as bytes: transferred ArrayBuffers between threads, raw
  * bytes after a small header between processes (./framing.ts), never JSON and never V8-serialized.
  */
-import type { Device, LogLevel, Manifest, MetricSample, ModelConfig, WireError, WireRequest, WireResult } from '@kiln/handler-sdk/runtime';
+import type {
+  Device,
+  LogLevel,
+  Manifest,
+  MetricSample,
+  ModelConfig,
+  PhaseTimings,
+  WireError,
+  WireRequest,
+  WireResult,
+} from '@kiln/handler-sdk/runtime';
 
 export type ParentMessage =
   /** The manifest and config were checked by the server: the worker does not read them again. */
@@ -21,8 +31,9 @@ export type WorkerMessage =
   /**
    * `heapBytes`: the worker's JavaScript heap in use after the batch, for describe. `returned`
    * (threads only): the batch's request buffers, given back for the next bodies (lent-buffers.ts).
+   * `timings`: milliseconds in each handler phase, when the handler timed them (kiln_batch_seconds).
    */
-  | { type: 'results'; id: number; results: WireResult[]; heapBytes: number; returned?: ArrayBuffer[] }
+  | { type: 'results'; id: number; results: WireResult[]; heapBytes: number; returned?: ArrayBuffer[]; timings?: PhaseTimings | undefined }
   | { type: 'log'; level: LogLevel; message: string; fields: Record<string, unknown> }
   | { type: 'metric'; sample: MetricSample }
   /** Sent just before the worker exits on an uncaught error, so the parent can say why it died. */

@@ -1,6 +1,7 @@
 import { rm } from 'node:fs/promises';
 import type { Device, Isolation, Manifest, ModelConfig, Result, Signature, WireRequest } from '@kiln/handler-sdk/runtime';
 import { Batcher, type ClientGone } from '../batching/batcher.js';
+import { PhaseDurations, type Durations } from '../batching/durations.js';
 import { serverError } from '../errors.js';
 import type { WorkerEvents } from '../pool/pool-worker.js';
 import { defaultIntraOpThreads } from '../pool/threads.js';
@@ -22,6 +23,16 @@ export interface VersionSpec {
   /** The model's isolation, or the server's default where the model leaves it out. */
   isolation: Isolation;
   events: WorkerEvents;
+}
+
+/** What the metrics endpoint shows of a version. */
+export interface VersionStats {
+  queued: number;
+  readyWorkers: number;
+  batchSizes: ReadonlyMap<number, number>;
+  queue: Durations;
+  batch: Durations;
+  phases: PhaseDurations;
 }
 
 export interface WorkerDescription {
@@ -52,6 +63,7 @@ export class ModelVersion {
   private readonly pool: WorkerPool;
   private readonly batcher: Batcher;
   private readonly modelDir: string;
+  private readonly phases = new PhaseDurations();
 
   constructor(spec: VersionSpec) {
     ({
@@ -77,7 +89,7 @@ export class ModelVersion {
       startupTimeoutMs: config.startupTimeoutS * 1000,
       intraOpNumThreads: config.intraOpNumThreads ?? defaultIntraOpThreads(config.minWorkers),
       device: deviceFor(config),
-      events: spec.events,
+      events: { ...spec.events, onTimings: (ms) => this.phases.observeHandler(ms) },
       onChange: () => this.onPoolChange(),
     });
     this.batcher = new Batcher(this.pool, {
@@ -217,8 +229,9 @@ export class ModelVersion {
   }
 
   /** Figures for the metrics endpoint. */
-  stats(): { queued: number; readyWorkers: number; batchSizes: ReadonlyMap<number, number> } {
-    return { queued: this.batcher.queued, readyWorkers: this.pool.readyCount, batchSizes: this.batcher.stats.sizes };
+  stats(): VersionStats {
+    const { sizes, queue, batch } = this.batcher.stats;
+    return { queued: this.batcher.queued, readyWorkers: this.pool.readyCount, batchSizes: sizes, queue, batch, phases: this.phases };
   }
 
   private workers(memoryOf: (pid: number | undefined) => number): WorkerDescription[] {

@@ -45,8 +45,11 @@ async function onMessage(message: ParentMessage): Promise<void> {
         // requests' buffers back for the next bodies: the handler is done with them.
         const transfer = resultBuffers(results, isOwnedBuffer);
         const returned = port.lent ? returnedBuffers(message.requests, results) : undefined;
+        // A handler that timed nothing (its own handle(), say) reports no phases.
+        const { preprocess, inference, postprocess } = loaded.context.timings;
+        const timings = preprocess + inference + postprocess > 0 ? { preprocess, inference, postprocess } : undefined;
         port.send(
-          { type: 'results', id: message.id, results, heapBytes: heapBytes(), returned },
+          { type: 'results', id: message.id, results, heapBytes: heapBytes(), returned, timings },
           returned === undefined ? transfer : [...transfer, ...returned],
         );
       });
