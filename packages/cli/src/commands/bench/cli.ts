@@ -184,16 +184,15 @@ async function runLevel(
     latencyMs: outcome.latencyMs,
     server: before !== undefined && after !== undefined ? breakdown(before, after, target.model) : null,
   };
-  if (!io.interactive) {
-    const l = level.latencyMs;
-    io.stderr(
-      `c=${concurrency}: ${level.requests} requests, ${level.throughput.toFixed(1)}/s${l === null ? '' : `, p50 ${l.p50.toFixed(2)} ms, p99 ${l.p99.toFixed(2)} ms`}\n`,
-    );
-  }
+  // One line per level as it ends, on a terminal (after the progress line) and in logs alike.
+  const l = level.latencyMs;
+  io.stderr(
+    `c=${concurrency}: ${level.requests} requests, ${level.throughput.toFixed(1)}/s${l === null ? '' : `, p50 ${l.p50.toFixed(2)} ms, p99 ${l.p99.toFixed(2)} ms`}\n`,
+  );
   return level;
 }
 
-/** On a terminal, one line that updates in place; elsewhere nothing until the level ends. */
+/** On a terminal, one line that updates in place while a level runs; elsewhere nothing. */
 function progressLine(io: CommandIO, concurrency: number, settings: BenchSettings): (progress: Progress | undefined) => void {
   if (!io.interactive) return () => {};
   return (progress) => {
