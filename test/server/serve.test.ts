@@ -165,6 +165,16 @@ describe('kiln serve: TorchServe inference API', () => {
     expect((await post(`${kiln.inference}/predictions/linear`, { row: [1, 2, 3, 4] })).json).toMatchObject({ y: y([1, 2, 3, 4]) });
   });
 
+  test('--allow-partial-start: a model refused at start no longer makes the server unready', async () => {
+    const archive = linearArchive(tempDir(), 'linear', 'batchSize: 1\n');
+    const kiln = await startKiln(['--models', `linear=${archive}`, 'nope=/nonexistent/nope.mar', '--allow-partial-start']);
+    expect(kiln.output()).toContain('model nope failed to load');
+    const ping = await fetch(`${kiln.inference}/ping`);
+    expect({ status: ping.status, json: await ping.json() }).toEqual({ status: 200, json: { status: 'Healthy' } });
+    const ready = await fetch(`${kiln.inference}/v2/health/ready`);
+    expect(ready.status).toBe(200);
+  });
+
   test('--models all loads every archive in --model-store: zip, tgz and folder alike, each with its own version', async () => {
     const dir = tempDir();
     linearArchive(dir, 'linear', 'batchSize: 1\n', 'zipped', '1.0');

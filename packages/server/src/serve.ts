@@ -3,6 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, isAbsolute, join, resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
+import { checkModelName } from '@kiln/handler-sdk/runtime';
 import type { ApiName, ServerConfig } from './config/server-config.js';
 import { serverError } from './errors.js';
 import type { InferenceDeps } from './http/inference-api.js';
@@ -77,7 +78,10 @@ export async function startServer(config: ServerConfig, log: ServerLog = console
   const inferenceDeps: InferenceDeps = {
     registry,
     maxRequestSizeBytes: config.maxRequestSizeBytes,
-    startupProblems: () => [...(startup.pending > 0 ? [`${startup.pending} model(s) still loading`] : []), ...startup.failed],
+    startupProblems: () => [
+      ...(startup.pending > 0 ? [`${startup.pending} model(s) still loading`] : []),
+      ...(config.allowPartialStart ? [] : startup.failed),
+    ],
     hiddenHeaders: config.token !== undefined && config.authApis.includes('inference') ? ['authorization'] : [],
     closing: () => closing,
     onResult: (model, result, requestId) => {
@@ -204,6 +208,8 @@ export function modelSources(config: ServerConfig): { name: string | undefined; 
     }
     const at = spec.indexOf('=');
     const name = at === -1 ? undefined : spec.slice(0, at);
+    // A bad name stops the server before it listens, like any other bad --models.
+    if (name !== undefined) checkModelName(name, `--models ${spec}: the name`);
     const location = at === -1 ? spec : spec.slice(at + 1);
     const inStore = config.modelStore !== undefined && !isAbsolute(location) ? join(config.modelStore, location) : undefined;
     sources.push({ name, path: inStore !== undefined && existsSync(inStore) ? inStore : resolve(location) });

@@ -1,4 +1,5 @@
 import { DATATYPES } from './datatypes.js';
+import { MODEL_NAME_PATTERN } from './model-name.js';
 
 const tensorSpec = {
   type: 'object',
@@ -27,7 +28,7 @@ export const manifestSchema = {
       additionalProperties: false,
       required: ['modelName', 'modelVersion', 'handler'],
       properties: {
-        modelName: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9_\\-.]*$' },
+        modelName: { type: 'string', pattern: MODEL_NAME_PATTERN },
         modelVersion: { type: 'string', minLength: 1 },
         serializedFile: { type: 'string', minLength: 1 },
         handler: { type: 'string', minLength: 1 },

@@ -54,6 +54,18 @@ describe('validateManifest', () => {
     ]);
   });
 
+  test('the handler is a built-in by name or a file the archive lists: never a path out of it', () => {
+    const model = (handler: string) => ({ ...manifest().model, handler });
+    expect(problems(manifest({ model: model('../../../../tmp/x.mjs') }))).toEqual([
+      'model.handler: "../../../../tmp/x.mjs" is neither a built-in handler (image_classifier, object_detector, image_segmenter, tensor) nor a file in files',
+    ]);
+    expect(problems(manifest({ model: model('/tmp/x.mjs:Handler') }))).toEqual([
+      'model.handler: "/tmp/x.mjs" is neither a built-in handler (image_classifier, object_detector, image_segmenter, tensor) nor a file in files',
+    ]);
+    expect(validateManifest(manifest({ model: model('tensor') })).model.handler).toBe('tensor');
+    expect(validateManifest(manifest({ model: model('handler.mjs:MyHandler') })).model.handler).toBe('handler.mjs:MyHandler');
+  });
+
   test('parseManifest refuses text that is not JSON', () => {
     expect(() => parseManifest('{nope', 'x.mar')).toThrow(/x\.mar is not JSON/);
   });

@@ -1,6 +1,7 @@
 import { sdkError } from '../errors/codes.js';
 import { compileSchema, formatErrors } from '../schema/ajv.js';
-import { BUNDLED_HANDLER_FILE, MANIFEST_PATH, type Manifest } from './manifest.js';
+import { BUILTIN_HANDLERS, isBuiltinHandler } from '../builtin-handlers.js';
+import { MANIFEST_PATH, type Manifest } from './manifest.js';
 import { manifestSchema } from './manifest-schema.js';
 import { deepFreeze } from '../util/deep-freeze.js';
 
@@ -39,7 +40,12 @@ function crossCheck(manifest: Manifest): string[] {
   };
   listed('model.serializedFile', manifest.model.serializedFile);
   listed('model.configFile', manifest.model.configFile);
-  if (manifest.model.handler.split(':')[0] === BUNDLED_HANDLER_FILE) listed('model.handler', BUNDLED_HANDLER_FILE);
+  // The handler is code the worker imports: a built-in by name, or a file of this archive (listed,
+  // so its path is safe and its hash was checked as it was unpacked). Nothing else is ever imported.
+  const handlerFile = manifest.model.handler.split(':')[0]!;
+  if (!isBuiltinHandler(handlerFile) && !(handlerFile in manifest.files)) {
+    problems.push(`model.handler: "${handlerFile}" is neither a built-in handler (${BUILTIN_HANDLERS.join(', ')}) nor a file in files`);
+  }
   if (manifest.model.serializedFile !== undefined && manifest.signature === undefined) {
     problems.push('signature: required when model.serializedFile is set');
   }

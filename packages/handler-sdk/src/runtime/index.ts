@@ -54,3 +54,4 @@ export { DEFAULT_BUCKETS } from './metrics.js';
 export type { MetricSample, MetricSink } from './metrics.js';
 export type { PhaseTimings } from '../handler/types.js';
 export { contentTypeFor } from './content-type.js';
+export { MODEL_NAME_PATTERN, checkModelName } from '../manifest/model-name.js';

@@ -35,6 +35,8 @@ export interface ServerConfig {
   headersTimeoutMs: number;
   /** Registering and unregistering models over HTTP (POST/DELETE /models). Off by default. */
   enableModelApi: boolean;
+  /** Ready even when a model given at start was refused (the ones still loading always count). */
+  allowPartialStart: boolean;
   /** Regular expressions a non-model-store `url` must match to be registered. Empty: none may. */
   allowedUrls: readonly RegExp[];
   /** The bearer token, from tokenFile or KILN_TOKEN; undefined: no auth. */
@@ -97,6 +99,7 @@ export function resolveServerConfig(sources: ConfigSources = {}): ServerConfig {
     requestTimeoutMs: merged.requestTimeout * 1000,
     headersTimeoutMs: merged.headersTimeout * 1000,
     enableModelApi: merged.enableModelApi,
+    allowPartialStart: merged.allowPartialStart,
     allowedUrls: Object.freeze(merged.allowedUrls.map((pattern) => compileUrlPattern(pattern))),
     token: readToken(merged.tokenFile === undefined ? undefined : resolve(cwd, merged.tokenFile), env.KILN_TOKEN),
     authApis: Object.freeze([...merged.authApis]),

@@ -189,6 +189,15 @@ export const SERVER_OPTIONS = {
     help: 'Allow registering and unregistering models over the management API',
     meaning: 'Allows registering and unregistering models over the management API.',
   }),
+  allowPartialStart: option(boolean, {
+    default: false,
+    flag: '--allow-partial-start',
+    env: 'KILN_ALLOW_PARTIAL_START',
+    unit: '—',
+    help: 'Report ready when the models that loaded are ready, even if one given at start was refused',
+    meaning:
+      'Off (the default): `/ping` and `/v2/health/ready` answer unhealthy until every model given at start is ready, and stay unhealthy when one was refused. On: a model refused at start no longer counts; models still loading always do.',
+  }),
   allowedUrls: option(
     list('list of regular expressions', { type: 'string', minLength: 1 }, (raw) => raw.split(/\s+/).filter(Boolean)),
     {

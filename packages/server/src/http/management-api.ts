@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { checkModelName } from '@kiln/handler-sdk/runtime';
 import { serverError } from '../errors.js';
 import type { ModelVersion } from '../registry/model-version.js';
 import type { ModelService } from '../registry/model-service.js';
@@ -101,6 +102,7 @@ export function managementApi(app: FastifyInstance, service: ModelService): void
       };
       if (p.url === undefined)
         throw serverError('KILN_ERR_INVALID_PARAMETER', 'Parameter url is required: the archive file name in the model store');
+      if (p.model_name !== undefined) checkModelName(p.model_name, 'model_name');
       const path = await service.resolveUrl(p.url);
       const synchronous = p.synchronous ?? true;
       const model = await service.register(

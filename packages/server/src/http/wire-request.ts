@@ -1,4 +1,5 @@
 import type { FastifyRequest } from 'fastify';
+import { isKilnError, sdkError } from '@kiln/handler-sdk/errors';
 import type { WireRequest } from '@kiln/handler-sdk/runtime';
 import { serverError } from '../errors.js';
 
@@ -40,8 +41,15 @@ export async function toWireRequest(request: FastifyRequest, hidden: readonly st
             : { data, contentType: undefined, filename: undefined };
       }
     } catch (error) {
+      if (isKilnError(error)) throw error;
       if ((error as { code?: string }).code === 'FST_REQ_FILE_TOO_LARGE') throw tooLarge();
-      throw error;
+      // Anything else the multipart parser raises is about the body the client sent (no boundary, a
+      // form cut short): a 400 that says so, never a 500.
+      throw sdkError(
+        'KILN_ERR_BAD_REQUEST',
+        `the multipart body could not be read (${(error as Error).message}); send complete multipart/form-data with the boundary its Content-Type names`,
+        { cause: error },
+      );
     }
   }
   return wire;

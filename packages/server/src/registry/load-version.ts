@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { parseModelConfig, resolveModelConfig, type ModelConfig } from '@kiln/handler-sdk/runtime';
+import { checkModelName, parseModelConfig, resolveModelConfig, type ModelConfig } from '@kiln/handler-sdk/runtime';
 import { extractArchive } from '../archive/extract-archive.js';
 import type { ServerConfig } from '../config/server-config.js';
 import { PoolWorker, type WorkerEvents } from '../pool/pool-worker.js';
@@ -36,6 +36,8 @@ export async function loadVersion(
   context: LoadContext,
   overrides: ConfigOverrides = {},
 ): Promise<{ version: ModelVersion; prestarted: Prestarted }> {
+  // The name becomes a folder under the work folder: checked before anything is written or started.
+  if (name !== undefined) checkModelName(name, 'the model name');
   const label = name ?? basename(archive);
   const prestarted: Prestarted = {
     isolation: context.server.isolation,

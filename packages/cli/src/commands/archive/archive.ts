@@ -1,5 +1,5 @@
 import { join, resolve } from 'node:path';
-import { BUNDLED_HANDLER_FILE, type Signature } from '@kiln/handler-sdk/runtime';
+import { BUNDLED_HANDLER_FILE, checkModelName, type Signature } from '@kiln/handler-sdk/runtime';
 import type { CommandIO } from '../../command-spec.js';
 import { cliError } from '../../errors.js';
 import { entrySize, type ArchiveEntry, type WriteOptions } from '../../archive-writer/entry.js';
@@ -34,8 +34,6 @@ export interface ArchiveResult {
   files: { path: string; size: number }[];
   signature: Signature | undefined;
 }
-
-const MODEL_NAME = /^[A-Za-z0-9][A-Za-z0-9_\-.]*$/;
 
 /** Builds a model archive. Throws a KilnError naming the flag or file on any problem; never exits. */
 export async function archive(options: ArchiveOptions, io: CommandIO): Promise<ArchiveResult> {
@@ -121,13 +119,7 @@ export function outputName(modelName: string, format: ArchiveFormat): string {
 }
 
 function checkNames(options: ArchiveOptions): void {
-  if (!MODEL_NAME.test(options.modelName)) {
-    throw cliError(
-      'KILN_ERR_INVALID_MODEL_NAME',
-      `--model-name "${options.modelName}" is not allowed: use letters, digits, '_', '-' and '.', starting with a letter or digit (^[A-Za-z0-9][A-Za-z0-9_\\-.]*$)`,
-      { details: { flag: '--model-name', received: options.modelName } },
-    );
-  }
+  checkModelName(options.modelName, '--model-name');
   if (options.version.trim() === '' || /[\s/\\]/.test(options.version)) {
     throw cliError('KILN_ERR_USAGE', `--version "${options.version}" is not allowed: give a version without spaces or slashes, e.g. 1.0`, {
       details: { flag: '--version', received: options.version },
