@@ -18,7 +18,7 @@ export function toWireResult(answer: unknown): WireResult {
     if (answer instanceof HandlerResponse) {
       const body: WireBody =
         answer.body.kind === 'json'
-          ? { kind: 'json', text: JSON.stringify(toJsonValue(answer.body.value)) }
+          ? { kind: 'json', text: jsonText(answer.body.value) }
           : { kind: 'bytes', data: answer.body.data, contentType: answer.body.contentType };
       return { ok: true, status: answer.status, headers: { ...answer.headers }, body };
     }
@@ -30,7 +30,7 @@ export function toWireResult(answer: unknown): WireResult {
       return { ok: true, status: 200, headers: {}, body: { kind: 'bytes', data: answer, contentType: 'application/octet-stream' } };
     }
     if (answer === undefined) throw new Error('the handler returned nothing (undefined) for this request');
-    return { ok: true, status: 200, headers: {}, body: { kind: 'json', text: JSON.stringify(toJsonValue(answer)) } };
+    return { ok: true, status: 200, headers: {}, body: { kind: 'json', text: jsonText(answer) } };
   } catch (error) {
     return failed(error, 'postprocess');
   }
@@ -43,9 +43,28 @@ function isTensors(value: unknown): value is Record<string, Tensor> {
   return values.length > 0 && values.every((v) => v instanceof Tensor);
 }
 
+/** An answer as JSON text; what JSON cannot carry is the handler's mistake, named, never a silent `{}`. */
+function jsonText(answer: unknown): string {
+  const text = JSON.stringify(toJsonValue(answer));
+  if (text === undefined) throw new TypeError(`the handler returned ${describe(answer)}, which has no JSON form`);
+  return text;
+}
+
+function describe(value: unknown): string {
+  return typeof value === 'function' ? 'a function' : typeof value === 'symbol' ? `a symbol (${String(value)})` : typeof value;
+}
+
 /** Typed arrays become arrays, bigints numbers, tensors `{name, datatype, shape, data}`. */
 export function toJsonValue(value: unknown): unknown {
+  if (typeof value === 'function' || typeof value === 'symbol') {
+    throw new TypeError(`the handler returned ${describe(value)} where a JSON value was expected; return data, not code`);
+  }
   if (value === null || typeof value !== 'object') return typeof value === 'bigint' ? Number(value) : value;
+  if (value instanceof Map || value instanceof Set) {
+    const kind = value instanceof Map ? 'a Map' : 'a Set';
+    const fix = value instanceof Map ? 'Object.fromEntries(map)' : '[...set]';
+    throw new TypeError(`the handler returned ${kind}, which JSON would turn into {}; return a plain object or array (${fix})`);
+  }
   if (value instanceof Tensor) return tensorToJson('', value);
   if (ArrayBuffer.isView(value))
     return Array.from(value as unknown as ArrayLike<number | bigint>, (v) => (typeof v === 'bigint' ? Number(v) : v));
