@@ -18,6 +18,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { archiveWithConfig } from '../compare/archive.mjs';
 import { clsModel, writeConvNet } from '../compare/models.mjs';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
@@ -34,30 +35,9 @@ mkdirSync(work, { recursive: true });
 const makers = { cls: () => clsModel(), mnv2: () => writeConvNet(work) };
 const models = (env.KILN_BENCH_MODELS ?? 'cls,mnv2').split(',').map((key) => makers[key]());
 
-/** @param {string} label @param {string} config @param {{ key: string, path: string, dims: number[] }} model */
+/** One archive per setup, in its own folder (where its reports go too). */
 function archive(model, label, config) {
-  const dir = join(work, `${model.key}-${label}`);
-  mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, 'model-config.yaml'), config);
-  execFileSync(process.execPath, [
-    kiln,
-    'archive',
-    '--model-name',
-    model.key,
-    '-v',
-    '1',
-    '--serialized-file',
-    model.path,
-    '--handler',
-    'tensor',
-    '-c',
-    join(dir, 'model-config.yaml'),
-    '--export-path',
-    dir,
-    '-f',
-    '-q',
-  ]);
-  return join(dir, `${model.key}.mar`);
+  return archiveWithConfig(root, model, config, join(work, `${model.key}-${label}`));
 }
 
 /**

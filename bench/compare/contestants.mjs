@@ -1,12 +1,12 @@
 // The four contestants and how each is started and measured. A "setup" is what a contestant runs
 // with: batchSize and maxBatchDelay (Kiln), batch (in-process), and the thread split: `procs`
 // processes or workers × `threads` intra-op threads.
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as ort from 'onnxruntime-node';
+import { archiveWithConfig } from './archive.mjs';
 import { inputFor } from './models.mjs';
 import { freePort, runLoad, start, stop, waitForLine } from './procs.mjs';
 
@@ -80,37 +80,7 @@ function archive(kilnRoot, dir, contestant, model, setup) {
   const config = `${lines.join('\n')}\n`;
   const key = `${model.key}|${config}`;
   if (archives.has(key)) return archives.get(key);
-  const out = join(dir, `mar-${archives.size}`);
-  mkdirSync(out, { recursive: true });
-  writeFileSync(join(out, 'model-config.yaml'), config);
-  try {
-    execFileSync(
-      process.execPath,
-      [
-        join(kilnRoot, 'packages/cli/bin/kiln.js'),
-        'archive',
-        '--model-name',
-        model.key,
-        '-v',
-        '1',
-        '--serialized-file',
-        model.path,
-        '--handler',
-        'tensor',
-        '-c',
-        join(out, 'model-config.yaml'),
-        '--export-path',
-        out,
-        '-f',
-        '-q',
-      ],
-      { stdio: 'pipe' },
-    );
-  } catch (error) {
-    throw new Error(`kiln archive refused model-config.yaml (${lines.join(', ')}): ${String(error.stderr ?? error.message).trim()}`);
-  }
-  const mar = join(out, `${model.key}.mar`);
-  if (!existsSync(mar)) throw new Error(`kiln archive wrote no ${mar}`);
+  const mar = archiveWithConfig(kilnRoot, model, config, join(dir, `mar-${archives.size}`));
   archives.set(key, mar);
   return mar;
 }

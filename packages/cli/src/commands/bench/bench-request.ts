@@ -83,9 +83,11 @@ function generatedBody(options: RequestOptions): Body {
   }
   const tensors = options.inputs.map((spec, i) => generate(spec, options.shapes[spec.name], i + 1));
   const description = tensors.map((t) => `${t.name} ${t.datatype} [${t.shape.join(', ')}]`).join(', ');
-  const json = JSON.stringify({ inputs: tensors.map(({ name, datatype, shape, data }) => ({ name, datatype, shape, data })) });
+  // A generated tensor is already a v2 JSON input: {name, datatype, shape, data}.
   const body =
-    options.protocol === 'v2-binary' ? binaryBody(tensors) : { contentType: { type: 'application/json' }, body: Buffer.from(json) };
+    options.protocol === 'v2-binary'
+      ? binaryBody(tensors)
+      : { contentType: { type: 'application/json' }, body: Buffer.from(JSON.stringify({ inputs: tensors })) };
   return { ...body, input: { source: 'generated', bytes: body.body.length, description: `${description}; pseudo-random values` } };
 }
 
