@@ -1,4 +1,4 @@
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, isAbsolute, join, resolve } from 'node:path';
@@ -52,10 +52,15 @@ const consoleLog: ServerLog = {
   error: (m) => process.stderr.write(`${m}\n`),
 };
 
-/** Starts loading the configured models, and the inference, management and metrics APIs meanwhile. */
-export async function startServer(config: ServerConfig, log: ServerLog = consoleLog): Promise<KilnServer> {
+/**
+ * Starts loading the configured models, and the inference, management and metrics APIs meanwhile.
+ * When `signal` aborts before the server is up (SIGTERM during start-up), everything started so far
+ * is stopped, the work folder is removed, and the promise rejects with KILN_ERR_SHUTTING_DOWN.
+ */
+export async function startServer(config: ServerConfig, log: ServerLog = consoleLog, signal?: AbortSignal): Promise<KilnServer> {
   const sources = modelSources(config); // checked before anything listens: a bad --models stops here
   const workDir = await mkdtemp(join(tmpdir(), 'kiln-server-'));
+  const restoreTmpdir = useTmpdir(join(workDir, 'tmp'));
   const startup = { pending: sources.length, failed: [] as string[] };
   const registry = new ModelRegistry();
   const metrics = new ServerMetrics();
@@ -72,6 +77,24 @@ export async function startServer(config: ServerConfig, log: ServerLog = console
     }),
   };
   const service = new ModelService(registry, config, context);
+  /** Stops every model, loaded or still loading, and removes the work folder. */
+  const stopModels = async () => {
+    await service.close();
+    restoreTmpdir();
+    await rm(workDir, { recursive: true, force: true });
+  };
+  /** Start-up was cut short by `signal`: undo it, then throw. */
+  const abandon = async (): Promise<never> => {
+    closing = true;
+    log.info('stopping during start-up: ending the workers and removing unpacked models');
+    await stopModels();
+    log.info('stopped');
+    throw serverError('KILN_ERR_SHUTTING_DOWN', 'the server was stopped while it started');
+  };
+  const aborted = new Promise<void>((resolve) => {
+    if (signal?.aborted) resolve();
+    signal?.addEventListener('abort', () => resolve(), { once: true });
+  });
 
   let answered = () => {};
   const firstAnswer = new Promise<void>((resolve) => (answered = resolve));
@@ -114,7 +137,10 @@ export async function startServer(config: ServerConfig, log: ServerLog = console
   });
   // Archives unpack first (a small one in tens of milliseconds, 14 MB in about 400): their workers
   // then create their sessions while this thread loads fastify and listens.
-  await Promise.race([Promise.all(unpacked), new Promise((resolve) => setTimeout(resolve, UNPACK_HEAD_START_MS))]);
+  let headStart: NodeJS.Timeout | undefined;
+  await Promise.race([Promise.all(unpacked), new Promise((resolve) => (headStart = setTimeout(resolve, UNPACK_HEAD_START_MS))), aborted]);
+  clearTimeout(headStart);
+  if (signal?.aborted) return abandon();
 
   // The HTTP layer (fastify and its plugins) is imported only now, while the workers boot.
   const { startApis } = await import('./http/apis.js');
@@ -134,10 +160,12 @@ export async function startServer(config: ServerConfig, log: ServerLog = console
       log,
     ));
   } catch (error) {
-    await Promise.all(loading);
-    await Promise.all(registry.all().map((model) => model.stop()));
-    await rm(workDir, { recursive: true, force: true });
+    await stopModels();
     throw error;
+  }
+  if (signal?.aborted) {
+    await Promise.all(Object.values(apps).map((app) => app.close()));
+    return abandon();
   }
 
   // Each model's line comes after the listening lines, whenever it finished loading.
@@ -172,11 +200,28 @@ export async function startServer(config: ServerConfig, log: ServerLog = console
       await new Promise((r) => setImmediate(r)); // let the last responses be written
       for (const app of Object.values(apps)) app.server.closeAllConnections();
       await closed;
-      // Queues were drained (or the drain time ran out) above: stop the workers now.
-      await Promise.all(registry.all().map((model) => model.stop()));
-      await rm(workDir, { recursive: true, force: true });
+      // Queues were drained (or the drain time ran out) above: stop the workers now, and any model
+      // still loading (its unpacking ends at the next entry, its workers at once).
+      await stopModels();
       log.info('stopped');
     },
+  };
+}
+
+/**
+ * Points TMPDIR at a folder of the server's own, inside its work folder, so that what ONNX Runtime
+ * writes there for every session (`.ses`, `mat-debug-<pid>.log`), and what handlers write to
+ * os.tmpdir(), is removed when the server stops. Worker threads share the process's environment;
+ * each worker process gets a folder of its own below this one. Returns the undo.
+ */
+function useTmpdir(dir: string): () => void {
+  mkdirSync(dir);
+  const before = process.env.TMPDIR;
+  process.env.TMPDIR = dir;
+  return () => {
+    if (process.env.TMPDIR !== dir) return; // changed since by someone else: theirs now
+    if (before === undefined) delete process.env.TMPDIR;
+    else process.env.TMPDIR = before;
   };
 }
 

@@ -14,16 +14,24 @@ const WRITE_BUFFER_BYTES = 8 * 1024 * 1024;
 /**
  * Unpacks an archive (zip, tgz or folder) into `dest`, which must not exist, checking each entry
  * before writing it and every hash after. On any failure `dest` is removed: nothing is left behind.
- * An entry that outgrows the size it declared is cut off mid-stream.
+ * An entry that outgrows the size it declared is cut off mid-stream. An abort `signal` (the server
+ * stopping) ends the unpacking at the next entry or chunk, with the signal's reason.
  */
-export async function extractArchive(path: string, dest: string, limits: ArchiveLimits = DEFAULT_LIMITS): Promise<ArchiveReport> {
+export async function extractArchive(
+  path: string,
+  dest: string,
+  limits: ArchiveLimits = DEFAULT_LIMITS,
+  signal?: AbortSignal,
+): Promise<ArchiveReport> {
   await preflight(path, limits);
+  signal?.throwIfAborted();
   await mkdir(dirname(dest), { recursive: true });
   await mkdir(dest); // fails if it exists: never write into someone else's folder
   try {
     const measured = new Map<string, Measured>();
     let manifestBytes: Buffer | undefined;
     const format = await walkArchive(path, async (entry) => {
+      signal?.throwIfAborted();
       const stream = await entry.open();
       if (entry.path === MANIFEST_PATH) manifestBytes = await readManifestBytes(path, stream);
       const target = join(dest, ...entry.path.split('/'));
@@ -37,6 +45,7 @@ export async function extractArchive(path: string, dest: string, limits: Archive
             })()
           : stream;
       const result = await measure(source, async (chunk) => {
+        signal?.throwIfAborted();
         written += chunk.length;
         if (written > entry.size) {
           throw serverError(

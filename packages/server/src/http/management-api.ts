@@ -117,6 +117,13 @@ export function managementApi(app: FastifyInstance, service: ModelService): void
         synchronous,
       );
       if (!synchronous) return reply.code(202).send({ status: 'Processing worker updates...' });
+      if (model.state.kind === 'draining' || model.state.kind === 'stopped') {
+        // A DELETE (or the server stopping) won the race: this request lost to another, not to a fault.
+        throw serverError(
+          'KILN_ERR_MODEL_CONFLICT',
+          `model "${model.name}" version ${model.version} was unregistered while its workers started; register it again if you still want it`,
+        );
+      }
       if (model.state.kind !== 'ready') {
         const reason = model.reason;
         await service.unregister(model);
@@ -152,7 +159,7 @@ export function managementApi(app: FastifyInstance, service: ModelService): void
     const { min_worker: min, max_worker: max = min, synchronous } = request.query;
     if (max < min)
       throw serverError('KILN_ERR_INVALID_PARAMETER', `max_worker cannot be less than min_worker (max_worker ${max}, min_worker ${min}).`);
-    const scaling = model.scale(min, max);
+    const scaling = service.scale(model, min, max);
     if (!synchronous) {
       void scaling;
       return reply.code(202).send({ status: 'Processing worker updates...' });

@@ -1,5 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import type { Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { FrameReader, writeFrame, type ParentMessage, type WorkerMessage } from './protocol.js';
 import { WORKER_ENTRY, forwardLines, workerEnv, type ExitInfo, type TransportOptions, type WorkerTransport } from './transport.js';
@@ -21,6 +25,9 @@ export class ProcessTransport implements WorkerTransport {
 
   constructor(options: TransportOptions) {
     const { events } = options;
+    // A temp folder of its own (ONNX Runtime writes files there for each session), removed when it
+    // ends. Under the server's work folder: see serve.ts.
+    const temp = mkdtempSync(join(tmpdir(), 'worker-'));
     this.child = spawn(
       process.execPath,
       [
@@ -31,7 +38,7 @@ export class ProcessTransport implements WorkerTransport {
       ],
       {
         stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
-        env: workerEnv(),
+        env: { ...workerEnv(), TMPDIR: temp },
         // A process group of its own: Ctrl-C in a terminal reaches the server, which drains and then
         // stops its workers, instead of killing them mid-batch. A worker exits when its pipe closes.
         detached: true,
@@ -45,7 +52,11 @@ export class ProcessTransport implements WorkerTransport {
     forwardLines(this.child.stderr, 'stderr', events);
     this.child.on('error', (error) => events.onError(error));
     // 'close', not 'exit': the pipes are drained by then, so a last frame or stderr line is not lost.
-    this.exited = new Promise((resolve) => this.child.once('close', (code, signal) => resolve({ code, signal })));
+    this.exited = new Promise((resolve) =>
+      this.child.once('close', (code, signal) => {
+        void rm(temp, { recursive: true, force: true }).finally(() => resolve({ code, signal }));
+      }),
+    );
   }
 
   get pid(): number | undefined {

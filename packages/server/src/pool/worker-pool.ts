@@ -46,6 +46,8 @@ export class WorkerPool implements BatchRunner {
   private stopped = false;
   private everReady = false;
   private restartTimer: NodeJS.Timeout | undefined;
+  /** A start() waiting for its first ready worker. */
+  private starting: { resolve: (error: KilnError | undefined) => void; error: KilnError | undefined } | undefined;
   /** The last reason a worker failed to load or died, for /ping, describe and error messages. */
   lastError: string | undefined;
   /** Settles when every worker started by start() is ready or has failed. */
@@ -57,29 +59,32 @@ export class WorkerPool implements BatchRunner {
 
   /**
    * Starts the workers, adopting prestarted ones of the right kind (the rest are stopped); resolves
-   * when one is ready, or with the load error if every first attempt failed.
+   * when one is ready, or with the first load error once no worker is left loading. A worker stopped
+   * on purpose while it loads (scaled down meanwhile) is no failure: the start waits for the others.
    */
   async start(prestarted?: Prestarted): Promise<KilnError | undefined> {
     const adoptable = prestarted?.isolation === this.options.isolation && this.options.heapLimitMb === undefined ? prestarted.workers : [];
     for (const extra of prestarted?.workers.filter((w, i) => !adoptable.includes(w) || i >= this.target) ?? []) void extra.stop(0);
-    const attempts = Array.from({ length: this.target }, (_, i) => this.spawn(adoptable[i]));
-    this.initialWorkers = Promise.all(attempts);
-    const errors: KilnError[] = [];
-    return new Promise((resolve) => {
-      let settled = false;
-      for (const attempt of attempts) {
-        void attempt.then((error) => {
-          if (settled) return;
-          if (error === undefined) {
-            settled = true;
-            resolve(undefined);
-          } else if (errors.push(error) === attempts.length) {
-            settled = true;
-            resolve(errors[0]);
-          }
-        });
-      }
-    });
+    const started = new Promise<KilnError | undefined>((resolve) => (this.starting = { resolve, error: undefined }));
+    this.initialWorkers = Promise.all(Array.from({ length: this.target }, (_, i) => this.spawn(adoptable[i])));
+    this.checkStart();
+    return started;
+  }
+
+  /** Settles start() once a worker is ready, or once none is loading any more. */
+  private checkStart(error?: KilnError): void {
+    const starting = this.starting;
+    if (starting === undefined) return;
+    starting.error ??= error;
+    const loading = [...this.workers].some((w) => w.state === 'starting' && !w.stopping);
+    if (this.readyCount === 0 && loading) return;
+    if (this.readyCount === 0 && starting.error === undefined && !this.stopped) return;
+    this.starting = undefined;
+    starting.resolve(this.readyCount > 0 ? undefined : (starting.error ?? this.stoppedError()));
+  }
+
+  private stoppedError(): KilnError {
+    return serverError('KILN_ERR_MODEL_NOT_READY', `model "${this.options.model}" was stopped while it started`);
   }
 
   /**
@@ -154,14 +159,19 @@ export class WorkerPool implements BatchRunner {
 
   /**
    * Sets the number of workers. New workers get `intraOpNumThreads` for the new count (cores ÷
-   * workers, unless the model fixes it). Scaling down stops idle workers first; a busy one finishes
-   * its batch before it exits, so no request is lost.
+   * workers, unless the model fixes it). Scaling down stops idle workers first, then loading ones;
+   * a busy one finishes its batch before it exits, so no request is lost.
    */
   async scale(workers: number, intraOpNumThreads?: number): Promise<void> {
+    if (this.stopped) return; // a stopped pool never starts a worker again
     this.target = workers;
     if (intraOpNumThreads !== undefined) this.options.intraOpNumThreads = intraOpNumThreads;
     const rank = { idle: 0, starting: 1, busy: 2, stopping: 3, dead: 3 } as const;
-    const live = [...this.workers].filter((w) => !w.stopping && w.state !== 'dead').sort((a, b) => rank[a.state] - rank[b.state]);
+    // Surplus goes in this order: idle workers, then loading ones, the youngest first (the oldest is
+    // nearest to ready), then busy ones, which finish their batch before they exit.
+    const live = [...this.workers]
+      .filter((w) => !w.stopping && w.state !== 'dead')
+      .sort((a, b) => rank[a.state] - rank[b.state] || (a.state === 'starting' ? b.startedAt - a.startedAt : 0));
     const starts: Promise<unknown>[] = [];
     for (let i = live.length; i < workers; i++) starts.push(this.spawn());
     const surplus = live.slice(0, Math.max(0, live.length - workers));
@@ -169,10 +179,16 @@ export class WorkerPool implements BatchRunner {
     this.options.onChange();
   }
 
+  /**
+   * Stops every worker: a busy one finishes its batch (up to responseTimeout and a little more); one
+   * still loading has nothing in hand and is ended at once. No worker starts after this.
+   */
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.restartTimer);
-    await Promise.all([...this.workers].map((w) => w.stop(this.stopGraceMs)));
+    const stopping = Promise.all([...this.workers].map((w) => w.stop(w.state === 'starting' ? 0 : this.stopGraceMs)));
+    this.checkStart();
+    await stopping;
   }
 
   /** A worker told to stop may finish the batch in hand: up to responseTimeout, then a little more. */
@@ -181,6 +197,10 @@ export class WorkerPool implements BatchRunner {
   }
 
   private spawn(adopted?: PoolWorker): Promise<KilnError | undefined> {
+    if (this.stopped) {
+      void adopted?.stop(0);
+      return Promise.resolve(this.stoppedError());
+    }
     const index = this.spawned++;
     const id = `${this.options.model}-${this.options.version}-w${index}`;
     const worker =
@@ -199,12 +219,19 @@ export class WorkerPool implements BatchRunner {
       if (error === undefined) {
         this.everReady = true;
         this.failures = 0;
+        this.checkStart();
         this.options.onChange();
         return undefined;
       }
-      if (worker.stopping) return error; // stopped while it loaded (scaled down): not a failure
+      if (worker.stopping) {
+        // Stopped while it loaded (scaled down, or the pool stopping): not a failure.
+        this.workers.delete(worker);
+        this.checkStart();
+        return error;
+      }
       this.retire(worker, `worker ${worker.id} failed to load: ${error.message}`);
       this.lastError = error.message;
+      this.checkStart(error);
       return error;
     });
   }

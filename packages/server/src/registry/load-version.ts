@@ -18,6 +18,8 @@ export interface ConfigOverrides {
 
 export interface LoadContext {
   workDir: string;
+  /** Aborted when the server stops: an archive still unpacking stops there, and nothing is kept. */
+  signal?: AbortSignal;
   server: ServerConfig;
   events: (model: string) => WorkerEvents;
 }
@@ -56,7 +58,7 @@ export async function loadVersion(
   const staging = join(context.workDir, 'staging', tag);
   let modelDir: string | undefined;
   try {
-    const { manifest } = await extractArchive(archive, staging);
+    const { manifest } = await extractArchive(archive, staging, undefined, context.signal);
     const modelName = name ?? manifest.model.modelName;
     modelDir = join(context.workDir, 'models', `${modelName}-${tag}`);
     await mkdir(dirname(modelDir), { recursive: true });

@@ -14,16 +14,29 @@ import { loadVersion, type ConfigOverrides, type LoadContext } from './load-vers
 
 const DOWNLOAD_TIMEOUT_MS = 5 * 60_000;
 
+const shuttingDown = () => serverError('KILN_ERR_SHUTTING_DOWN', 'the server is shutting down: no model is loaded or scaled any more');
+
 /**
  * Registering, scaling and unregistering models: what the startup sequence and the management
  * API both do, in one place.
  */
 export class ModelService {
+  /** Registrations still unpacking or starting: close() waits for each to give up. */
+  private readonly pending = new Set<Promise<unknown>>();
+  private readonly stopping = new AbortController();
+
   constructor(
     readonly registry: ModelRegistry,
     readonly config: ServerConfig,
     private readonly context: LoadContext,
-  ) {}
+  ) {
+    this.context = { ...context, signal: this.stopping.signal };
+  }
+
+  /** True once close() was called: nothing registers, scales or starts after that. */
+  get closed(): boolean {
+    return this.stopping.signal.aborted;
+  }
 
   /**
    * Loads an archive and starts its workers. With `wait`, resolves once it is ready (or failed);
@@ -37,9 +50,37 @@ export class ModelService {
     wait = true,
     onUnpacked?: () => void,
   ): Promise<ModelVersion> {
+    if (this.closed) throw shuttingDown();
+    const registering = this.load(path, name, overrides, wait, onUnpacked);
+    this.pending.add(registering);
+    const forget = () => this.pending.delete(registering);
+    registering.then(forget, forget);
+    return registering;
+  }
+
+  /**
+   * Stops everything the service started: an archive still unpacking stops at its next entry and
+   * is removed, a version still starting has its workers ended, and every registered version
+   * stops (each busy worker finishing its batch). Resolves when no worker is left.
+   */
+  async close(): Promise<void> {
+    if (!this.closed) this.stopping.abort(shuttingDown());
+    // A version starting is registered already: stopping it ends its loading workers, which lets
+    // its registration settle. One still unpacking settles when the abort reaches it.
+    await Promise.all([...this.registry.all().map((version) => version.stop()), Promise.allSettled([...this.pending])]);
+  }
+
+  private async load(
+    path: string,
+    name: string | undefined,
+    overrides: ConfigOverrides,
+    wait: boolean,
+    onUnpacked?: () => void,
+  ): Promise<ModelVersion> {
     const { version, prestarted } = await loadVersion(path, name, this.context, overrides);
     onUnpacked?.();
     try {
+      if (this.closed) throw shuttingDown(); // unpacked just as the server began to stop
       this.registry.add(version);
     } catch (error) {
       await Promise.all([version.stop(), ...prestarted.workers.map((w) => w.stop(0))]);
@@ -49,6 +90,12 @@ export class ModelService {
     const started = version.start(prestarted, wait);
     if (wait) await started;
     return version;
+  }
+
+  /** Scales a version, unless the server is stopping. */
+  scale(version: ModelVersion, minWorkers: number, maxWorkers: number): Promise<void> {
+    if (this.closed) throw shuttingDown();
+    return version.scale(minWorkers, maxWorkers);
   }
 
   /** Drains the version's queue (up to drainTimeout), stops its workers and forgets it. */
