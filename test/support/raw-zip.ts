@@ -13,6 +13,8 @@ export interface RawEntry {
   declaredSize?: number;
   /** Unix mode in the high 16 bits of the external attributes, e.g. 0o120777 for a link. */
   mode?: number;
+  /** Extra general-purpose flag bits, e.g. 0x1: the entry is encrypted. */
+  flags?: number;
 }
 
 export function rawZip(entries: RawEntry[]): Buffer {
@@ -28,7 +30,7 @@ export function rawZip(entries: RawEntry[]): Buffer {
     const local = Buffer.alloc(30);
     local.writeUInt32LE(0x04034b50, 0);
     local.writeUInt16LE(20, 4); // version needed
-    local.writeUInt16LE(0x800, 6); // UTF-8 names
+    local.writeUInt16LE(0x800 | (entry.flags ?? 0), 6); // UTF-8 names
     local.writeUInt16LE(method, 8);
     local.writeUInt32LE(crc, 14);
     local.writeUInt32LE(stored.length, 18);
@@ -38,7 +40,7 @@ export function rawZip(entries: RawEntry[]): Buffer {
     central.writeUInt32LE(0x02014b50, 0);
     central.writeUInt16LE((3 << 8) | 20, 4); // made by Unix
     central.writeUInt16LE(20, 6);
-    central.writeUInt16LE(0x800, 8);
+    central.writeUInt16LE(0x800 | (entry.flags ?? 0), 8);
     central.writeUInt16LE(method, 10);
     central.writeUInt32LE(crc, 16);
     central.writeUInt32LE(stored.length, 20);

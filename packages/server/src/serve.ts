@@ -3,6 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, isAbsolute, join, resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
+import type { KilnError } from '@kiln/handler-sdk/errors';
 import { checkModelName } from '@kiln/handler-sdk/runtime';
 import type { ApiName, ServerConfig } from './config/server-config.js';
 import { serverError } from './errors.js';
@@ -96,6 +97,8 @@ export async function startServer(config: ServerConfig, log: ServerLog = console
     signal?.addEventListener('abort', () => resolve(), { once: true });
   });
 
+  /** Errors from results, logged with their model when they came back: not logged twice. */
+  const logged = new WeakSet<Error>();
   let answered = () => {};
   const firstAnswer = new Promise<void>((resolve) => (answered = resolve));
   const inferenceDeps: InferenceDeps = {
@@ -112,10 +115,14 @@ export async function startServer(config: ServerConfig, log: ServerLog = console
       metrics.recordResult(model, result);
       // A server-side failure is logged with the handler's stack (mapped to its .ts source).
       if (!result.ok && result.error.status >= 500 && result.error.status !== 503) {
-        const { code, message, stack } = result.error;
-        const trace = stack?.split('\n').slice(1).join('\n');
-        log.error(`[${model.name}] request ${requestId} failed: ${code}: ${message}${trace ? `\n${trace}` : ''}`);
+        logged.add(result.error);
+        log.error(`[${model.name}] request ${requestId} failed: ${withStack(result.error)}`);
       }
+    },
+    // Every other 5xx that reaches a client (a bug in Kiln, say) is logged too, with its stack.
+    onServerError: (error, request) => {
+      if (logged.has(error) || (error.cause instanceof Error && logged.has(error.cause))) return;
+      log.error(`request ${request.id} ${request.method} ${request.url.split('?')[0]} failed: ${withStack(error)}`);
     },
   };
   // Models start loading before the APIs are built: their workers boot (a thread or process each,
@@ -223,6 +230,12 @@ function useTmpdir(dir: string): () => void {
     if (before === undefined) delete process.env.TMPDIR;
     else process.env.TMPDIR = before;
   };
+}
+
+/** `CODE: message` and the stack below it, for the log. */
+function withStack(error: KilnError): string {
+  const trace = error.stack?.split('\n').slice(1).join('\n');
+  return `${error.code}: ${error.message}${trace ? `\n${trace}` : ''}`;
 }
 
 /** One line per model when it is ready (or failed): what serves it and how it batches. */

@@ -32,15 +32,15 @@ const integer = (minimum: number, maximum?: number) => ({ type: 'integer', minim
  * are derived from it.
  */
 export const MODEL_CONFIG_KEYS = {
-  minWorkers: key<number>(integer(1), {
-    type: 'integer ≥ 1',
+  minWorkers: key<number>(integer(1, 256), {
+    type: 'integer 1–256',
     default: '`1`',
     unit: 'workers',
     meaning: 'Workers started for the model.',
     torchServe: 'TorchServe accepts 0. Its default is one worker per GPU, or per CPU core without GPUs.',
   }),
-  maxWorkers: key<number>(integer(1), {
-    type: 'integer ≥ 1, and ≥ `minWorkers`',
+  maxWorkers: key<number>(integer(1, 256), {
+    type: 'integer 1–256, and ≥ `minWorkers`',
     default: '`minWorkers`',
     unit: 'workers',
     meaning: 'The most workers the model may have.',
@@ -158,6 +158,17 @@ export const MODEL_CONFIG_KEYS = {
       "The JavaScript heap cap of each worker: `resourceLimits.maxOldGenerationSizeMb` for a thread, `--max-old-space-size` for a process. A worker that outgrows it ends; its batch gets 500 `KILN_ERR_WORKER_DIED` and the worker is restarted. Native memory (ONNX Runtime's, sharp's) is not capped by it.",
     torchServe: 'Kiln only',
   }),
+  allowNonFinite: key<boolean>(
+    { type: 'boolean' },
+    {
+      type: 'boolean',
+      default: '`false`',
+      unit: '—',
+      meaning:
+        "Whether binary (v2 `binary_data_size`) FP16, FP32 and FP64 inputs may hold NaN or ±Infinity. Off: such a value is refused with 400 `KILN_ERR_BAD_REQUEST` naming the input and the element. JSON values must be finite numbers within the datatype's range either way (`1e39` is refused for FP32, not rounded to Infinity). See [kserve-v2.md](kserve-v2.md#nan-and-infinity).",
+      torchServe: 'Kiln only',
+    },
+  ),
   // Free-form, passed to the handler; an empty `handler:` (null) means no settings.
   handler: key<Record<string, unknown> | null>(
     { type: ['object', 'null'] },
@@ -215,6 +226,8 @@ export interface ModelConfig {
   isolation: Isolation | undefined;
   /** The JavaScript heap cap of each worker (MiB); undefined: V8's own limit. */
   workerHeapLimitMb: number | undefined;
+  /** Whether binary float inputs may carry NaN or ±Infinity. */
+  allowNonFinite: boolean;
   handler: Readonly<Record<string, unknown>>;
 }
 

@@ -67,6 +67,9 @@ describe('parseModelConfig', () => {
       deviceIds: [],
       executionProviders: ['cpu'],
       intraOpNumThreads: undefined,
+      isolation: undefined,
+      workerHeapLimitMb: undefined,
+      allowNonFinite: false,
       handler: {},
     });
     expect(resolveModelConfig({ deviceType: 'gpu' }).executionProviders).toEqual(['cuda', 'cpu']);
@@ -74,7 +77,7 @@ describe('parseModelConfig', () => {
 
   test('reports every problem at once, each with its line', () => {
     expect(problems('batchSize: 8\nbatch_delay: 5\nminWorkers: zero\n\ndeviceType: tpu\nexecutionProviders: [cuda, cuda]\n')).toEqual([
-      'cfg.yaml:2: unknown key "batch_delay" (known keys: minWorkers, maxWorkers, batchSize, maxBatchDelay, maxLatencyMs, responseTimeout, startupTimeout, jobQueueSize, clientTimeoutInMills, deviceType, deviceIds, executionProviders, intraOpNumThreads, isolation, workerHeapLimitMb, handler)',
+      'cfg.yaml:2: unknown key "batch_delay" (known keys: minWorkers, maxWorkers, batchSize, maxBatchDelay, maxLatencyMs, responseTimeout, startupTimeout, jobQueueSize, clientTimeoutInMills, deviceType, deviceIds, executionProviders, intraOpNumThreads, isolation, workerHeapLimitMb, allowNonFinite, handler)',
       'cfg.yaml:3: minWorkers: must be integer',
       'cfg.yaml:5: deviceType: must be one of "cpu", "gpu"',
       'cfg.yaml:6: executionProviders: must not repeat an item (items 0 and 1 are the same)',

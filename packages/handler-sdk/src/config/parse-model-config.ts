@@ -73,6 +73,7 @@ export function resolveModelConfig(file: ModelConfigFile = {}): ModelConfig {
     intraOpNumThreads: file.intraOpNumThreads,
     isolation: file.isolation,
     workerHeapLimitMb: file.workerHeapLimitMb,
+    allowNonFinite: file.allowNonFinite ?? false,
     handler: Object.freeze({ ...(file.handler ?? {}) }),
   });
 }

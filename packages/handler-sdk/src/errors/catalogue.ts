@@ -62,6 +62,13 @@ export const SERVER_ERRORS = {
     meaning: 'The request waited in the queue longer than clientTimeoutInMills and was dropped before it ran.',
   },
   KILN_ERR_REQUEST_TOO_LARGE: { status: 413, meaning: 'The request body is larger than maxRequestSize.' },
+  KILN_ERR_URI_TOO_LONG: { status: 414, meaning: 'A path segment (a model name, say) is longer than 100 characters.' },
+  KILN_ERR_HEADERS_TOO_LARGE: { status: 431, meaning: "The request's headers are larger than Node's limit (16 KiB by default)." },
+  KILN_ERR_REQUEST_TIMEOUT: {
+    status: 408,
+    meaning: 'The client took longer than headersTimeout to send its headers, or requestTimeout to send the whole request.',
+  },
+  KILN_ERR_BAD_HTTP: { status: 400, meaning: 'The request is not valid HTTP, or its path is not valid percent-encoding.' },
   KILN_ERR_ROUTE_NOT_FOUND: { status: 404, meaning: 'No API route has that path.' },
   KILN_ERR_METHOD_NOT_ALLOWED: { status: 405, meaning: 'The route exists but not for that HTTP method.' },
   KILN_ERR_SHUTTING_DOWN: { status: 503, meaning: 'The server is draining before it stops and takes no new requests.' },

@@ -55,11 +55,11 @@ const int = (array: TypedArrayClass, min: number, max: number, store: 'number' |
   max,
   store,
 });
-const float = (array: TypedArrayClass, store: 'number' | 'half' = 'number'): NumericLayout => ({
+const float = (array: TypedArrayClass, max: number, store: 'number' | 'half' = 'number'): NumericLayout => ({
   array,
   kind: 'number',
-  min: -Infinity,
-  max: Infinity,
+  min: -max,
+  max,
   store,
 });
 
@@ -79,9 +79,10 @@ const LAYOUT: Readonly<Record<NumericDatatype, NumericLayout>> = {
   // JSON numbers are doubles: 64-bit integers are exact up to 2^53.
   UINT64: int(BIG_UINT64, 0, Number.MAX_SAFE_INTEGER, 'bigint'),
   INT64: int(BIG_INT64, Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER, 'bigint'),
-  FP16: float(Uint16Array, 'half'),
-  FP32: float(Float32Array),
-  FP64: float(Float64Array),
+  // The largest finite value of each: a JSON number beyond it would round to Infinity.
+  FP16: float(Uint16Array, 65504, 'half'),
+  FP32: float(Float32Array, 3.4028234663852886e38),
+  FP64: float(Float64Array, Number.MAX_VALUE),
 };
 
 /** Bytes per element in raw tensor data (the v2 binary extension); BYTES is length-prefixed instead. */
@@ -160,6 +161,9 @@ export function checkAgainstSpec(
   return full;
 }
 
+/** How deep JSON tensor data may nest: far beyond any tensor's rank, and far below the stack's limit. */
+export const MAX_NESTING = 32;
+
 /**
  * Decodes JSON values (flat or nested lists) into a datatype's typed array, or strings for BYTES.
  * Every value is checked: an integer type takes integers within its range (UINT8 256 is refused,
@@ -168,7 +172,10 @@ export function checkAgainstSpec(
  */
 export function valuesFromJson(what: string, datatype: TensorDatatype, count: number, data: unknown, input?: string): TensorValues {
   if (!Array.isArray(data)) throw bad(`${what} needs "data": a list of values, flat or nested`, input);
-  const flat: unknown[] = data.flat(Infinity);
+  // Flattened to a bounded depth: a list nested 200,000 deep must be refused, not overflow the stack.
+  const flat: unknown[] = data.flat(MAX_NESTING);
+  const nested = flat.findIndex((v) => Array.isArray(v));
+  if (nested !== -1) throw bad(`${what}: "data" is nested more than ${MAX_NESTING} lists deep (at value ${nested}); send it flat`, input);
   if (flat.length !== count) throw bad(`${what} has ${flat.length} values, but its shape holds ${count}`, input);
   if (datatype === 'BYTES') {
     const index = flat.findIndex((v) => typeof v !== 'string');
@@ -192,8 +199,14 @@ export function valuesFromJson(what: string, datatype: TensorDatatype, count: nu
         input,
       );
     }
-    if (n < layout.min || n > layout.max)
-      throw bad(`${what}: value ${i} must be an integer within ${layout.min}..${layout.max}, received ${n}`, input);
+    if (!(n >= layout.min && n <= layout.max)) {
+      throw bad(
+        layout.kind === 'integer'
+          ? `${what}: value ${i} must be an integer within ${layout.min}..${layout.max}, received ${n}`
+          : `${what}: value ${i} must be a finite number within ±${layout.max}, received ${n}`,
+        input,
+      );
+    }
     out[i] = layout.store === 'bigint' ? BigInt(typeof v === 'bigint' ? v : n) : layout.store === 'half' ? toHalf(n) : n;
   }
   return out;
@@ -254,7 +267,11 @@ export interface DecodedTensor {
  * name, the datatype, the shape against the spec, then the values. Throws KILN_ERR_BAD_REQUEST
  * for a malformed tensor and KILN_ERR_INPUT_MISMATCH for one the model does not take.
  */
-export function decodeClientTensor(input: ClientTensor, signature: Signature | undefined): DecodedTensor {
+export function decodeClientTensor(
+  input: ClientTensor,
+  signature: Signature | undefined,
+  options: { allowNonFinite?: boolean } = {},
+): DecodedTensor {
   const { name } = input;
   const spec = inputSpec(name, signature);
   if (input.bytes === undefined && !Array.isArray(input.data))
@@ -268,5 +285,46 @@ export function decodeClientTensor(input: ClientTensor, signature: Signature | u
     input.bytes === undefined
       ? valuesFromJson(what, datatype, count, input.data, name)
       : valuesFromBytes(what, datatype, count, input.bytes, name);
+  if (input.bytes !== undefined && options.allowNonFinite !== true) refuseNonFinite(what, datatype, values, name);
   return { datatype, dims, values };
+}
+
+/**
+ * Refuses NaN and ±Infinity in binary float data, naming the first one: a NaN pixel would
+ * otherwise run through the model and come back as a NaN score (null in JSON), silently. Models
+ * that mean to take them set allowNonFinite.
+ */
+function refuseNonFinite(what: string, datatype: TensorDatatype, values: TensorValues, input: string): void {
+  let at = -1;
+  if (datatype === 'FP32' || datatype === 'FP64') {
+    const floats = values as Float32Array | Float64Array;
+    for (let i = 0; i < floats.length; i++) {
+      // x - x is 0 for every finite x, NaN for NaN and ±Infinity: one subtraction per value.
+      if (floats[i]! - floats[i]! !== 0) {
+        at = i;
+        break;
+      }
+    }
+  } else if (datatype === 'FP16') {
+    const halves = values as Uint16Array;
+    for (let i = 0; i < halves.length; i++) {
+      if ((halves[i]! & 0x7c00) === 0x7c00) {
+        at = i;
+        break;
+      }
+    }
+  }
+  if (at === -1) return;
+  const value =
+    datatype === 'FP16'
+      ? (values as Uint16Array)[at]! & 0x3ff
+        ? NaN
+        : (values as Uint16Array)[at]! & 0x8000
+          ? -Infinity
+          : Infinity
+      : (values as Float32Array)[at]!;
+  throw bad(
+    `${what}: value ${at} is ${value}; send finite numbers, or set allowNonFinite: true in the model's config to take NaN and ±Infinity`,
+    input,
+  );
 }

@@ -124,6 +124,14 @@ async function walkZip(path: string, visit: EntryVisitor): Promise<void> {
             zip.close();
             return reject(unsafe(path, name, 'it is a link or special file, not a regular file'));
           }
+          if (entry.isEncrypted()) {
+            zip.close();
+            return reject(
+              serverError('KILN_ERR_ARCHIVE_UNREADABLE', `${path}: entry "${name}" is encrypted; Kiln reads only unencrypted archives`, {
+                details: { archive: path, entry: name },
+              }),
+            );
+          }
           const open = () =>
             new Promise<Readable>((res, rej) =>
               zip.openReadStream(entry, (e, stream) => {

@@ -105,6 +105,7 @@ async function buildApp(name: ApiName, title: string, deps: ApiDeps): Promise<Fa
     headersTimeoutMs: config.headersTimeoutMs,
     closing: deps.closing,
     jsonBodies: name === 'management',
+    onServerError: deps.inference.onServerError,
   });
   await allowOrigins(app, config.corsAllowedOrigins);
   if (config.token !== undefined && config.authApis.includes(name)) {

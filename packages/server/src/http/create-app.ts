@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import { STATUS_CODES } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { createRequire } from 'node:module';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import swagger from '@fastify/swagger';
@@ -6,6 +8,7 @@ import { SERVER_VERSION } from '../version.js';
 import { toKilnError, type KilnError } from '@kiln/handler-sdk/errors';
 import { serverError } from '../errors.js';
 import { errorBody, v2ErrorBody } from './error-body.js';
+import { nestedDeeperThan, tooDeep } from './json-depth.js';
 
 export interface AppOptions {
   /** Title of the API's OpenAPI description. */
@@ -17,7 +20,12 @@ export interface AppOptions {
   closing?: () => boolean;
   /** Parse application/json bodies (the management API); other APIs keep every body as raw bytes. */
   jsonBodies?: boolean;
+  /** Told of every 5xx other than 503 that an error handler answers, to log it with its stack. */
+  onServerError?: ServerErrorReporter;
 }
+
+/** Logs a server-side error answered to a client; `request` says which. */
+export type ServerErrorReporter = (error: KilnError, request: FastifyRequest) => void;
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,128}$/;
 
@@ -46,6 +54,13 @@ const lazyCompilers: Compilers = {
 export async function createApp(options: AppOptions): Promise<FastifyInstance> {
   const app = Fastify({
     logger: false,
+    // Node checks headersTimeout and requestTimeout only this often (30 s unless told): often enough
+    // that a slow client is cut off within its setting, not up to half a minute later.
+    http: { connectionsCheckingInterval: checkingInterval(options) },
+    // Requests fastify refuses before any route (bad percent-encoding, an overlong segment), and
+    // ones Node refuses before fastify sees them: Kiln's shape and codes, not the frameworks'.
+    frameworkErrors: (error, request, reply) => sendErrorFor(request.url, reply, frameworkError(error, request.url)),
+    clientErrorHandler: answerClientError,
     // verbose: validation errors carry the value received, so messages can quote it.
     ajv: { customOptions: { verbose: true } },
     schemaController: { compilersFactory: lazyCompilers },
@@ -61,9 +76,16 @@ export async function createApp(options: AppOptions): Promise<FastifyInstance> {
   });
   app.server.headersTimeout = options.headersTimeoutMs;
   app.removeAllContentTypeParsers();
-  if (options.jsonBodies === true)
-    app.addContentTypeParser('application/json', { parseAs: 'string' }, app.getDefaultJsonParser('error', 'error'));
-  else app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
+  if (options.jsonBodies === true) {
+    const parseJson = app.getDefaultJsonParser('error', 'error');
+    app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) =>
+      parseJson(request, body.toString(), (error, value) => {
+        // Checked before schema validation, which recurses: a body nested 200,000 deep is a 400.
+        if (error === null && nestedDeeperThan(value)) done(tooDeep('the JSON body'), undefined);
+        else done(error, value);
+      }),
+    );
+  } else app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
   });
@@ -72,7 +94,7 @@ export async function createApp(options: AppOptions): Promise<FastifyInstance> {
   });
   // Routes throw KilnErrors; this is where an error becomes a body. KServe routes register their
   // own handler (kserveScope) for their shape.
-  app.setErrorHandler((error, request, reply) => sendError(reply, fromFramework(error, request, options.maxRequestSizeBytes)));
+  app.setErrorHandler((error, request, reply) => sendError(reply, answerable(error, request, options)));
   // The OpenAPI description is built from the same route schemas that validate requests.
   await app.register(swagger, { openapi: { openapi: '3.0.3', info: { title: options.title, version: SERVER_VERSION } } });
   const describe = async () => app.swagger();
@@ -91,6 +113,53 @@ export async function createApp(options: AppOptions): Promise<FastifyInstance> {
   return app;
 }
 
+/** How often Node looks for connections past their timeouts: a quarter of the shortest, within 0.1–1 s. */
+function checkingInterval(options: AppOptions): number {
+  return Math.min(1_000, Math.max(100, Math.floor(Math.min(options.headersTimeoutMs, options.requestTimeoutMs) / 4)));
+}
+
+/** fastify's refusals of a path, as Kiln errors. */
+function frameworkError(error: { code?: string }, url: string): KilnError {
+  const path = url.split('?')[0]!.slice(0, 200);
+  if (error.code === 'FST_ERR_MAX_PARAM_LENGTH') {
+    return serverError(
+      'KILN_ERR_URI_TOO_LONG',
+      `a segment of the path ${path}… is longer than 100 characters; model names and versions are shorter`,
+    );
+  }
+  if (error.code === 'FST_ERR_BAD_URL') {
+    return serverError(
+      'KILN_ERR_BAD_HTTP',
+      `the path ${path} is not valid percent-encoding (a % must be followed by two hex digits of UTF-8)`,
+    );
+  }
+  return toKilnError(error);
+}
+
+/**
+ * Answers what Node refuses before any route runs (headers too large, a timeout, malformed HTTP)
+ * in TorchServe's shape with a Kiln code, then closes the connection, as Node itself would.
+ */
+function answerClientError(error: Error & { code?: string }, socket: Duplex): void {
+  if (error.code === 'ECONNRESET' || socket.destroyed) return;
+  const refusal =
+    error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+      ? serverError(
+          'KILN_ERR_REQUEST_TIMEOUT',
+          'the request was not received in time (headersTimeout for its headers, requestTimeout for all of it)',
+        )
+      : error.code === 'HPE_HEADER_OVERFLOW'
+        ? serverError('KILN_ERR_HEADERS_TOO_LARGE', "the request's headers are larger than 16 KiB; send fewer or shorter headers")
+        : serverError('KILN_ERR_BAD_HTTP', `the request is not valid HTTP (${error.code ?? error.message})`);
+  const body = JSON.stringify(errorBody(refusal));
+  if (socket.writable) {
+    socket.write(
+      `HTTP/1.1 ${refusal.status} ${STATUS_CODES[refusal.status]}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n${body}`,
+    );
+  }
+  socket.destroy();
+}
+
 /** `query parameter min_worker must be integer, received "abc"`: the parameter, the rule, the value. */
 function invalidParameter(
   error: { instancePath: string; message?: string; params: Record<string, unknown>; data?: unknown },
@@ -102,6 +171,17 @@ function invalidParameter(
     String(error.params.missingProperty ?? error.params.additionalProperty ?? '');
   const received = error.params.missingProperty === undefined && error.data !== undefined ? `, received ${JSON.stringify(error.data)}` : '';
   return serverError('KILN_ERR_INVALID_PARAMETER', `${where} ${name} ${error.message ?? 'is invalid'}${received}`);
+}
+
+/** What a route threw, as the KilnError to answer; a server-side one is reported first. */
+function answerable(
+  error: unknown,
+  request: FastifyRequest,
+  options: Pick<AppOptions, 'maxRequestSizeBytes' | 'onServerError'>,
+): KilnError {
+  const answer = fromFramework(error, request, options.maxRequestSizeBytes);
+  if (answer.status >= 500 && answer.status !== 503) options.onServerError?.(answer, request);
+  return answer;
 }
 
 /**
@@ -125,9 +205,36 @@ function fromFramework(error: unknown, request: FastifyRequest, maxRequestSizeBy
   return toKilnError(error);
 }
 
+/** A body refused as too large is still read, and thrown away, up to this much before the connection is cut. */
+const DISCARD_LIMIT_BYTES = 64 * 1024 * 1024;
+
+/** What every error answer does first: Retry-After on a 503; the rest of a too-large body read and dropped. */
+function beforeError(reply: FastifyReply, error: KilnError): void {
+  if (error.status === 503) reply.header('retry-after', '1');
+  if (error.code === 'KILN_ERR_REQUEST_TOO_LARGE') discardBody(reply);
+}
+
+/**
+ * Reads the rest of a body that will not be used, so that the 413 reaches a client still sending:
+ * closing a socket with unread bytes makes TCP reset it, and the client loses the answer (EPIPE
+ * instead of a 413). The connection stays open while the body arrives, within requestTimeout,
+ * and is cut once DISCARD_LIMIT_BYTES more have come.
+ */
+function discardBody(reply: FastifyReply): void {
+  const raw = reply.request.raw;
+  if (raw.complete || raw.destroyed) return;
+  reply.removeHeader('connection'); // fastify asks to close at once; the body is drained instead
+  let discarded = 0;
+  raw.on('data', (chunk: Buffer) => {
+    discarded += chunk.length;
+    if (discarded > DISCARD_LIMIT_BYTES) raw.socket.destroy();
+  });
+  raw.resume();
+}
+
 /** Answers an error in TorchServe's shape `{code, type, message}`, with Kiln's `errorCode`. */
 export function sendError(reply: FastifyReply, error: KilnError): FastifyReply {
-  if (error.status === 503) reply.header('retry-after', '1');
+  beforeError(reply, error);
   return reply
     .code(error.status)
     .type('application/json')
@@ -136,7 +243,7 @@ export function sendError(reply: FastifyReply, error: KilnError): FastifyReply {
 
 /** Answers an error in KServe's shape `{"error": "..."}`, with Kiln's `errorCode`. */
 export function sendV2Error(reply: FastifyReply, error: KilnError): FastifyReply {
-  if (error.status === 503) reply.header('retry-after', '1');
+  beforeError(reply, error);
   return reply
     .code(error.status)
     .type('application/json')
@@ -144,9 +251,13 @@ export function sendV2Error(reply: FastifyReply, error: KilnError): FastifyReply
 }
 
 /** Registers KServe routes in a scope of their own, whose error handler answers the same errors in KServe's shape. */
-export function kserveScope(app: FastifyInstance, maxRequestSizeBytes: number, routes: (scope: FastifyInstance) => void): void {
+export function kserveScope(
+  app: FastifyInstance,
+  options: Pick<AppOptions, 'maxRequestSizeBytes' | 'onServerError'>,
+  routes: (scope: FastifyInstance) => void,
+): void {
   void app.register(async (scope) => {
-    scope.setErrorHandler((error, request, reply) => sendV2Error(reply, fromFramework(error, request, maxRequestSizeBytes)));
+    scope.setErrorHandler((error, request, reply) => sendV2Error(reply, answerable(error, request, options)));
     routes(scope);
   });
 }

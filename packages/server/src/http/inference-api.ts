@@ -3,7 +3,7 @@ import { renderBody, type Result, type WireRequest } from '@kiln/handler-sdk/run
 import { serverError } from '../errors.js';
 import type { ModelVersion } from '../registry/model-version.js';
 import type { ModelRegistry } from '../registry/registry.js';
-import { methodNotAllowed } from './create-app.js';
+import { methodNotAllowed, type ServerErrorReporter } from './create-app.js';
 import { toWireRequest } from './wire-request.js';
 
 export interface InferenceDeps {
@@ -17,6 +17,8 @@ export interface InferenceDeps {
   maxRequestSizeBytes?: number;
   /** Why the server is not healthy beyond its models' states: loads pending, archives refused at start. */
   startupProblems?: () => string[];
+  /** Logs a 5xx answered to a client (the v1 and v2 routes answer in a scope of their own). */
+  onServerError?: ServerErrorReporter;
 }
 
 /** TorchServe's inference API: GET /ping and POST /predictions/{model}[/{version}]. */

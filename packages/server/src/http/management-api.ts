@@ -7,6 +7,9 @@ import type { ModelService } from '../registry/model-service.js';
 import { methodNotAllowed } from './create-app.js';
 
 const integer = (minimum: number, description: string) => ({ type: 'integer', minimum, description }) as const;
+/** The most workers one version runs: as for --workers and a model-config's minWorkers. */
+const MAX_WORKERS = 256;
+const workerCount = (description: string) => ({ ...integer(1, description), maximum: MAX_WORKERS }) as const;
 const modelParams = { type: 'object', properties: { model_name: { type: 'string' } }, required: ['model_name'] } as const;
 const versionParams = {
   type: 'object',
@@ -18,7 +21,7 @@ const registerFields = {
   model_name: { type: 'string', minLength: 1, description: "Name to serve the model under (default: the manifest's)" },
   batch_size: integer(1, 'Overrides the archive’s batchSize'),
   max_batch_delay: integer(0, 'Overrides maxBatchDelay (ms)'),
-  initial_workers: integer(1, 'Workers to start (default: --workers)'),
+  initial_workers: workerCount('Workers to start (default: --workers)'),
   synchronous: { type: 'boolean', default: true, description: 'Answer once the workers are ready (200) rather than at once (202)' },
   response_timeout: integer(1, 'Overrides responseTimeout (s)'),
 } as const;
@@ -143,8 +146,8 @@ export function managementApi(app: FastifyInstance, service: ModelService): void
       querystring: {
         type: 'object',
         properties: {
-          min_worker: { ...integer(1, 'Workers to run'), default: 1 },
-          max_worker: integer(1, 'Upper bound (default: min_worker)'),
+          min_worker: { ...workerCount('Workers to run'), default: 1 },
+          max_worker: workerCount('Upper bound (default: min_worker)'),
           synchronous: { type: 'boolean', default: false, description: 'Answer once scaled (200) rather than at once (202)' },
         },
       },

@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { KilnError, sdkError } from '@kiln/handler-sdk/errors';
 import { renderBody } from '@kiln/handler-sdk/runtime';
 import { serverError } from '../errors.js';
+import { nestedDeeperThan, tooDeep } from '../http/json-depth.js';
 import { kserveScope } from '../http/create-app.js';
 import { submit, type InferenceDeps } from '../http/inference-api.js';
 import { toWireRequest } from '../http/wire-request.js';
@@ -12,7 +13,9 @@ import { toWireRequest } from '../http/wire-request.js';
  * throw; their scope's error handler answers in KServe's shape.
  */
 export function v1Api(app: FastifyInstance, deps: InferenceDeps): void {
-  kserveScope(app, deps.maxRequestSizeBytes ?? Infinity, (scope) => v1Routes(scope, deps));
+  kserveScope(app, { maxRequestSizeBytes: deps.maxRequestSizeBytes ?? Infinity, onServerError: deps.onServerError }, (scope) =>
+    v1Routes(scope, deps),
+  );
 }
 
 function v1Routes(app: FastifyInstance, deps: InferenceDeps): void {
@@ -37,6 +40,21 @@ function v1Routes(app: FastifyInstance, deps: InferenceDeps): void {
     }
     const list = (instances as { instances?: unknown } | undefined)?.instances;
     if (!Array.isArray(list)) throw sdkError('KILN_ERR_BAD_REQUEST', 'expected a JSON body {"instances": [...]}');
+    if (nestedDeeperThan(instances)) throw tooDeep('the JSON body');
+    // All instances are queued, or none: never half a request run and the rest refused.
+    const { jobQueueSize } = model.config;
+    if (list.length > jobQueueSize) {
+      throw sdkError(
+        'KILN_ERR_BAD_REQUEST',
+        `${list.length} instances are more than model "${model.name}" queues at once (jobQueueSize ${jobQueueSize}); send at most ${jobQueueSize} per request`,
+      );
+    }
+    if (list.length > model.queueRoom) {
+      throw serverError(
+        'KILN_ERR_QUEUE_FULL',
+        `model "${model.name}" has room for ${model.queueRoom} more requests (jobQueueSize ${jobQueueSize}), fewer than the ${list.length} instances sent; none was queued; retry shortly`,
+      );
+    }
     const base = await toWireRequest(request, deps.hiddenHeaders, deps.maxRequestSizeBytes);
     const results = await Promise.all(
       list.map((instance, i) =>

@@ -15,7 +15,9 @@ type ModelParams = { Params: { model: string; version?: string } };
  * throw; their scope's error handler answers in KServe's shape.
  */
 export function v2Api(app: FastifyInstance, deps: InferenceDeps): void {
-  kserveScope(app, deps.maxRequestSizeBytes ?? Infinity, (scope) => v2Routes(scope, deps));
+  kserveScope(app, { maxRequestSizeBytes: deps.maxRequestSizeBytes ?? Infinity, onServerError: deps.onServerError }, (scope) =>
+    v2Routes(scope, deps),
+  );
 }
 
 function v2Routes(app: FastifyInstance, deps: InferenceDeps): void {
@@ -48,8 +50,17 @@ function v2Routes(app: FastifyInstance, deps: InferenceDeps): void {
   const infer = async (request: FastifyRequest<ModelParams>, reply: FastifyReply) => {
     const model = resolve(request);
     const headerLength = request.headers['inference-header-content-length'];
+    // Decimal digits only: Number() would also take "0xd8", "1e2" or " 12 ".
+    if (headerLength !== undefined && (typeof headerLength !== 'string' || !/^\d{1,15}$/.test(headerLength))) {
+      throw sdkError(
+        'KILN_ERR_BAD_REQUEST',
+        `Inference-Header-Content-Length must be a decimal byte count, received ${JSON.stringify(headerLength)}`,
+      );
+    }
     const body = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
-    const parsed = parseV2Request(body, headerLength === undefined ? undefined : Number(headerLength), model.signature);
+    const parsed = parseV2Request(body, typeof headerLength === 'string' ? Number(headerLength) : undefined, model.signature, {
+      allowNonFinite: model.config.allowNonFinite,
+    });
     const result = await submit(
       model,
       { id: request.id, body: new Uint8Array(), contentType: undefined, headers: {}, query: {}, tensors: parsed.tensors },

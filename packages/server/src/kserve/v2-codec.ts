@@ -1,4 +1,5 @@
 import { sdkError } from '@kiln/handler-sdk/errors';
+import { isStackOverflow, tooDeep } from '../http/json-depth.js';
 import {
   DATATYPE_TO_TENSOR_TYPE,
   checkNoneMissing,
@@ -34,7 +35,28 @@ const bad = (message: string) => sdkError('KILN_ERR_BAD_REQUEST', message);
  * `Inference-Header-Content-Length` is given) and checks every input against the model's
  * signature before anything runs. Errors name the input, what was expected and what was received.
  */
-export function parseV2Request(body: Buffer, headerLength: number | undefined, signature: Signature | undefined): V2Request {
+export function parseV2Request(
+  body: Buffer,
+  headerLength: number | undefined,
+  signature: Signature | undefined,
+  options: { allowNonFinite?: boolean } = {},
+): V2Request {
+  try {
+    return parseChecked(body, headerLength, signature, options);
+  } catch (error) {
+    // A part of the request nested deep enough to exhaust a recursion (data is flattened to a
+    // bounded depth, but a shape or an output list may be quoted in a message): the client's doing.
+    if (isStackOverflow(error)) throw tooDeep('the request');
+    throw error;
+  }
+}
+
+function parseChecked(
+  body: Buffer,
+  headerLength: number | undefined,
+  signature: Signature | undefined,
+  options: { allowNonFinite?: boolean },
+): V2Request {
   if (headerLength !== undefined && (!Number.isInteger(headerLength) || headerLength < 0 || headerLength > body.length)) {
     throw bad(`Inference-Header-Content-Length must be a byte count within the body (${body.length} bytes), received ${headerLength}`);
   }
@@ -67,7 +89,7 @@ export function parseV2Request(body: Buffer, headerLength: number | undefined, s
     }
     // Binary data is decoded as a view of the body where it is aligned (kserve/v2-body.ts places
     // the first tensor so), and copied only where a tensor starts off its element boundary.
-    const decoded = decodeClientTensor({ name, datatype: input.datatype, shape: input.shape, data: input.data, bytes }, signature);
+    const decoded = decodeClientTensor({ name, datatype: input.datatype, shape: input.shape, data: input.data, bytes }, signature, options);
     tensors[name] = { type: DATATYPE_TO_TENSOR_TYPE[decoded.datatype]!, data: decoded.values, dims: decoded.dims };
   }
   if (cursor !== body.length)

@@ -191,6 +191,11 @@ export class ModelVersion {
     return { ready: this.phase.kind === 'ready', reason: this.reason };
   }
 
+  /** How many more requests the queue takes now (jobQueueSize less those waiting). */
+  get queueRoom(): number {
+    return Math.max(0, this.current.jobQueueSize - this.batcher.queued);
+  }
+
   get readyWorkers(): number {
     return this.pool.readyCount;
   }
