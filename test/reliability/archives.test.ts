@@ -164,6 +164,19 @@ const HOSTILE: Record<string, Hostile> = {
     code: 'KILN_ERR_MANIFEST_INVALID',
     message: /is not a valid Kiln manifest:\n.*model\.handler.*\.\.\/\.\.\/\.\.\/\.\.\/tmp\/x\.mjs/,
   },
+  'a version with a newline (a forged log line)': {
+    build: (good) =>
+      rawZip(
+        zipOf(
+          withManifest(good, (m) => {
+            m.model.modelVersion = '1.0\n[linear] forged line';
+          }),
+        ),
+      ),
+    status: 400,
+    code: 'KILN_ERR_MANIFEST_INVALID',
+    message: /is not a valid Kiln manifest:\n.*model\.modelVersion/,
+  },
   'a file the manifest does not list': {
     build: (good) => rawZip(zipOf(new Map([...good, ['extra.sh', Buffer.from('#!/bin/sh\n')]]))),
     status: 400,

@@ -98,7 +98,7 @@ export async function expectNothingLeft(server: CatalogueServer, extraModels: st
   await until(async () => processesUsing(scratch).sort().join() === (await listed()), 10_000).catch(() => {});
   expect(processesUsing(scratch).sort().join(), 'processes beyond the server and its listed workers').toBe(await listed());
   const allowed = new RegExp(
-    `^kiln-server-\\w+(/models|/staging|/tmp(/.*)?|/models/(${['linear', ...extraModels].join('|')})-[0-9a-f]+(/.*)?)?$`,
+    `^kiln-server-\\w+(/server\\.pid|/models|/staging|/tmp(/.*)?|/models/(${['linear', ...extraModels].join('|')})-[0-9a-f]+(/.*)?)?$`,
   );
   expect(filesUnder(scratch).filter((f) => !allowed.test(f))).toEqual([]);
 }

@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { basename, isAbsolute, join, resolve } from 'node:path';
+import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { KilnError } from '@kiln/handler-sdk/errors';
 import { checkModelName } from '@kiln/handler-sdk/runtime';
@@ -61,6 +61,9 @@ const consoleLog: ServerLog = {
 export async function startServer(config: ServerConfig, log: ServerLog = consoleLog, signal?: AbortSignal): Promise<KilnServer> {
   const sources = modelSources(config); // checked before anything listens: a bad --models stops here
   const workDir = await mkdtemp(join(tmpdir(), 'kiln-server-'));
+  // Whose folder this is, so that a later server can tell it was left by one that was killed.
+  await writeFile(join(workDir, OWNER_FILE), `${process.pid}\n`);
+  void removeStaleWorkDirs(dirname(workDir), log);
   const restoreTmpdir = useTmpdir(join(workDir, 'tmp'));
   const startup = { pending: sources.length, failed: [] as string[] };
   const registry = new ModelRegistry();
@@ -213,6 +216,37 @@ export async function startServer(config: ServerConfig, log: ServerLog = console
       log.info('stopped');
     },
   };
+}
+
+/** The file in a work folder that names the server process it belongs to. */
+const OWNER_FILE = 'server.pid';
+
+/**
+ * Removes the work folders (`kiln-server-*` beside this server's) of servers that are gone: killed
+ * with SIGKILL, or by the OOM killer, they could not clean up. A folder whose server is still
+ * running, or with no owner file, is left alone.
+ */
+async function removeStaleWorkDirs(parent: string, log: ServerLog): Promise<void> {
+  const removed: string[] = [];
+  for (const entry of await readdir(parent).catch(() => [])) {
+    if (!entry.startsWith('kiln-server-')) continue;
+    const pid = Number((await readFile(join(parent, entry, OWNER_FILE), 'utf8').catch(() => '')).trim());
+    if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid || isAlive(pid)) continue;
+    await rm(join(parent, entry), { recursive: true, force: true }).then(
+      () => removed.push(entry),
+      () => {},
+    );
+  }
+  if (removed.length > 0) log.info(`removed ${removed.length} work folder(s) left by servers that were killed: ${removed.join(', ')}`);
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM'; // someone else's process: alive
+  }
 }
 
 /**

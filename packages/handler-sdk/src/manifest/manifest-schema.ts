@@ -29,7 +29,8 @@ export const manifestSchema = {
       required: ['modelName', 'modelVersion', 'handler'],
       properties: {
         modelName: { type: 'string', pattern: MODEL_NAME_PATTERN },
-        modelVersion: { type: 'string', minLength: 1 },
+        // A version is a URL segment, a metric label and part of log lines, as a name is: the same rule.
+        modelVersion: { type: 'string', pattern: MODEL_NAME_PATTERN },
         serializedFile: { type: 'string', minLength: 1 },
         handler: { type: 'string', minLength: 1 },
         configFile: { type: 'string', minLength: 1 },

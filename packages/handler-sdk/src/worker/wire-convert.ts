@@ -54,8 +54,14 @@ function describe(value: unknown): string {
   return typeof value === 'function' ? 'a function' : typeof value === 'symbol' ? `a symbol (${String(value)})` : typeof value;
 }
 
-/** Typed arrays become arrays, bigints numbers, tensors `{name, datatype, shape, data}`. */
-export function toJsonValue(value: unknown): unknown {
+/** How deep an answer may nest: far beyond any real answer, far below the stack's limit. */
+const MAX_ANSWER_DEPTH = 1_000;
+
+/**
+ * Typed arrays become arrays, bigints numbers, tensors `{name, datatype, shape, data}`. A circular
+ * answer, or one nested deeper than MAX_ANSWER_DEPTH, is the handler's mistake, named.
+ */
+export function toJsonValue(value: unknown, path: object[] = []): unknown {
   if (typeof value === 'function' || typeof value === 'symbol') {
     throw new TypeError(`the handler returned ${describe(value)} where a JSON value was expected; return data, not code`);
   }
@@ -68,11 +74,19 @@ export function toJsonValue(value: unknown): unknown {
   if (value instanceof Tensor) return tensorToJson('', value);
   if (ArrayBuffer.isView(value))
     return Array.from(value as unknown as ArrayLike<number | bigint>, (v) => (typeof v === 'bigint' ? Number(v) : v));
-  if (Array.isArray(value)) return value.map(toJsonValue);
-  if (typeof (value as { toJSON?: unknown }).toJSON === 'function') return value;
-  const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(value)) out[k] = toJsonValue(v);
-  return out;
+  if (path.includes(value))
+    throw new TypeError('the handler returned an object that contains itself (a circular reference), which JSON cannot carry');
+  if (path.length >= MAX_ANSWER_DEPTH) throw new TypeError(`the handler returned a value nested more than ${MAX_ANSWER_DEPTH} levels deep`);
+  if (typeof (value as { toJSON?: unknown }).toJSON === 'function' && !Array.isArray(value)) return value;
+  path.push(value); // the objects above this one: a value met again on its own path is a cycle
+  try {
+    if (Array.isArray(value)) return value.map((item) => toJsonValue(item, path));
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) out[k] = toJsonValue(v, path);
+    return out;
+  } finally {
+    path.pop();
+  }
 }
 
 /** Rebuilds the handler's view of a request; bytes are wrapped, not copied. */

@@ -55,9 +55,15 @@ export class PoolWorker {
     const events = {
       onMessage: (message: WorkerMessage) => this.onMessage(message),
       onOutput: (stream: 'stdout' | 'stderr', line: string) => {
-        if (stream === 'stderr') {
+        // The tail keeps lines that can say why (not blank lines, not stack frames or their
+        // headings: an abort or an out-of-memory death prints pages of those last).
+        if (stream === 'stderr' && !/^\s*$|^\s*(\d+: |at |-----|<---)/.test(line)) {
           this.stderrTail.push(line);
           if (this.stderrTail.length > TAIL_LINES) this.stderrTail.shift();
+          // V8's own last words ("Reached heap limit Allocation failed - JavaScript heap out of
+          // memory") say why better than the native stack frames printed after them.
+          const fatal = /FATAL ERROR: (.+)$/.exec(line);
+          if (fatal !== null) this.lastError = fatal[1]!.trim();
         }
         spec.events.onLog(stream === 'stderr' ? 'warn' : 'info', line, { worker: spec.id, stream });
       },

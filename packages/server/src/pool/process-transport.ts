@@ -41,6 +41,7 @@ export class ProcessTransport implements WorkerTransport {
         env: { ...workerEnv(), TMPDIR: temp },
         // A process group of its own: Ctrl-C in a terminal reaches the server, which drains and then
         // stops its workers, instead of killing them mid-batch. A worker exits when its pipe closes.
+        // The group is killed when the worker ends, so processes its handler started end too.
         detached: true,
       },
     );
@@ -54,6 +55,7 @@ export class ProcessTransport implements WorkerTransport {
     // 'close', not 'exit': the pipes are drained by then, so a last frame or stderr line is not lost.
     this.exited = new Promise((resolve) =>
       this.child.once('close', (code, signal) => {
+        this.killGroup(); // whatever the handler started goes with it
         void rm(temp, { recursive: true, force: true }).finally(() => resolve({ code, signal }));
       }),
     );
@@ -67,7 +69,18 @@ export class ProcessTransport implements WorkerTransport {
     if (!this.socket.destroyed && this.socket.writable) writeFrame(this.socket, message);
   }
 
+  /** SIGKILL to the worker and every process it started: they share its process group. */
   kill(): void {
     if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
+    this.killGroup();
+  }
+
+  private killGroup(): void {
+    if (this.child.pid === undefined) return;
+    try {
+      process.kill(-this.child.pid, 'SIGKILL');
+    } catch {
+      // ESRCH: the group is empty already
+    }
   }
 }

@@ -27,6 +27,8 @@ const BACKOFF_BASE_MS = 250;
 const BACKOFF_MAX_MS = 30_000;
 const STOP_GRACE_MS = 5_000;
 const RECOVERY_ATTEMPTS = 5;
+/** A worker up this long before it ended was working: its end starts a new count of failures. */
+const STABLE_MS = 10_000;
 
 /** Workers started before their model's config was known (see registry/load-version.ts). */
 export interface Prestarted {
@@ -150,10 +152,16 @@ export class WorkerPool implements BatchRunner {
       return results;
     }
     const exit = await worker.exited; // settled already: the worker ended before answering
-    const error = serverError(
-      'KILN_ERR_WORKER_DIED',
-      `the worker of model "${this.options.model}" (${where(worker)}) died while running this request (${describeExit(exit)}${worker.why()}); it is being restarted`,
-    );
+    const error = worker.stopping
+      ? // Stopped on purpose (the drain time ran out, or it was scaled away): nothing restarts it.
+        serverError(
+          'KILN_ERR_WORKER_DIED',
+          `the worker of model "${this.options.model}" (${where(worker)}) was stopped before it answered this request (${describeExit(exit)}): the model is being scaled down or unregistered, or the server is stopping`,
+        )
+      : serverError(
+          'KILN_ERR_WORKER_DIED',
+          `the worker of model "${this.options.model}" (${where(worker)}) died while running this request (${describeExit(exit)}${worker.why()}); it is being restarted`,
+        );
     return batch.map(() => failure(error));
   }
 
@@ -217,8 +225,10 @@ export class WorkerPool implements BatchRunner {
     return worker.load({ modelDir, manifest, config, device: this.options.device(index), intraOpNumThreads }).then((error) => {
       clearTimeout(timer);
       if (error === undefined) {
+        // Loading is not surviving: the failure count is reset by a batch answered, or a worker
+        // that stays up for STABLE_MS, so a worker that loads and then crashes each time still
+        // backs off, and the model is reported failed after RECOVERY_ATTEMPTS.
         this.everReady = true;
-        this.failures = 0;
         this.checkStart();
         this.options.onChange();
         return undefined;
@@ -239,6 +249,7 @@ export class WorkerPool implements BatchRunner {
   private onExit(worker: PoolWorker, how: string): void {
     // A retired worker was counted, and replaced, when it was retired.
     if (!this.workers.delete(worker) || worker.stopping || this.stopped) return;
+    if (Date.now() - worker.startedAt >= STABLE_MS) this.failures = 0; // it ran fine for a while: a new failure, not a loop
     this.failed(`worker ${worker.id} exited (${how}${worker.why()})`);
   }
 
