@@ -165,14 +165,24 @@ describe('kiln serve: TorchServe inference API', () => {
     expect((await post(`${kiln.inference}/predictions/linear`, { row: [1, 2, 3, 4] })).json).toMatchObject({ y: y([1, 2, 3, 4]) });
   });
 
-  test('--allow-partial-start: a model refused at start no longer makes the server unready', async () => {
-    const archive = linearArchive(tempDir(), 'linear', 'batchSize: 1\n');
-    const kiln = await startKiln(['--models', `linear=${archive}`, 'nope=/nonexistent/nope.mar', '--allow-partial-start']);
+  test('--allow-partial-start: a model refused at start, or whose workers never loaded, no longer makes the server unready', async () => {
+    const dir = tempDir();
+    const archive = linearArchive(dir, 'linear', 'batchSize: 1\n');
+    const broken = linearArchive(dir, 'throw-in-initialize', 'batchSize: 1\n', 'broken');
+    const args = ['--models', `linear=${archive}`, 'nope=/nonexistent/nope.mar', `broken=${broken}`];
+    const kiln = await startKiln([...args, '--allow-partial-start']);
     expect(kiln.output()).toContain('model nope failed to load');
+    expect(kiln.output()).toContain('model broken 1.0 FAILED');
     const ping = await fetch(`${kiln.inference}/ping`);
     expect({ status: ping.status, json: await ping.json() }).toEqual({ status: 200, json: { status: 'Healthy' } });
     const ready = await fetch(`${kiln.inference}/v2/health/ready`);
     expect(ready.status).toBe(200);
+    // The failed model itself is still not ready, and says why.
+    expect((await fetch(`${kiln.inference}/v2/models/broken/ready`)).status).toBe(503);
+    // Without the flag, the same start is unhealthy on both counts.
+    const strict = await startKiln(args);
+    const problems = ((await (await fetch(`${strict.inference}/ping`)).json()) as { problems: string[] }).problems;
+    expect(problems.map((p) => p.split(':')[0])).toEqual(['nope', 'broken 1.0']);
   });
 
   test('--models all loads every archive in --model-store: zip, tgz and folder alike, each with its own version', async () => {

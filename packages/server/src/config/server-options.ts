@@ -194,9 +194,9 @@ export const SERVER_OPTIONS = {
     flag: '--allow-partial-start',
     env: 'KILN_ALLOW_PARTIAL_START',
     unit: '—',
-    help: 'Report ready when the models that loaded are ready, even if one given at start was refused',
+    help: 'Report ready when the models that loaded are ready, even if one given at start was refused or never got a worker up',
     meaning:
-      'Off (the default): `/ping` and `/v2/health/ready` answer unhealthy until every model given at start is ready, and stay unhealthy when one was refused. On: a model refused at start no longer counts; models still loading always do.',
+      'Off (the default): `/ping` and `/v2/health/ready` answer unhealthy until every model given at start is ready, and stay unhealthy when one was refused or none of its workers could load. On: such a model no longer counts (its own ready route still says 503); models still loading always count, and so does a model that served and then failed.',
   }),
   allowedUrls: option(
     list('list of regular expressions', { type: 'string', minLength: 1 }, (raw) => raw.split(/\s+/).filter(Boolean)),

@@ -17,6 +17,8 @@ export interface InferenceDeps {
   maxRequestSizeBytes?: number;
   /** Why the server is not healthy beyond its models' states: loads pending, archives refused at start. */
   startupProblems?: () => string[];
+  /** --allow-partial-start: a model given at start that failed to load does not make the server unhealthy. */
+  allowPartialStart?: boolean;
   /** Logs a 5xx answered to a client (the v1 and v2 routes answer in a scope of their own). */
   onServerError?: ServerErrorReporter;
 }
@@ -53,6 +55,7 @@ export function healthProblems(deps: InferenceDeps): string[] {
     ...deps.registry
       .all()
       .filter((m) => m.state.kind === 'failed' || m.state.kind === 'loading')
+      .filter((m) => !(deps.allowPartialStart === true && m.failedAtStart))
       .map((m) => `${m.name} ${m.version}: ${m.health().reason}`),
   ];
 }

@@ -98,6 +98,11 @@ export class WorkerPool implements BatchRunner {
     return this.readyCount > 0 || (this.everReady && !this.stopped && this.failures < RECOVERY_ATTEMPTS);
   }
 
+  /** Whether any worker of this pool ever loaded. */
+  get everLoaded(): boolean {
+    return this.everReady;
+  }
+
   get readyCount(): number {
     let ready = 0;
     for (const w of this.workers) if (w.state === 'idle' || w.state === 'busy') ready++;

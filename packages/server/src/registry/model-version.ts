@@ -186,6 +186,11 @@ export class ModelVersion {
     }
   }
 
+  /** A version given at start that never had a worker ready: what --allow-partial-start forgives. */
+  get failedAtStart(): boolean {
+    return this.loadedAtStartup && this.phase.kind === 'failed' && !this.pool.everLoaded;
+  }
+
   /** Whether the version takes requests, and if not why: for /ping, the v2 and v1 ready routes. */
   health(): { ready: boolean; reason: string } {
     return { ready: this.phase.kind === 'ready', reason: this.reason };
