@@ -64,6 +64,13 @@ const both: Fault[] = [
     /the handler returned an object that contains itself \(a circular reference\), which JSON cannot carry/,
   ],
   [
+    'an answer over maxResponseSize',
+    609,
+    500,
+    'KILN_ERR_RESPONSE_TOO_LARGE',
+    /^the answer of model "f(thread|process)" is 70000\d\d bytes, more than maxResponseSize \(6553500 bytes\); return less, or raise --max-response-size$/,
+  ],
+  [
     'a heap blow-up past workerHeapLimitMb (96)',
     607,
     500,

@@ -107,6 +107,7 @@ export async function startServer(config: ServerConfig, log: ServerLog = console
   const inferenceDeps: InferenceDeps = {
     registry,
     maxRequestSizeBytes: config.maxRequestSizeBytes,
+    maxResponseSizeBytes: config.maxResponseSizeBytes,
     allowPartialStart: config.allowPartialStart,
     startupProblems: () => [
       ...(startup.pending > 0 ? [`${startup.pending} model(s) still loading`] : []),

@@ -62,6 +62,7 @@ export const SERVER_ERRORS = {
     meaning: 'The request waited in the queue longer than clientTimeoutInMills and was dropped before it ran.',
   },
   KILN_ERR_REQUEST_TOO_LARGE: { status: 413, meaning: 'The request body is larger than maxRequestSize.' },
+  KILN_ERR_RESPONSE_TOO_LARGE: { status: 500, meaning: "The handler's answer is larger than maxResponseSize; it was not sent." },
   KILN_ERR_URI_TOO_LONG: { status: 414, meaning: 'A path segment (a model name, say) is longer than 100 characters.' },
   KILN_ERR_HEADERS_TOO_LARGE: { status: 431, meaning: "The request's headers are larger than Node's limit (16 KiB by default)." },
   KILN_ERR_REQUEST_TIMEOUT: {

@@ -28,6 +28,8 @@ export interface ServerConfig {
   /** Default isolation of a model's workers; a model's `isolation` overrides it. */
   isolation: Isolation;
   maxRequestSizeBytes: number;
+  /** The largest answer body a handler may send. */
+  maxResponseSizeBytes: number;
   /** Default queue bound per model; a model's jobQueueSize overrides it. */
   jobQueueSize: number;
   drainTimeoutMs: number;
@@ -94,6 +96,7 @@ export function resolveServerConfig(sources: ConfigSources = {}): ServerConfig {
     workers: merged.workers,
     isolation: merged.isolation,
     maxRequestSizeBytes: merged.maxRequestSize,
+    maxResponseSizeBytes: merged.maxResponseSize,
     jobQueueSize: merged.jobQueueSize,
     drainTimeoutMs: merged.drainTimeout * 1000,
     requestTimeoutMs: merged.requestTimeout * 1000,

@@ -140,6 +140,15 @@ export const SERVER_OPTIONS = {
     meaning:
       "What the workers of a model version whose `model-config.yaml` has no `isolation` are: threads of the server's process (batches cross without a copy; a native crash ends the whole server) or child processes (a native crash ends only that worker). See [lifecycle.md](lifecycle.md#workers) and [0004-worker-isolation.md](../decisions/0004-worker-isolation.md).",
   }),
+  maxResponseSize: option(integer(1), {
+    default: 6_553_500,
+    flag: '--max-response-size <bytes>',
+    env: 'KILN_MAX_RESPONSE_SIZE',
+    unit: 'bytes',
+    help: 'Largest answer a handler may send, larger ones become 500',
+    meaning:
+      "The largest answer body a handler may send, as TorchServe's `max_response_size`. A larger one is not sent: the client gets 500 `KILN_ERR_RESPONSE_TOO_LARGE` naming the size, and the server logs it. For a v2 answer, the JSON and the binary outputs added up; for a v1 answer, all predictions.",
+  }),
   maxRequestSize: option(integer(1), {
     default: 6_553_500,
     flag: '--max-request-size <bytes>',

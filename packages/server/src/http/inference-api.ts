@@ -15,6 +15,8 @@ export interface InferenceDeps {
   hiddenHeaders?: readonly string[];
   /** The whole request's size limit, multipart parts added up. */
   maxRequestSizeBytes?: number;
+  /** The largest answer body sent; a larger one is a 500. */
+  maxResponseSizeBytes?: number;
   /** Why the server is not healthy beyond its models' states: loads pending, archives refused at start. */
   startupProblems?: () => string[];
   /** --allow-partial-start: a model given at start that failed to load does not make the server unhealthy. */
@@ -67,7 +69,17 @@ export async function predictOn(
   reply: FastifyReply,
   deps: InferenceDeps,
 ): Promise<FastifyReply> {
-  return sendResult(reply, await submit(version, await toWireRequest(request, deps.hiddenHeaders, deps.maxRequestSizeBytes), reply, deps));
+  const result = await submit(version, await toWireRequest(request, deps.hiddenHeaders, deps.maxRequestSizeBytes), reply, deps);
+  return sendResult(reply, result, version, deps.maxResponseSizeBytes);
+}
+
+/** Refuses an answer of `bytes` over the limit: it is the handler's mistake, and it is not sent. */
+export function checkResponseSize(bytes: number, limit: number | undefined, version: ModelVersion): void {
+  if (limit === undefined || bytes <= limit) return;
+  throw serverError(
+    'KILN_ERR_RESPONSE_TOO_LARGE',
+    `the answer of model "${version.name}" is ${bytes} bytes, more than maxResponseSize (${limit} bytes); return less, or raise --max-response-size`,
+  );
 }
 
 /**
@@ -87,10 +99,11 @@ export async function submit(version: ModelVersion, wire: WireRequest, reply: Fa
   return result;
 }
 
-/** Writes a result; a failure is thrown, for the API's error handler to answer. */
-export function sendResult(reply: FastifyReply, result: Result): FastifyReply {
+/** Writes a result; a failure, or an answer over `maxResponseSizeBytes`, is thrown for the API's error handler. */
+export function sendResult(reply: FastifyReply, result: Result, version: ModelVersion, maxResponseSizeBytes?: number): FastifyReply {
   if (!result.ok) throw result.error;
-  reply.code(result.status).headers(result.headers);
   const { contentType, data } = renderBody(result.body);
+  checkResponseSize(typeof data === 'string' ? Buffer.byteLength(data) : data.byteLength, maxResponseSizeBytes, version);
+  reply.code(result.status).headers(result.headers);
   return reply.type(contentType).send(typeof data === 'string' ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength));
 }

@@ -4,7 +4,7 @@ import { renderBody } from '@kiln/handler-sdk/runtime';
 import { serverError } from '../errors.js';
 import { nestedDeeperThan, tooDeep } from '../http/json-depth.js';
 import { kserveScope } from '../http/create-app.js';
-import { submit, type InferenceDeps } from '../http/inference-api.js';
+import { checkResponseSize, submit, type InferenceDeps } from '../http/inference-api.js';
 import { toWireRequest } from '../http/wire-request.js';
 
 /**
@@ -72,6 +72,8 @@ function v1Routes(app: FastifyInstance, deps: InferenceDeps): void {
       const { data } = renderBody(result.body);
       return typeof data === 'string' ? data : JSON.stringify(Buffer.from(data).toString('base64'));
     });
-    return reply.type('application/json').send(`{"predictions":[${predictions.join(',')}]}`);
+    const body = `{"predictions":[${predictions.join(',')}]}`;
+    checkResponseSize(Buffer.byteLength(body), deps.maxResponseSizeBytes, model);
+    return reply.type('application/json').send(body);
   });
 }

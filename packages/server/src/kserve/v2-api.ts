@@ -2,7 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { sdkError } from '@kiln/handler-sdk/errors';
 import { kserveScope } from '../http/create-app.js';
-import { healthProblems, submit, type InferenceDeps } from '../http/inference-api.js';
+import { checkResponseSize, healthProblems, submit, type InferenceDeps } from '../http/inference-api.js';
 import { SERVER_VERSION } from '../version.js';
 import { sendParts } from '../http/send-parts.js';
 import { readV2Body } from './v2-body.js';
@@ -75,6 +75,11 @@ function v2Routes(app: FastifyInstance, deps: InferenceDeps): void {
       );
     }
     const encoded = encodeV2Response(result.body.outputs, parsed, { name: model.name, version: model.version });
+    checkResponseSize(
+      Buffer.byteLength(encoded.header) + encoded.chunks.reduce((n, chunk) => n + chunk.byteLength, 0),
+      deps.maxResponseSizeBytes,
+      model,
+    );
     if (encoded.chunks.length === 0) return reply.type('application/json').send(encoded.header);
     reply.header('inference-header-content-length', String(encoded.header.length));
     return sendParts(reply, 'application/octet-stream', [encoded.header, ...encoded.chunks], deps.closing());
