@@ -1,4 +1,4 @@
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { filesUnder, processesUsing } from '../support/hygiene.js';
@@ -26,6 +26,23 @@ describe('lifecycle', () => {
     expect(await second.stop('SIGTERM')).toBe(0);
     await until(() => processesUsing(scratch).length === 0, 10_000);
     expect(filesUnder(scratch)).toEqual([]);
+  });
+
+  test('a server killed with SIGKILL while a process worker spins in an endless loop: the worker dies with it', async () => {
+    const dir = tempDir();
+    const scratch = tempDir('kiln-tmpdir-');
+    const archive = linearArchive(dir, 'faulty', 'batchSize: 1\nisolation: process\nresponseTimeout: 600\n');
+    const kiln = await startKiln(['--models', `faulty=${archive}`], { env: { TMPDIR: scratch } });
+    // Row 610 spins forever: the worker's thread never turns its event loop again.
+    void fetch(`${kiln.inference}/predictions/faulty`, {
+      method: 'POST',
+      body: JSON.stringify({ row: [610, 0, 0, 0] }),
+      headers: { 'content-type': 'application/json' },
+    }).catch(() => {});
+    const worker = processesUsing(scratch).find((pid) => pid !== kiln.child.pid)!;
+    await until(() => Number(readFileSync(`/proc/${worker}/stat`, 'utf8').split(') ')[1]!.split(' ')[11]) > 50); // it is spinning (utime)
+    expect(await kiln.stop('SIGKILL')).toBe(null);
+    await until(() => processesUsing(scratch).length === 0, 5_000);
   });
 
   test("a running server's work folder is never taken for a stale one", async () => {

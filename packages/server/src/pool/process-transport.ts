@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -7,6 +7,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { FrameReader, writeFrame, type ParentMessage, type WorkerMessage } from './protocol.js';
 import { WORKER_ENTRY, forwardLines, workerEnv, type ExitInfo, type TransportOptions, type WorkerTransport } from './transport.js';
+
+/** util-linux's setpriv, which sets a process's parent-death signal before it runs node. */
+const SETPRIV = ['/usr/bin/setpriv', '/bin/setpriv'].find((path) => existsSync(path));
 
 /** The child's end of the framed pipe: stdin, stdout and stderr come first. */
 const FRAME_FD = 3;
@@ -28,23 +31,25 @@ export class ProcessTransport implements WorkerTransport {
     // A temp folder of its own (ONNX Runtime writes files there for each session), removed when it
     // ends. Under the server's work folder: see serve.ts.
     const temp = mkdtempSync(join(tmpdir(), 'worker-'));
-    this.child = spawn(
+    const node = [
       process.execPath,
-      [
-        '--enable-source-maps',
-        ...(options.heapLimitMb === undefined ? [] : [`--max-old-space-size=${options.heapLimitMb}`]),
-        fileURLToPath(WORKER_ENTRY),
-        `--frame-fd=${FRAME_FD}`,
-      ],
-      {
-        stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
-        env: { ...workerEnv(), TMPDIR: temp },
-        // A process group of its own: Ctrl-C in a terminal reaches the server, which drains and then
-        // stops its workers, instead of killing them mid-batch. A worker exits when its pipe closes.
-        // The group is killed when the worker ends, so processes its handler started end too.
-        detached: true,
-      },
-    );
+      '--enable-source-maps',
+      ...(options.heapLimitMb === undefined ? [] : [`--max-old-space-size=${options.heapLimitMb}`]),
+      fileURLToPath(WORKER_ENTRY),
+      `--frame-fd=${FRAME_FD}`,
+    ];
+    // Through setpriv where there is one (Linux): the kernel then SIGKILLs the worker when the
+    // server dies, however it dies, even while the worker's own thread is stuck (an endless loop, a
+    // long native call) and cannot notice its socket closing.
+    const command = SETPRIV === undefined ? node : [SETPRIV, '--pdeathsig', 'SIGKILL', '--', ...node];
+    this.child = spawn(command[0]!, command.slice(1), {
+      stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
+      env: { ...workerEnv(), TMPDIR: temp },
+      // A process group of its own: Ctrl-C in a terminal reaches the server, which drains and then
+      // stops its workers, instead of killing them mid-batch. A worker exits when its pipe closes.
+      // The group is killed when the worker ends, so processes its handler started end too.
+      detached: true,
+    });
     this.socket = this.child.stdio[FRAME_FD] as Socket;
     const reader = new FrameReader((message) => events.onMessage(message as WorkerMessage));
     this.socket.on('data', (chunk: Buffer) => reader.push(chunk));
