@@ -251,6 +251,13 @@ export class WorkerPool implements BatchRunner {
     });
   }
 
+  /** Workers running or starting that were not told to stop. */
+  private liveCount(): number {
+    let live = 0;
+    for (const w of this.workers) if (!w.stopping && w.state !== 'dead') live++;
+    return live;
+  }
+
   private onExit(worker: PoolWorker, how: string): void {
     // A retired worker was counted, and replaced, when it was retired.
     if (!this.workers.delete(worker) || worker.stopping || this.stopped) return;
@@ -274,14 +281,13 @@ export class WorkerPool implements BatchRunner {
   }
 
   private scheduleRestart(): void {
-    if (this.stopped || this.restartTimer !== undefined) return;
-    const live = [...this.workers].filter((w) => !w.stopping && w.state !== 'dead').length;
-    if (live >= this.target) return;
+    if (this.stopped || this.restartTimer !== undefined || this.liveCount() >= this.target) return;
     const delay = Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** Math.max(0, this.failures - 1));
     this.options.events.onLog('info', `restarting a worker of model "${this.options.model}" in ${delay} ms`, {});
     this.restartTimer = setTimeout(() => {
       this.restartTimer = undefined;
-      if (this.stopped) return;
+      // A scale while the restart waited may have started the missing workers already.
+      if (this.stopped || this.liveCount() >= this.target) return;
       // A failed start ends in onExit, which counts the failure and schedules the next try.
       void this.spawn();
     }, delay);
