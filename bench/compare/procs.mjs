@@ -1,9 +1,11 @@
 // Child processes of the benchmark: starting them, reading their answers, and making sure none
 // outlives the benchmark, whatever way it ends. Kiln starts worker processes in process groups
 // of their own, so killing a server's group is not enough: every descendant is found through
-// /proc and killed by pid.
+// /proc and killed by pid (../proc-tree.mjs).
+export { descendants, killTree };
 import { spawn } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { descendants, killTree } from '../proc-tree.mjs';
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -17,50 +19,6 @@ process.on('exit', () => {
 });
 // A signal would otherwise end the process without running 'exit' handlers.
 for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(signal, () => process.exit(130));
-
-/** All descendants of a pid, deepest last, from the ppid field of /proc/N/stat. */
-export function descendants(pid) {
-  const children = new Map();
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      // The command name may hold spaces and parentheses: the ppid is the 2nd field after the last ')'.
-      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      if (!children.has(ppid)) children.set(ppid, []);
-      children.get(ppid).push(Number(name));
-    } catch {
-      // The process ended while we looked.
-    }
-  }
-  const out = [];
-  const walk = (p) => {
-    for (const c of children.get(p) ?? []) {
-      out.push(c);
-      walk(c);
-    }
-  };
-  walk(pid);
-  return out;
-}
-
-/** Kills a process and everything below it, now (SIGKILL). Synchronous, for 'exit' handlers. */
-export function killTree(pid) {
-  if (pid === undefined) return;
-  let pids = [];
-  try {
-    pids = descendants(pid);
-  } catch {
-    /* /proc unreadable: the pid alone */
-  }
-  for (const p of [pid, ...pids]) {
-    try {
-      process.kill(p, 'SIGKILL');
-    } catch {
-      /* already gone */
-    }
-  }
-}
 
 /**
  * Starts counting CPU time: the whole machine's (from /proc/stat) and this process tree's (its

@@ -4,7 +4,10 @@ import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { descendants, killTree } from '../proc-tree.mjs';
 import { writeLinearModel } from './model.mjs';
+
+export { descendants, killTree };
 
 export const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const KILN_BIN = join(REPO_ROOT, 'packages/cli/bin/kiln.js');
@@ -110,49 +113,6 @@ export async function startServer(args, nodeArgs = [], env = {}) {
       return { code, signal, ms: Math.round(performance.now() - started), forced };
     },
   };
-}
-
-/** All descendants of a pid, from the ppid field of /proc/N/stat. */
-export function descendants(pid) {
-  const children = new Map();
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      // The command name may hold spaces and parentheses: the ppid is the 2nd field after the last ')'.
-      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      if (!children.has(ppid)) children.set(ppid, []);
-      children.get(ppid).push(Number(name));
-    } catch {
-      // The process ended while we looked.
-    }
-  }
-  const out = [];
-  const walk = (p) => {
-    for (const c of children.get(p) ?? []) {
-      out.push(c);
-      walk(c);
-    }
-  };
-  walk(pid);
-  return out;
-}
-
-/** Kills a process and everything below it, now (SIGKILL). Synchronous, for 'exit' handlers. */
-export function killTree(pid) {
-  let pids = [];
-  try {
-    pids = descendants(pid);
-  } catch {
-    // /proc unreadable: the pid alone.
-  }
-  for (const p of [pid, ...pids]) {
-    try {
-      process.kill(p, 'SIGKILL');
-    } catch {
-      // Already gone.
-    }
-  }
 }
 
 /** Resident set size of a pid in KiB, from VmRSS in /proc/PID/status. */

@@ -1,21 +1,11 @@
 import { describe, expect, test } from 'vitest';
+import { workerPids } from '../support/catalogue.js';
 import { filesUnder, processesUsing } from '../support/hygiene.js';
 import { tempDir } from '../support/kiln.js';
 import { linearExpected } from '../support/onnx-models.js';
 import { linearArchive, post, startKiln, until, type RunningKiln } from '../support/server.js';
 
 const y = (row: number[]) => linearExpected(row).map(Math.fround);
-
-type Described = { modelName: string; workers: { pid: number }[] }[];
-
-/** The worker pids of every registered model, from the management API. */
-async function workerPids(kiln: RunningKiln): Promise<number[]> {
-  const { models } = (await (await fetch(`${kiln.management}/models?limit=100`)).json()) as { models: { modelName: string }[] };
-  const described = await Promise.all(
-    models.map(async (m) => (await (await fetch(`${kiln.management}/models/${m.modelName}/all`)).json()) as Described),
-  );
-  return described.flat().flatMap((v) => v.workers.map((w) => w.pid));
-}
 
 /** The process table holds the server and the workers it lists, nothing more. */
 async function expectNoOrphans(kiln: RunningKiln, scratch: string): Promise<void> {
