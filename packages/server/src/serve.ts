@@ -63,7 +63,6 @@ export async function startServer(config: ServerConfig, log: ServerLog = console
   const workDir = await mkdtemp(join(tmpdir(), 'kiln-server-'));
   // Whose folder this is, so that a later server can tell it was left by one that was killed.
   await writeFile(join(workDir, OWNER_FILE), `${process.pid}\n`);
-  void removeStaleWorkDirs(dirname(workDir), log);
   const restoreTmpdir = useTmpdir(join(workDir, 'tmp'));
   const startup = { pending: sources.length, failed: [] as string[] };
   const registry = new ModelRegistry();
@@ -195,6 +194,8 @@ export async function startServer(config: ServerConfig, log: ServerLog = console
       return model;
     }),
   ).then((models) => models.filter((m): m is ModelVersion => m !== undefined));
+  // Folders of killed servers are cleaned once the models are up: never on the way to a first answer.
+  void loaded.then(() => removeStaleWorkDirs(dirname(workDir), log));
 
   return {
     addresses,
