@@ -78,7 +78,7 @@ function archive(kilnRoot, dir, contestant, model, setup) {
   if (setup.batchSize > 1) lines.push(`maxBatchDelay: ${setup.maxBatchDelay}`);
   if (contestant.isolation) lines.push(`isolation: ${contestant.isolation}`);
   const config = `${lines.join('\n')}\n`;
-  const key = `${model.key}|${config}`;
+  const key = `${kilnRoot}|${model.key}|${config}`; // two builds may archive differently
   if (archives.has(key)) return archives.get(key);
   const mar = archiveWithConfig(kilnRoot, model, config, join(dir, `mar-${archives.size}`));
   archives.set(key, mar);

