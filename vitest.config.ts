@@ -5,5 +5,8 @@ export default defineConfig({
     include: ['packages/*/src/**/*.test.ts', 'test/**/*.test.ts'],
     testTimeout: 60_000,
     hookTimeout: 60_000,
+    // Servers the tests start write their logs for people, as on a terminal; tests of the JSON
+    // format ask for it with --log-format json.
+    env: { KILN_LOG_FORMAT: 'pretty' },
   },
 });

@@ -90,7 +90,7 @@ async function serve(models) {
   child.stdout.on('data', (d) => (out += d));
   while (!/Kiln is ready/.test(out)) await new Promise((r) => setTimeout(r, 2));
   const readyMs = performance.now() - started;
-  return { child, readyMs, address: /inference API listening on (\S+)/.exec(out)[1] };
+  return { child, readyMs, address: /inference API listening on (http:\/\/[^\s"]+)/.exec(out)[1] };
 }
 
 async function stop(child) {

@@ -128,7 +128,7 @@ const child = spawn(
 let out = '';
 child.stdout.on('data', (d) => (out += d));
 while (!/Kiln is ready/.test(out)) await new Promise((r) => setTimeout(r, 5));
-const url = `${/inference API listening on (\S+)/.exec(out)[1]}/v2/models/convnet/infer`;
+const url = `${/inference API listening on (http:\/\/[^\s"]+)/.exec(out)[1]}/v2/models/convnet/infer`;
 
 const jsonBody = Buffer.from(
   JSON.stringify({ inputs: [{ name: 'image', shape: [1, 3, 224, 224], datatype: 'FP32', data: Array.from(pixels) }] }),

@@ -43,7 +43,12 @@ const built = spawnSync(
 if (built.status !== 0) process.exit(built.status ?? 1);
 
 console.log(`$ kiln serve --models ocr=${relative(root, archive)}`);
-const server = spawn(process.execPath, [kiln, 'serve', '--models', `ocr=${archive}`], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
+// Its output goes through this script (a pipe, which would mean JSON): ask for lines for people.
+const format = process.env.KILN_LOG_FORMAT === undefined ? ['--log-format', 'pretty'] : [];
+const server = spawn(process.execPath, [kiln, 'serve', '--models', `ocr=${archive}`, ...format], {
+  cwd: root,
+  stdio: ['ignore', 'pipe', 'inherit'],
+});
 for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => server.kill(signal));
 server.on('exit', (code) => process.exit(code ?? 0));
 
@@ -53,7 +58,7 @@ server.stdout.on('data', async (chunk) => {
   const wasReady = /Kiln is ready/.test(output);
   output += chunk;
   if (wasReady || !/Kiln is ready/.test(output)) return;
-  const address = /inference API listening on (\S+)/.exec(output)[1];
+  const address = /inference API listening on (http:\/\/[^\s"]+)/.exec(output)[1];
   const response = await fetch(`${address}/predictions/ocr`, {
     method: 'POST',
     body: await readFile(image),

@@ -79,7 +79,7 @@ async function serve(mar) {
     if (child.exitCode !== null || Date.now() > deadline) throw new Error(`kiln serve ${mar} did not get ready:\n${output}`);
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
-  const address = (api) => new RegExp(`${api} API listening on (\\S+)`).exec(output)[1];
+  const address = (api) => new RegExp(`${api} API listening on (http:\\/\\/[^\\s"]+)`).exec(output)[1];
   return {
     url: address('inference'),
     metrics: `${address('metrics')}/metrics`,

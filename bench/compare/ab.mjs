@@ -8,6 +8,9 @@
 // Environment (defaults in brackets):
 //   KILN_AB_MODELS [mnv2]  KILN_AB_ISOLATIONS [thread,process]  KILN_AB_WINDOWS [6]
 //   KILN_AB_SETUPS [1:0:2x1,8:2:1x2]  batchSize:maxBatchDelay:procs×threads
+//   KILN_AB_A_ENV, KILN_AB_B_ENV  JSON objects of environment variables for A's or B's server
+//                          (e.g. '{"KILN_ACCESS_LOG":"/tmp/access.log"}' to measure one setting;
+//                          A and B may then be the same build)
 //   KILN_AB_REPORT         also writes the markdown table to this file
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -36,8 +39,8 @@ try {
     for (const isolation of (env.KILN_AB_ISOLATIONS ?? 'thread,process').split(',')) {
       for (const setup of setups) {
         const contestant = { id: `kiln-${isolation}`, label: `Kiln ${isolation}`, kind: 'kiln', isolation };
-        const a = await startServer(rootA, dir, contestant, model, setup);
-        const b = await startServer(rootB, dir, contestant, model, setup);
+        const a = await startServer(rootA, dir, { ...contestant, env: JSON.parse(env.KILN_AB_A_ENV ?? '{}') }, model, setup);
+        const b = await startServer(rootB, dir, { ...contestant, env: JSON.parse(env.KILN_AB_B_ENV ?? '{}') }, model, setup);
         const ratios = { rps: [], p50: [] };
         try {
           for (let w = 0; w < windows; w++) {
@@ -67,8 +70,8 @@ try {
 
 const range = (xs) => `${Math.min(...xs).toFixed(2)}–${Math.max(...xs).toFixed(2)}`;
 const table = [
-  `A: ${rootA}`,
-  `B: ${rootB}`,
+  `A: ${rootA} ${env.KILN_AB_A_ENV ?? ''}`,
+  `B: ${rootB} ${env.KILN_AB_B_ENV ?? ''}`,
   '',
   `${windows} alternating windows per row (c=32 for 2 s, then c=1 for 1 s, each after 0.5 s of warm-up). Below 1 means B is slower at throughput or faster at latency.`,
   '',

@@ -13,7 +13,7 @@ import { freePort, runLoad, start, stop, waitForLine } from './procs.mjs';
 const here = fileURLToPath(new URL('.', import.meta.url));
 
 /**
- * @typedef {{ id: string, label: string, kind: 'inproc' | 'naive' | 'kiln', isolation?: 'thread' | 'process' }} Contestant
+ * @typedef {{ id: string, label: string, kind: 'inproc' | 'naive' | 'kiln', isolation?: 'thread' | 'process', env?: Record<string, string> }} Contestant
  * @typedef {{ batchSize: number, maxBatchDelay: number | 'auto', procs: number, threads: number }} Setup
  * @typedef {import('./models.mjs').BenchModel & { inputName: string, outputName: string, input: Float32Array, reference: Float32Array, bodies: Record<'naive' | 'kiln', { file: string, headers: Record<string, string> }> }} Model
  */
@@ -159,7 +159,7 @@ export async function startServer(kilnRoot, dir, contestant, model, setup) {
         '--metrics-address',
         'http://127.0.0.1:0',
       ],
-      { cwd: dir },
+      { cwd: dir, env: { ...process.env, ...contestant.env } },
     );
   }
   const server = { child, url, body, spawnMs: 0 };

@@ -91,7 +91,7 @@ export async function startServer(args, nodeArgs = [], env = {}) {
     }
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
-  const address = (api) => new RegExp(`${api} API listening on (\\S+)`).exec(output)?.[1];
+  const address = (api) => new RegExp(`${api} API listening on (http:\\/\\/[^\\s"]+)`).exec(output)?.[1];
   return {
     pid: child.pid,
     inference: address('inference'),

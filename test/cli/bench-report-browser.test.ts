@@ -1,19 +1,17 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { chromium } from 'playwright-core';
 import { describe, expect, test } from 'vitest';
 import type { BenchReport } from '../../packages/cli/src/commands/bench/report-types.js';
+import { launchChromium, noBrowser } from '../support/browser.js';
 import { KILN_BIN, REPO_ROOT, tempDir } from '../support/kiln.js';
 import { linearArchive } from '../support/server.js';
 
-// Debian's chromium (.ci/run installs it). Without it, only a local run may skip; CI fails.
-const CHROMIUM = process.env.KILN_CHROMIUM ?? '/usr/bin/chromium';
 const ARTIFACTS = join(REPO_ROOT, 'test/artifacts');
 
 describe('report.html in a real browser', () => {
-  test.skipIf(!existsSync(CHROMIUM) && process.env.CI === undefined)(
+  test.skipIf(noBrowser)(
     'draws its three charts with no network access, one point per level, and looks right in a screenshot',
     async () => {
       const dir = tempDir();
@@ -28,18 +26,7 @@ describe('report.html in a real browser', () => {
       expect(run.status, run.stderr).toBe(0);
       const report = JSON.parse(readFileSync(join(dir, 'report.json'), 'utf8')) as BenchReport;
 
-      const browser = await chromium.launch({
-        executablePath: CHROMIUM,
-        // As root in a sandboxed machine with no network: no sandbox, no GPU, nothing phoning home.
-        args: [
-          '--no-sandbox',
-          '--disable-gpu',
-          '--disable-background-networking',
-          '--disable-component-update',
-          '--disable-sync',
-          '--no-first-run',
-        ],
-      });
+      const browser = await launchChromium();
       try {
         const page = await browser.newPage({ viewport: { width: 1100, height: 900 } });
         const requested: string[] = [];

@@ -117,7 +117,7 @@ describe('kiln bench', () => {
     const serverBatches = sum([...metrics.matchAll(/^kiln_batches_total\{model_name="linear".*\} (\d+)$/gm)].map((m) => Number(m[1])));
     expect(serverBatches).toBeGreaterThan(0);
     expect(sum(report.levels.map((l) => l.server!.batches))).toBe(serverBatches);
-    expect(metrics).toContain(`kiln_requests_total{model_name="linear",model_version="1.0",status="200"} 400`);
+    expect(metrics).toContain(`kiln_requests_total{model_name="linear",model_version="1.0",status="200",error_code="",api="v2"} 400`);
   });
 
   test('errors are counted by status; a level where nothing succeeds still writes its report, then exits 1', async () => {

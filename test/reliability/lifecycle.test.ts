@@ -21,6 +21,8 @@ describe('lifecycle', () => {
 
     const second = await startKiln(['--models', `linear=${archive}`], { env: { TMPDIR: scratch } });
     await until(() => !existsSync(join(scratch, left[0]!)));
+    // The line comes once every folder is looked at; it may reach the pipe a moment after.
+    await until(() => second.output().includes('removed 1 work folder'));
     expect(second.output()).toContain(`removed 1 work folder(s) left by servers that were killed: ${left[0]}`);
     expect((await post(`${second.inference}/predictions/linear`, { row: [1, 2, 3, 4] })).status).toBe(200);
     expect(await second.stop('SIGTERM')).toBe(0);

@@ -43,7 +43,7 @@ describe.each(['thread', 'process'] as const)('SIGTERM during start-up, %s worke
     if (child.exitCode === null) child.kill('SIGKILL');
     expect({ code, signal }, output).toEqual({ code: 0, signal: null });
     expect(output).toContain('received SIGTERM');
-    expect(output).toMatch(/\nstopped\n/);
+    expect(output).toMatch(/ INFO: stopped\n/);
     expect(output).not.toContain('Kiln is ready');
     expect(output).not.toContain('restarting a worker');
     await until(() => processesUsing(scratch).length === 0, 5_000);

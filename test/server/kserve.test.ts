@@ -84,7 +84,7 @@ describe('KServe v2', () => {
     };
     expect(await get('/v2')).toEqual({
       status: 200,
-      json: { name: 'kiln', version: expect.any(String), extensions: ['binary_tensor_data'] },
+      json: { name: 'kiln', version: expect.any(String), extensions: ['binary_tensor_data', 'statistics'] },
     });
     expect(await get('/v2/health/live')).toEqual({ status: 200, json: { live: true } });
     expect(await get('/v2/health/ready')).toEqual({ status: 200, json: { ready: true } });

@@ -21,11 +21,11 @@ describe('security defaults', () => {
 
     const none = await post(`${kiln.inference}/predictions/linear`, { row: [1, 2, 3, 4] });
     expect(none.status).toBe(401);
-    expect(none.headers.get('www-authenticate')).toBe('Bearer realm="kiln"');
+    expect(none.headers.get('www-authenticate')).toBe('Bearer realm="kiln", Basic realm="kiln", charset="UTF-8"');
     expect(none.json).toEqual({
       code: 401,
       type: 'InvalidKeyException',
-      message: 'this API needs a token: send Authorization: Bearer <token>',
+      message: 'this API needs a token: send Authorization: Bearer <token> (a browser may give it as the password)',
       errorCode: 'KILN_ERR_UNAUTHORIZED',
     });
 
@@ -35,12 +35,12 @@ describe('security defaults', () => {
       { 'content-type': 'application/json', authorization: `Bearer ${TOKEN.slice(0, -1)}x` },
     );
     expect(wrong.status).toBe(401);
-    expect(wrong.json.message).toBe('the token in Authorization: Bearer does not match');
+    expect(wrong.json.message).toBe('the token in Authorization does not match');
 
     const v2 = await fetch(`${kiln.inference}/v2/models/linear`);
     expect(v2.status).toBe(401);
     expect(await v2.json()).toEqual({
-      error: 'this API needs a token: send Authorization: Bearer <token>',
+      error: 'this API needs a token: send Authorization: Bearer <token> (a browser may give it as the password)',
       errorCode: 'KILN_ERR_UNAUTHORIZED',
     });
 
@@ -52,6 +52,13 @@ describe('security defaults', () => {
     expect(ok.status).toBe(200);
     expect((await fetch(`${kiln.management}/models`)).status).toBe(401);
     expect((await fetch(`${kiln.management}/models`, { headers: { authorization: `Bearer ${TOKEN}` } })).status).toBe(200);
+    // What a browser sends once it has asked for a password: Basic, any user, the token as password.
+    const basic = (password: string) => ({ authorization: `Basic ${Buffer.from(`admin:${password}`).toString('base64')}` });
+    expect((await fetch(`${kiln.management}/status`, { headers: basic(TOKEN) })).status).toBe(200);
+    const wrongBasic = await fetch(`${kiln.management}/status`, { headers: basic(`${TOKEN}x`) });
+    expect(wrongBasic.status).toBe(401);
+    expect(((await wrongBasic.json()) as { message: string }).message).toBe('the token in Authorization does not match');
+    expect((await fetch(`${kiln.management}/`)).status).toBe(401); // the status page is protected too
     expect((await fetch(`${kiln.metrics}/metrics`)).status).toBe(200); // not protected unless listed in authApis
   });
 

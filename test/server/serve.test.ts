@@ -26,7 +26,9 @@ describe('kiln serve: TorchServe inference API', () => {
     expect(Math.max(...batches)).toBeLessThanOrEqual(8);
 
     const metrics = await (await fetch(`${kiln.metrics}/metrics`)).text();
-    expect(metrics).toMatch(/kiln_requests_total\{model_name="linear",model_version="1.0",status="200"\} 35/);
+    expect(metrics).toMatch(
+      /kiln_requests_total\{model_name="linear",model_version="1.0",status="200",error_code="",api="torchserve"\} 35/,
+    );
     expect(metrics).toMatch(/kiln_batches_total\{model_name="linear",model_version="1.0",batch_size="[2-8]"\} \d+/);
 
     // The server-side breakdown: one queue time per request, each phase once per batch.
@@ -40,7 +42,7 @@ describe('kiln serve: TorchServe inference API', () => {
     const model = 'model_name="linear",model_version="1.0"';
     const batchCount = [...metrics.matchAll(/^kiln_batches_total\{.*\} (\d+)$/gm)].reduce((sum, m) => sum + Number(m[1]), 0);
     expect(value(`kiln_queue_seconds_count{${model}}`)).toBe(35);
-    expect(value(`kiln_queue_seconds_bucket{${model},le="+Inf"}`)).toBe(35);
+    expect(value(`kiln_queue_seconds_bucket{le="+Inf",${model}}`)).toBe(35);
     for (const phase of ['preprocess', 'inference', 'postprocess', 'total']) {
       expect(value(`kiln_batch_seconds_count{${model},phase="${phase}"}`)).toBe(batchCount);
       expect(value(`kiln_batch_seconds_sum{${model},phase="${phase}"}`)).toBeGreaterThan(0);

@@ -83,7 +83,7 @@ test('each unsafe archive is refused, leaves nothing on disk, and the server ser
     const line = kiln
       .output()
       .split('\n')
-      .find((l) => l.startsWith(`model ${name} failed to load`));
+      .find((l) => l.includes(`ERROR: model ${name} failed to load`));
     expect(line, name).toBeDefined();
     expect(line, name).toMatch(hostile.refusal);
   }

@@ -52,7 +52,7 @@ export async function startKiln(
     if (child.exitCode !== null || Date.now() > deadline) throw new Error(`kiln serve did not get ready:\n${output}`);
     await new Promise((r) => setTimeout(r, 20));
   }
-  const address = (api: string) => new RegExp(`${api} API listening on (\\S+)`).exec(output)![1]!;
+  const address = (api: string) => new RegExp(`${api} API listening on (http:\\/\\/[^\\s"]+)`).exec(output)![1]!;
   return {
     inference: address('inference'),
     management: address('management'),

@@ -7,6 +7,8 @@ export { extractArchive } from './archive/extract-archive.js';
 export type { ArchiveReport, FileStatus, VerifiedFile } from './archive/verify-archive.js';
 export { startServer, modelSources, readyLine } from './serve.js';
 export type { KilnServer, ServerLog } from './serve.js';
+export { createLogs, plainLogs } from './observability/logs.js';
+export type { LogOptions, Logs, ModelLog } from './observability/logs.js';
 export { resolveServerConfig, parseAddress, SERVER_DEFAULTS, SERVER_OPTIONS, serverConfigSchema } from './config/server-config.js';
 export type { ServerConfig, ServerConfigFile, ServerOptionKey } from './config/server-config.js';
 export { optionHelp, renderServerOptionsTable } from './config/server-options.js';

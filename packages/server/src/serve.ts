@@ -8,17 +8,16 @@ import { checkModelName } from '@kiln/handler-sdk/runtime';
 import type { ApiName, ServerConfig } from './config/server-config.js';
 import { serverError } from './errors.js';
 import type { InferenceDeps } from './http/inference-api.js';
-import { ServerMetrics } from './http/metrics-api.js';
+import type { ServerMetrics } from './observability/server-metrics.js';
+import { residentBytes } from './pool/resident-memory.js';
 import type { LoadContext } from './registry/load-version.js';
 import type { ModelVersion } from './registry/model-version.js';
 import { ModelService } from './registry/model-service.js';
 import { ModelRegistry } from './registry/registry.js';
 
-export interface ServerLog {
-  info(message: string): void;
-  warn(message: string): void;
-  error(message: string): void;
-}
+import { createLogs, plainLogs, type LogLevelName, type Logs, type ServerLog } from './observability/logs.js';
+
+export type { ServerLog };
 
 export interface KilnServer {
   /** The addresses actually bound (port 0 resolves to a real port). */
@@ -47,18 +46,19 @@ const UNPACK_HEAD_START_MS = 1_500;
 const FIRST_ANSWER_WAIT_MS = 300;
 const OTHER_APIS_WAIT_MS = 2_000;
 
-const consoleLog: ServerLog = {
-  info: (m) => process.stdout.write(`${m}\n`),
-  warn: (m) => process.stderr.write(`${m}\n`),
-  error: (m) => process.stderr.write(`${m}\n`),
-};
-
 /**
  * Starts loading the configured models, and the inference, management and metrics APIs meanwhile.
  * When `signal` aborts before the server is up (SIGTERM during start-up), everything started so far
  * is stopped, the work folder is removed, and the promise rejects with KILN_ERR_SHUTTING_DOWN.
  */
-export async function startServer(config: ServerConfig, log: ServerLog = consoleLog, signal?: AbortSignal): Promise<KilnServer> {
+export async function startServer(config: ServerConfig, logging?: Logs | ServerLog, signal?: AbortSignal): Promise<KilnServer> {
+  const logs =
+    logging === undefined
+      ? createLogs({ format: config.logFormat, level: config.logLevel, accessLog: config.accessLog, logDir: config.logDir })
+      : 'server' in logging
+        ? logging
+        : plainLogs(logging);
+  const log = logs.server;
   const sources = modelSources(config); // checked before anything listens: a bad --models stops here
   const workDir = await mkdtemp(join(tmpdir(), 'kiln-server-'));
   // Whose folder this is, so that a later server can tell it was left by one that was killed.
@@ -66,17 +66,29 @@ export async function startServer(config: ServerConfig, log: ServerLog = console
   const restoreTmpdir = useTmpdir(join(workDir, 'tmp'));
   const startup = { pending: sources.length, failed: [] as string[] };
   const registry = new ModelRegistry();
-  const metrics = new ServerMetrics();
+  // prom-client is imported only once the models have started loading: it takes about 30 ms, and
+  // the workers boot meanwhile. A version registers only once the metrics exist (model-service.ts).
+  let metricsNow: ServerMetrics | undefined;
+  const metricsReady = import('./observability/server-metrics.js').then(({ ServerMetrics }) => {
+    metricsNow = new ServerMetrics({
+      latencyBuckets: config.latencyBuckets,
+      batchSizeBuckets: config.batchSizeBuckets,
+      torchserveMetrics: config.torchserveMetrics,
+      onRefused: (message) => log.warn(message),
+    });
+    metricsNow.watch(() => registry.all().map((version) => version.view(residentBytes)));
+    return metricsNow;
+  });
   let closing = false;
   const context: LoadContext = {
     workDir,
     server: config,
+    metrics: metricsReady,
+    logLevel: logs.level,
     events: (model) => ({
-      onLog: (level, message, fields) => {
-        const worker = typeof fields.worker === 'string' ? ` ${fields.worker}` : '';
-        (level === 'error' ? log.error : level === 'warn' ? log.warn : log.info)(`[${model}${worker}] ${message}`);
-      },
-      onMetric: (sample) => metrics.recordSample(sample),
+      // The model's log names the model already (as registered; the handler's `model` is the manifest's).
+      onLog: (level, message, { model: _named, ...fields }) => logs.model(model).write(asLevel(level), message, fields),
+      onMetric: (sample) => metricsNow?.recordSample(sample), // a handler records only once loaded, long after
     }),
   };
   const service = new ModelService(registry, config, context);
@@ -116,7 +128,6 @@ export async function startServer(config: ServerConfig, log: ServerLog = console
     closing: () => closing,
     onResult: (model, result, requestId) => {
       if (result.ok) answered();
-      metrics.recordResult(model, result);
       // A server-side failure is logged with the handler's stack (mapped to its .ts source).
       if (!result.ok && result.error.status >= 500 && result.error.status !== 503) {
         logged.add(result.error);
@@ -167,7 +178,16 @@ export async function startServer(config: ServerConfig, log: ServerLog = console
             wait(OTHER_APIS_WAIT_MS),
           ]);
     ({ apps, addresses } = await startApis(
-      { config, inference: inferenceDeps, service, registry, metrics, closing: () => closing, inferenceFirst },
+      {
+        config,
+        inference: inferenceDeps,
+        service,
+        registry,
+        metrics: await metricsReady,
+        accessLog: logs.access,
+        closing: () => closing,
+        inferenceFirst,
+      },
       log,
     ));
   } catch (error) {
@@ -190,7 +210,7 @@ export async function startServer(config: ServerConfig, log: ServerLog = console
         log.error(`model ${label} failed to load from ${path}: ${code?.startsWith('KILN_ERR_') ? `${code} ` : ''}${model.message}`);
         return undefined;
       }
-      log.info(readyLine(model));
+      (model.state.kind === 'ready' ? log.info : log.error)(readyLine(model));
       return model;
     }),
   ).then((models) => models.filter((m): m is ModelVersion => m !== undefined));
@@ -217,6 +237,7 @@ export async function startServer(config: ServerConfig, log: ServerLog = console
       // still loading (its unpacking ends at the next entry, its workers at once).
       await stopModels();
       log.info('stopped');
+      logs.flush();
     },
   };
 }
@@ -310,4 +331,9 @@ export function modelSources(config: ServerConfig): { name: string | undefined; 
     sources.push({ name, path: inStore !== undefined && existsSync(inStore) ? inStore : resolve(location) });
   }
   return sources;
+}
+
+/** A worker's log level (a handler's, or "info"/"warn" for its stdout and stderr), as the logs take it. */
+function asLevel(level: string): LogLevelName {
+  return level === 'error' || level === 'warn' || level === 'debug' ? level : 'info';
 }

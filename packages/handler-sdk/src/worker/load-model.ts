@@ -13,7 +13,7 @@ import type { Manifest } from '../manifest/manifest.js';
 import { MANIFEST_PATH } from '../manifest/manifest.js';
 import { parseManifest } from '../manifest/validate-manifest.js';
 import { registerHandlerExternals } from './externals.js';
-import { createLogger, type LogSink } from '../runtime/logger.js';
+import { createLogger, type LogLevel, type LogSink } from '../runtime/logger.js';
 import { createMetrics, type MetricSink } from '../runtime/metrics.js';
 
 export interface LoadOptions {
@@ -22,6 +22,8 @@ export interface LoadOptions {
   /** Threads for ONNX Runtime; the server passes cores ÷ workers. Default: config, else all cores. */
   intraOpNumThreads?: number;
   logSink?: LogSink;
+  /** The least severe level `context.logger` sends on (the server's --log-level); info unless told. */
+  logLevel?: LogLevel;
   metricSink?: MetricSink;
   /**
    * The manifest and resolved config, when the caller has read and checked them already (the
@@ -72,7 +74,7 @@ export function createContext(manifest: Manifest, modelDir: string, config: Mode
     executionProviders:
       device.type === 'cpu' ? config.executionProviders.filter((p) => p === 'cpu' || p === 'webgpu') : config.executionProviders,
     intraOpNumThreads: options.intraOpNumThreads ?? config.intraOpNumThreads ?? availableParallelism(),
-    logger: createLogger(modelName, options.logSink),
+    logger: createLogger(modelName, options.logSink, options.logLevel),
     metrics: createMetrics(modelName, modelVersion, options.metricSink ?? (() => {})),
     timings: { preprocess: 0, inference: 0, postprocess: 0 },
   });

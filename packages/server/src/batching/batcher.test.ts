@@ -1,8 +1,7 @@
 import { afterEach, beforeEach, describe, expect, test, vi } from 'vitest';
 import type { Result, WireRequest } from '@kiln/handler-sdk/runtime';
 import { ArrivalGaps, BatchCostModel, decide } from './batch-policy.js';
-import { Batcher, type BatchRunner } from './batcher.js';
-import { DURATION_BUCKETS } from './durations.js';
+import { Batcher, type BatchObserver, type BatchRunner, type RequestTrace } from './batcher.js';
 
 /** A pool of `workers` that records batch sizes and answers when the test says so. */
 class FakePool implements BatchRunner {
@@ -37,6 +36,11 @@ const request = (id: string): WireRequest => ({ id, body: new Uint8Array(), cont
 function setup(
   options: { workers?: number; batchSize?: number; maxBatchDelayMs?: number; jobQueueSize?: number; clientTimeoutMs?: number } = {},
 ) {
+  const observed = { queued: [] as number[], batches: [] as [number, number][] };
+  const observer: BatchObserver = {
+    queued: (seconds) => observed.queued.push(seconds),
+    batchDone: (size, seconds) => observed.batches.push([size, seconds]),
+  };
   // The pool calls back into the batcher, which is made just below (before any call).
   const pool: FakePool = new FakePool(options.workers ?? 1, () => batcher.pump());
   const batcher: Batcher = new Batcher(pool, {
@@ -45,9 +49,10 @@ function setup(
     maxBatchDelayMs: options.maxBatchDelayMs ?? 100,
     jobQueueSize: options.jobQueueSize ?? 100,
     clientTimeoutMs: options.clientTimeoutMs ?? 0,
+    observer,
     now: () => Date.now(),
   });
-  return { pool, batcher };
+  return { pool, batcher, observed };
 }
 
 beforeEach(() => vi.useFakeTimers());
@@ -117,22 +122,24 @@ describe('Batcher', () => {
     expect(pool.sizes).toEqual([4, 1]); // sent the moment the worker freed, no fresh delay
   });
 
-  test('stats: each request’s queue time and each batch’s round trip, for kiln_queue_seconds and kiln_batch_seconds', async () => {
-    const { pool, batcher } = setup({ batchSize: 4, maxBatchDelayMs: 100 });
-    void batcher.submit(request('a'));
+  test("the observer hears each request's queue time and each batch's round trip; a trace gets its own", async () => {
+    const { pool, batcher, observed } = setup({ batchSize: 4, maxBatchDelayMs: 100 });
+    const traces: RequestTrace[] = [{}, {}];
+    void batcher.submit(request('a'), undefined, traces[0]);
     vi.advanceTimersByTime(30);
-    void batcher.submit(request('b'));
+    void batcher.submit(request('b'), undefined, traces[1]);
     vi.advanceTimersByTime(70); // a has waited 100 ms, b 70 ms: the batch goes
     expect(pool.sizes).toEqual([2]);
+    expect(observed.queued).toEqual([0.1, 0.07]);
+    expect(traces).toEqual([
+      { queueMs: 100, batchSize: 2 },
+      { queueMs: 70, batchSize: 2 },
+    ]);
+    expect(observed.batches).toEqual([]); // not back yet
     vi.advanceTimersByTime(20);
     pool.finishOne();
     await vi.advanceTimersByTimeAsync(0);
-    const { queue, batch } = batcher.stats;
-    expect([queue.count, queue.sum]).toEqual([2, 0.17]);
-    expect([batch.count, batch.sum]).toEqual([1, 0.02]);
-    // Cumulative buckets: 0.02 s is above 0.01 and at most 0.025; 0.07 and 0.1 at most 0.1.
-    const bucket = (durations: typeof queue, bound: number) => durations.cumulative()[DURATION_BUCKETS.indexOf(bound)];
-    expect([bucket(batch, 0.01), bucket(batch, 0.025), bucket(queue, 0.05), bucket(queue, 0.1)]).toEqual([0, 1, 0, 2]);
+    expect(observed.batches).toEqual([[2, 0.02]]);
   });
 
   test('requests queue up while workers are busy and leave in full batches', async () => {

@@ -2,7 +2,6 @@ import { toKilnError, type KilnError } from '@kiln/handler-sdk/errors';
 import type { Result, WireRequest } from '@kiln/handler-sdk/runtime';
 import { serverError } from '../errors.js';
 import { ArrivalGaps, BatchCostModel, decide } from './batch-policy.js';
-import { Durations } from './durations.js';
 
 /** What the batcher needs from a worker pool. */
 export interface BatchRunner {
@@ -31,23 +30,31 @@ export interface BatcherOptions {
   jobQueueSize: number;
   /** 0: requests never expire in the queue. */
   clientTimeoutMs: number;
+  /** Told of each request's wait and each batch's round trip (the metrics). */
+  observer?: BatchObserver | undefined;
   now?: () => number;
+}
+
+/** What the batcher measures, as it measures it. */
+export interface BatchObserver {
+  /** A request's batch was sent `seconds` after the request arrived. */
+  queued(seconds: number): void;
+  /** A batch of `size` requests came back `seconds` after it was sent. */
+  batchDone(size: number, seconds: number): void;
+}
+
+/** What became of one request in the queue, for its access-log line: filled in when its batch is sent. */
+export interface RequestTrace {
+  queueMs?: number;
+  batchSize?: number;
 }
 
 interface Job {
   request: WireRequest;
   arrival: number;
   signal: ClientGone | undefined;
+  trace: RequestTrace | undefined;
   settle: (result: Result) => void;
-}
-
-export interface BatchStats {
-  /** How many batches of each size were sent, by size: kiln_batches_total. */
-  sizes: Map<number, number>;
-  /** How long each request waited before its batch was sent: kiln_queue_seconds. */
-  queue: Durations;
-  /** How long each batch took, sent to answered: kiln_batch_seconds{phase="total"}. */
-  batch: Durations;
 }
 
 /**
@@ -61,7 +68,6 @@ export class Batcher {
   private inFlight = 0;
   private readonly idleWaiters: (() => void)[] = [];
   private readonly now: () => number;
-  readonly stats: BatchStats = { sizes: new Map(), queue: new Durations(), batch: new Durations() };
   /** What 'auto' learns: the cost of a batch by its size, and how often requests arrive. */
   readonly cost = new BatchCostModel();
   private readonly gaps = new ArrivalGaps();
@@ -82,7 +88,7 @@ export class Batcher {
   }
 
   /** Queues a request; resolves with its result (an error result when it cannot be served). */
-  submit(request: WireRequest, signal?: ClientGone): Promise<Result> {
+  submit(request: WireRequest, signal?: ClientGone, trace?: RequestTrace): Promise<Result> {
     if (this.queue.length >= this.options.jobQueueSize) {
       return Promise.resolve(
         failure(
@@ -96,7 +102,7 @@ export class Batcher {
     return new Promise((settle) => {
       const arrival = this.now();
       if (this.options.maxBatchDelayMs === 'auto') this.gaps.arrived(arrival);
-      this.queue.push({ request, arrival, signal, settle });
+      this.queue.push({ request, arrival, signal, trace, settle });
       this.pump();
     });
   }
@@ -148,13 +154,20 @@ export class Batcher {
   }
 
   private dispatch(jobs: Job[]): void {
-    this.stats.sizes.set(jobs.length, (this.stats.sizes.get(jobs.length) ?? 0) + 1);
     this.inFlight += jobs.length;
     const started = this.now();
-    for (const job of jobs) this.stats.queue.observe((started - job.arrival) / 1000);
+    const observer = this.options.observer;
+    for (const job of jobs) {
+      const waited = started - job.arrival;
+      observer?.queued(waited / 1000);
+      if (job.trace !== undefined) {
+        job.trace.queueMs = waited;
+        job.trace.batchSize = jobs.length;
+      }
+    }
     void this.runner.run(jobs.map((j) => j.request)).then((results) => {
       const took = this.now() - started;
-      this.stats.batch.observe(took / 1000);
+      observer?.batchDone(jobs.length, took / 1000);
       if (this.options.maxBatchDelayMs === 'auto' && results.every((r) => r.ok)) this.cost.observe(jobs.length, took);
       jobs.forEach((job, i) => job.settle(results[i]!));
       this.inFlight -= jobs.length;

@@ -47,6 +47,17 @@ export interface ServerConfig {
   authApis: readonly ApiName[];
   /** Origins allowed by CORS; empty: CORS is off. */
   corsAllowedOrigins: readonly string[];
+  /** Bucket bounds of the duration histograms, in seconds, ascending. */
+  latencyBuckets: readonly number[];
+  /** Bucket bounds of kiln_batch_size, ascending. */
+  batchSizeBuckets: readonly number[];
+  /** Also write TorchServe's metric families. */
+  torchserveMetrics: boolean;
+  logFormat: 'json' | 'pretty';
+  logLevel: 'debug' | 'info' | 'warn' | 'error';
+  /** `off`, `stdout`, or an absolute file path. */
+  accessLog: string;
+  logDir: string | undefined;
 }
 
 const validate = compileSchema<ServerConfigFile>(serverConfigSchema, new URL('./server-config.schema.cjs', import.meta.url));
@@ -107,7 +118,25 @@ export function resolveServerConfig(sources: ConfigSources = {}): ServerConfig {
     token: readToken(merged.tokenFile === undefined ? undefined : resolve(cwd, merged.tokenFile), env.KILN_TOKEN),
     authApis: Object.freeze([...merged.authApis]),
     corsAllowedOrigins: Object.freeze([...merged.corsAllowedOrigins]),
+    latencyBuckets: ascending('latencyBuckets', merged.latencyBuckets),
+    batchSizeBuckets: ascending('batchSizeBuckets', merged.batchSizeBuckets),
+    torchserveMetrics: merged.torchserveMetrics === 'on',
+    logFormat: merged.logFormat ?? (process.stdout.isTTY === true ? 'pretty' : 'json'),
+    logLevel: merged.logLevel,
+    accessLog: merged.accessLog === 'off' || merged.accessLog === 'stdout' ? merged.accessLog : resolve(cwd, merged.accessLog),
+    logDir: merged.logDir === undefined ? undefined : resolve(cwd, merged.logDir),
   });
+}
+
+/** Histogram buckets must ascend: Prometheus reads each as "at most this". */
+function ascending(key: string, bounds: readonly number[]): readonly number[] {
+  if (bounds.some((b, i) => i > 0 && b <= bounds[i - 1]!)) {
+    throw serverError(
+      'KILN_ERR_SERVER_CONFIG_INVALID',
+      `${key} must be in ascending order, each bound once; received [${bounds.join(', ')}]`,
+    );
+  }
+  return Object.freeze([...bounds]);
 }
 
 /** An allowedUrls entry is a regular expression matched against the whole URL. */

@@ -1,4 +1,5 @@
 import { ISOLATION_MODES, type Isolation } from '@kiln/handler-sdk/runtime';
+import { DEFAULT_BATCH_SIZE_BUCKETS, DEFAULT_LATENCY_BUCKETS } from '../observability/buckets.js';
 
 /*
  * Every server option, once: its JSON schema, its default, its flag, its KILN_* variable, how a
@@ -65,6 +66,16 @@ const list = <T extends string = string>(
   fromFlag: (raw) => (Array.isArray(raw) ? raw.flatMap((v) => (typeof v === 'string' ? split(v) : [v])) : raw),
   type,
 });
+/** A list of numbers; a value that is not a number is kept as text, for the schema to name. */
+const numbers = (type: string, items: Record<string, unknown>): ValueKind<number[]> => {
+  const parse = (raw: string) => words(raw).map((w) => (Number.isNaN(Number(w)) ? w : Number(w)));
+  return {
+    schema: { type: 'array', items, minItems: 1 },
+    fromEnv: parse,
+    fromFlag: (raw) => (Array.isArray(raw) ? raw.flatMap((v) => (typeof v === 'string' ? parse(v) : [v])) : raw),
+    type,
+  };
+};
 const oneOf = <const T extends string>(values: readonly T[]): ValueKind<T> => ({
   schema: { enum: values },
   fromEnv: (raw) => raw,
@@ -237,6 +248,66 @@ export const SERVER_OPTIONS = {
       meaning: 'The APIs the token protects. Without a token it protects nothing.',
     },
   ),
+  latencyBuckets: option(numbers('list of numbers > 0, ascending', { type: 'number', exclusiveMinimum: 0 }), {
+    default: [...DEFAULT_LATENCY_BUCKETS],
+    flag: '--latency-buckets <seconds...>',
+    env: 'KILN_LATENCY_BUCKETS',
+    unit: 'seconds',
+    help: 'Upper bounds of the request, queue and batch duration histograms',
+    meaning:
+      'The bucket upper bounds of `kiln_request_seconds`, `kiln_queue_seconds` and `kiln_batch_seconds` ([metrics.md](metrics.md)), ascending; `+Inf` is always added.',
+  }),
+  batchSizeBuckets: option(numbers('list of numbers > 0, ascending', { type: 'number', exclusiveMinimum: 0 }), {
+    default: [...DEFAULT_BATCH_SIZE_BUCKETS],
+    flag: '--batch-size-buckets <sizes...>',
+    env: 'KILN_BATCH_SIZE_BUCKETS',
+    unit: 'requests',
+    help: 'Upper bounds of the batch size histogram',
+    meaning: 'The bucket upper bounds of `kiln_batch_size` ([metrics.md](metrics.md)), ascending; `+Inf` is always added.',
+  }),
+  torchserveMetrics: option<'on' | 'off'>(oneOf(['on', 'off']), {
+    default: 'on',
+    flag: '--torchserve-metrics <on|off>',
+    env: 'KILN_TORCHSERVE_METRICS',
+    unit: '—',
+    help: "Also write TorchServe's metric names (ts_inference_requests_total, Requests2XX, QueueTime…)",
+    meaning:
+      "`on`: `/metrics` also has TorchServe's families, with its names and labels, so that dashboards built for TorchServe keep working ([metrics.md](metrics.md#torchserves-names)). `off`: only Kiln's.",
+  }),
+  logFormat: option<'json' | 'pretty'>(oneOf(['json', 'pretty']), {
+    flag: '--log-format <json|pretty>',
+    env: 'KILN_LOG_FORMAT',
+    unit: '—',
+    help: 'Server and model log lines as JSON, or pretty for people (default: pretty on a terminal, else json)',
+    meaning:
+      '`json`: one JSON object a line (`level`, `time`, `msg` and fields). `pretty`: a time, a level and the message, coloured on a terminal. Unset: `pretty` when stdout is a terminal, `json` otherwise ([observability.md](../guides/observability.md#logs)).',
+  }),
+  logLevel: option<'debug' | 'info' | 'warn' | 'error'>(oneOf(['debug', 'info', 'warn', 'error']), {
+    default: 'info',
+    flag: '--log-level <level>',
+    env: 'KILN_LOG_LEVEL',
+    unit: '—',
+    help: 'The least severe log lines written: debug, info, warn or error',
+    meaning:
+      "The least severe lines written, by the server and by handlers' `context.logger` (whose lower lines are dropped in the worker, before they cross to the server).",
+  }),
+  accessLog: option(text('`off`, `stdout`, or a file'), {
+    default: 'off',
+    flag: '--access-log <off|stdout|file>',
+    env: 'KILN_ACCESS_LOG',
+    unit: '—',
+    help: 'One JSON line per request: off, stdout, or a file to append to',
+    meaning:
+      'Where the access log goes: one JSON line per request on every API (time, request id, remote address, method, path without its query, model, version, status, error code, bytes in and out, queue ms, batch size, total ms). Never a body or a header value. A relative file is taken from the current folder.',
+  }),
+  logDir: option(text('non-empty string'), {
+    flag: '--log-dir <folder>',
+    env: 'KILN_LOG_DIR',
+    unit: '—',
+    help: "Also write the server log to kiln.log there, and each model's log to models/<name>.log",
+    meaning:
+      'Unset: every log line goes to stdout, a model\'s tagged `"log":"model"` and with its name. Set: the server log also goes to `kiln.log` in this folder, and each model\'s log (its workers\' output and `context.logger` lines, tagged with the worker) to `models/<name>.log` instead of stdout.',
+  }),
   corsAllowedOrigins: option(list('list of non-empty strings', { type: 'string', minLength: 1 }), {
     default: [],
     flag: '--cors-allowed-origins <origins...>',

@@ -6,11 +6,14 @@ import { v1Api } from '../kserve/v1-api.js';
 import { v2Api } from '../kserve/v2-api.js';
 import type { ModelService } from '../registry/model-service.js';
 import type { ModelRegistry } from '../registry/registry.js';
-import type { ServerLog } from '../serve.js';
+import type { ServerLog } from '../observability/logs.js';
 import { createApp, sendErrorFor } from './create-app.js';
 import { inferenceApi, type InferenceDeps } from './inference-api.js';
 import { managementApi } from './management-api.js';
-import { metricsApi, type ServerMetrics } from './metrics-api.js';
+import type { ServerMetrics } from '../observability/server-metrics.js';
+import { metricsApi } from './metrics-api.js';
+import { observeRequests, type AccessRecord } from './observe-requests.js';
+import { statusApi } from './status-api.js';
 import { allowOrigins, isLoopback, requireToken } from './security.js';
 
 export interface ApiDeps {
@@ -19,6 +22,8 @@ export interface ApiDeps {
   service: ModelService;
   registry: ModelRegistry;
   metrics: ServerMetrics;
+  /** Writes a request's access-log line; undefined when the access log is off. */
+  accessLog?: ((record: AccessRecord) => void) | undefined;
   closing: () => boolean;
   /**
    * Awaited after the inference API listens and before the others are built: the models loading
@@ -46,12 +51,18 @@ export async function startApis(
   };
   const apps: Partial<Record<ApiName, FastifyInstance>> = {};
   const addresses = { inference: '', management: '', metrics: '' };
+  const startedAt = Date.now();
   try {
     // One API at a time, inference first, with a turn of the event loop between: building an app
     // compiles its route schemas (about 150 ms for the management API), and a worker that has
     // unpacked its model meanwhile is sent the model without waiting for the rest.
     for (const name of ['inference', 'management', 'metrics'] as const) {
       const app = (apps[name] = await buildApp(name, titles[name], deps));
+      observeRequests(app, {
+        metrics: name === 'inference' ? deps.metrics : undefined,
+        registry: deps.registry,
+        accessLog: deps.accessLog,
+      });
       if (name === 'inference') {
         await app.register(multipart, { limits: { fileSize: config.maxRequestSizeBytes, files: 16, fields: 64 } });
         inferenceApi(app, deps.inference);
@@ -59,8 +70,15 @@ export async function startApis(
         v1Api(app, deps.inference);
       } else if (name === 'management') {
         managementApi(app, deps.service);
+        statusApi(app, {
+          registry: deps.registry,
+          metrics: deps.metrics,
+          addresses: () => addresses,
+          inferenceNeedsToken: config.token !== undefined && config.authApis.includes('inference'),
+          startedAt,
+        });
       } else {
-        metricsApi(app, deps.registry, deps.metrics);
+        metricsApi(app, deps.metrics);
       }
       addresses[name] = await listen(app, name, config, log);
       if (name === 'inference') await deps.inferenceFirst;

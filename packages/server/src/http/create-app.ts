@@ -4,11 +4,13 @@ import type { Duplex } from 'node:stream';
 import { createRequire } from 'node:module';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
 import { SERVER_VERSION } from '../version.js';
 import { toKilnError, type KilnError } from '@kiln/handler-sdk/errors';
 import { serverError } from '../errors.js';
 import { errorBody, v2ErrorBody } from './error-body.js';
 import { nestedDeeperThan, tooDeep } from './json-depth.js';
+import { notesOf } from './observe-requests.js';
 
 export interface AppOptions {
   /** Title of the API's OpenAPI description. */
@@ -97,6 +99,8 @@ export async function createApp(options: AppOptions): Promise<FastifyInstance> {
   app.setErrorHandler((error, request, reply) => sendError(reply, answerable(error, request, options)));
   // The OpenAPI description is built from the same route schemas that validate requests.
   await app.register(swagger, { openapi: { openapi: '3.0.3', info: { title: options.title, version: SERVER_VERSION } } });
+  // Swagger UI at /docs, from the same description; its files ship in the package (no CDN).
+  await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: true });
   const describe = async () => app.swagger();
   app.get('/openapi.json', { schema: { hide: true } }, describe);
   app.route({ method: 'OPTIONS', url: '/', schema: { hide: true }, handler: describe });
@@ -210,6 +214,7 @@ const DISCARD_LIMIT_BYTES = 64 * 1024 * 1024;
 
 /** What every error answer does first: Retry-After on a 503; the rest of a too-large body read and dropped. */
 function beforeError(reply: FastifyReply, error: KilnError): void {
+  notesOf(reply.request).errorCode = error.code; // for the access log and kiln_requests_total
   if (error.status === 503) reply.header('retry-after', '1');
   if (error.code === 'KILN_ERR_REQUEST_TOO_LARGE') discardBody(reply);
 }

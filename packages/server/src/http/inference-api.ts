@@ -4,6 +4,7 @@ import { serverError } from '../errors.js';
 import type { ModelVersion } from '../registry/model-version.js';
 import type { ModelRegistry } from '../registry/registry.js';
 import { methodNotAllowed, type ServerErrorReporter } from './create-app.js';
+import { notesOf } from './observe-requests.js';
 import { toWireRequest } from './wire-request.js';
 
 export interface InferenceDeps {
@@ -39,7 +40,7 @@ export function inferenceApi(app: FastifyInstance, deps: InferenceDeps): void {
   };
   // PUT too: `curl -T file` sends PUT, and TorchServe's route takes it.
   for (const url of ['/predictions/:model', '/predictions/:model/:version']) {
-    app.route({ method: ['POST', 'PUT'], url, handler: predict });
+    app.route({ method: ['POST', 'PUT'], url, handler: predict, config: { inference: 'torchserve' } });
     methodNotAllowed(app, url, ['POST', 'PUT']);
   }
   methodNotAllowed(app, '/ping', ['GET']);
@@ -94,7 +95,11 @@ export async function submit(version: ModelVersion, wire: WireRequest, reply: Fa
   reply.raw.once('close', () => {
     if (!reply.raw.writableFinished) gone.aborted = true;
   });
-  const result = await version.submit(wire, gone);
+  // What the access log and the metrics read once the answer is sent (http/observe-requests.ts).
+  const notes = notesOf(reply.request);
+  notes.version = version;
+  notes.trace = {};
+  const result = await version.submit(wire, gone, notes.trace);
   deps.onResult?.(version, result, wire.id);
   return result;
 }

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { residentBytes } from '../pool/resident-memory.js';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { checkModelName } from '@kiln/handler-sdk/runtime';
 import { serverError } from '../errors.js';
@@ -217,7 +217,7 @@ function stripDefaults(query: Record<string, unknown>, url: string): Record<stri
 
 /** A version's description, and whether it is its model's default. */
 function describe(model: ModelVersion, service: ModelService) {
-  const { modelName, modelVersion, modelUrl, engine, runtime, status, ...rest } = model.describe(memoryOf);
+  const { modelName, modelVersion, modelUrl, engine, runtime, status, ...rest } = model.describe(residentBytes);
   return {
     modelName,
     modelVersion,
@@ -228,15 +228,4 @@ function describe(model: ModelVersion, service: ModelService) {
     isDefault: service.registry.defaultVersion(model.name) === model.version,
     ...rest,
   };
-}
-
-/** Resident memory of a worker in bytes (Linux /proc), or 0 where it cannot be read. */
-function memoryOf(pid: number | undefined): number {
-  if (pid === undefined) return 0;
-  try {
-    const kb = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
-    return kb === undefined ? 0 : Number(kb) * 1024;
-  } catch {
-    return 0;
-  }
 }

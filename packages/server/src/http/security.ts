@@ -12,8 +12,10 @@ export function tokensMatch(given: string, expected: string): boolean {
 }
 
 /**
- * Requires `Authorization: Bearer <token>` on every route of an API. A failure is 401 (TorchServe
- * answers 400) with a `WWW-Authenticate` header, in the error shape of the route's protocol.
+ * Requires the token on every route of an API: `Authorization: Bearer <token>`, or Basic with the
+ * token as the password (any user name), which is what a browser sends for the status page once
+ * it has asked for it. A failure is 401 (TorchServe answers 400), with both challenges in
+ * `WWW-Authenticate`, in the error shape of the route's protocol.
  */
 export function requireToken(
   app: FastifyInstance,
@@ -21,19 +23,30 @@ export function requireToken(
   send: (url: string, reply: FastifyReply, error: KilnError) => unknown,
 ): void {
   app.addHook('onRequest', async (request, reply) => {
-    const header = request.headers.authorization;
-    const given = typeof header === 'string' ? /^bearer\s+(.+)$/i.exec(header)?.[1]?.trim() : undefined;
+    const given = presentedToken(request.headers.authorization);
     if (given !== undefined && tokensMatch(given, token)) return;
-    reply.header('www-authenticate', 'Bearer realm="kiln"');
+    reply.header('www-authenticate', 'Bearer realm="kiln", Basic realm="kiln", charset="UTF-8"');
     const error = serverError(
       'KILN_ERR_UNAUTHORIZED',
       given === undefined
-        ? 'this API needs a token: send Authorization: Bearer <token>'
-        : 'the token in Authorization: Bearer does not match',
+        ? 'this API needs a token: send Authorization: Bearer <token> (a browser may give it as the password)'
+        : 'the token in Authorization does not match',
     );
     await send(request.url, reply, error);
     return reply;
   });
+}
+
+/** The token in `Bearer <token>`, or the password in `Basic base64(user:password)`. */
+function presentedToken(header: string | undefined): string | undefined {
+  if (typeof header !== 'string') return undefined;
+  const bearer = /^bearer\s+(.+)$/i.exec(header)?.[1]?.trim();
+  if (bearer !== undefined) return bearer;
+  const basic = /^basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(header)?.[1];
+  if (basic === undefined) return undefined;
+  const decoded = Buffer.from(basic, 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  return colon === -1 ? undefined : decoded.slice(colon + 1);
 }
 
 /** CORS only for the configured origins; with none configured, no CORS headers are sent at all. */

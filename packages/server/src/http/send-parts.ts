@@ -9,6 +9,7 @@ import type { FastifyReply } from 'fastify';
 export function sendParts(reply: FastifyReply, contentType: string, parts: readonly Uint8Array[], closing: boolean): FastifyReply {
   let length = 0;
   for (const part of parts) length += part.byteLength;
+  reply.header('content-length', length); // read back by the access log
   const headers: OutgoingHttpHeaders = {};
   for (const [name, value] of Object.entries(reply.getHeaders())) if (value !== undefined) headers[name] = value;
   headers['content-type'] = contentType;

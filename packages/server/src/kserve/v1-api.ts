@@ -27,7 +27,7 @@ function v1Routes(app: FastifyInstance, deps: InferenceDeps): void {
   });
   // `/v1/models/{name}:predict`: the colon is part of one path segment, so the route takes the
   // whole segment and splits it.
-  app.post<{ Params: { target: string } }>('/v1/models/:target', async (request, reply) => {
+  app.post<{ Params: { target: string } }>('/v1/models/:target', { config: { inference: 'v1' } }, async (request, reply) => {
     const match = /^(.+):predict$/.exec(request.params.target);
     if (match === null)
       throw serverError('KILN_ERR_ROUTE_NOT_FOUND', `POST /v1/models/${request.params.target}: the v1 route is /v1/models/{name}:predict`);

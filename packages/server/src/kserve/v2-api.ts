@@ -3,6 +3,8 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { sdkError } from '@kiln/handler-sdk/errors';
 import { kserveScope } from '../http/create-app.js';
 import { checkResponseSize, healthProblems, submit, type InferenceDeps } from '../http/inference-api.js';
+import { TritonStats } from '../observability/triton-stats.js';
+import type { ModelVersion } from '../registry/model-version.js';
 import { SERVER_VERSION } from '../version.js';
 import { sendParts } from '../http/send-parts.js';
 import { readV2Body } from './v2-body.js';
@@ -21,7 +23,7 @@ export function v2Api(app: FastifyInstance, deps: InferenceDeps): void {
 }
 
 function v2Routes(app: FastifyInstance, deps: InferenceDeps): void {
-  app.get('/v2', async () => ({ name: 'kiln', version: SERVER_VERSION, extensions: ['binary_tensor_data'] }));
+  app.get('/v2', async () => ({ name: 'kiln', version: SERVER_VERSION, extensions: ['binary_tensor_data', 'statistics'] }));
   app.get('/v2/health/live', async () => ({ live: true }));
   // Ready means healthy as /ping means it (healthProblems), so the two never disagree.
   app.get('/v2/health/ready', async (_request, reply) => {
@@ -89,12 +91,20 @@ function v2Routes(app: FastifyInstance, deps: InferenceDeps): void {
     app.get(prefix, metadata);
     app.get(`${prefix}/ready`, ready);
   }
+  // Triton's statistics extension: every version, every version of a model, or one version.
+  const stats = (versions: readonly ModelVersion[]) => ({
+    model_stats: versions.map((v) => v.measured?.stats.toJson(v.name, v.version) ?? new TritonStats().toJson(v.name, v.version)),
+  });
+  app.get('/v2/models/stats', async () => stats(deps.registry.all()));
+  app.get<ModelParams>('/v2/models/:model/stats', async (request) => stats(deps.registry.versions(resolve(request).name)));
+  app.get<ModelParams>('/v2/models/:model/versions/:version/stats', async (request) => stats([resolve(request)]));
   // Infer bodies are read by readV2Body, which aligns binary tensors so they need no copy.
   void app.register(async (scope) => {
     scope.removeAllContentTypeParsers();
     scope.addContentTypeParser('*', (request: FastifyRequest, payload: IncomingMessage) =>
       readV2Body(payload, request.headers, deps.maxRequestSizeBytes ?? Infinity),
     );
-    for (const prefix of ['/v2/models/:model', '/v2/models/:model/versions/:version']) scope.post(`${prefix}/infer`, infer);
+    for (const prefix of ['/v2/models/:model', '/v2/models/:model/versions/:version'])
+      scope.post(`${prefix}/infer`, { config: { inference: 'v2' } }, infer);
   });
 }

@@ -19,8 +19,15 @@ export type WorkerState = 'starting' | 'idle' | 'busy' | 'stopping' | 'dead';
 export interface WorkerEvents {
   onLog(level: string, message: string, fields: Record<string, unknown>): void;
   onMetric(sample: MetricSample): void;
-  /** A batch's handler phases, in milliseconds, when the handler timed them. */
+  /**
+   * A batch's handler phases, in milliseconds, when the handler timed them. Called just before the
+   * batch's results resolve, in the same turn of the event loop.
+   */
   onTimings?(timings: PhaseTimings): void;
+  /** A worker was started to replace one that ended unasked. */
+  onRestart?(): void;
+  /** A worker loaded its model, `ms` after it was started. */
+  onLoaded?(worker: string, ms: number): void;
 }
 
 export interface WorkerSpec {

@@ -18,7 +18,16 @@ import type {
 
 export type ParentMessage =
   /** The manifest and config were checked by the server: the worker does not read them again. */
-  | { type: 'load'; modelDir: string; manifest: Manifest; config: ModelConfig; device: Device; intraOpNumThreads: number }
+  | {
+      type: 'load';
+      modelDir: string;
+      manifest: Manifest;
+      config: ModelConfig;
+      device: Device;
+      intraOpNumThreads: number;
+      /** `context.logger` drops lines below this in the worker, before they cross. */
+      logLevel: LogLevel;
+    }
   | { type: 'batch'; id: number; requests: WireRequest[] }
   /** Finish the batch in hand, dispose the handler, exit. */
   | { type: 'stop' }

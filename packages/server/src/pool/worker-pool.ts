@@ -1,5 +1,5 @@
 import type { KilnError } from '@kiln/handler-sdk/errors';
-import type { Device, Isolation, Manifest, ModelConfig, Result, WireRequest } from '@kiln/handler-sdk/runtime';
+import type { Device, Isolation, LogLevel, Manifest, ModelConfig, Result, WireRequest } from '@kiln/handler-sdk/runtime';
 import type { BatchRunner } from '../batching/batcher.js';
 import { serverError } from '../errors.js';
 import { PoolWorker, describeExit, type WorkerEvents } from './pool-worker.js';
@@ -16,6 +16,8 @@ export interface PoolOptions {
   responseTimeoutMs: number;
   startupTimeoutMs: number;
   intraOpNumThreads: number;
+  /** The server's --log-level, for the handlers' context.logger. */
+  logLevel: LogLevel;
   /** The device for the n-th worker (GPU ids round-robin over deviceIds). */
   device: (index: number) => Device;
   events: WorkerEvents;
@@ -226,14 +228,15 @@ export class WorkerPool implements BatchRunner {
     const timer = setTimeout(() => {
       worker.failLoad(`initialize() did not finish within startupTimeout (${this.options.startupTimeoutMs / 1000} s)`);
     }, this.options.startupTimeoutMs);
-    const { modelDir, manifest, config, intraOpNumThreads } = this.options;
-    return worker.load({ modelDir, manifest, config, device: this.options.device(index), intraOpNumThreads }).then((error) => {
+    const { modelDir, manifest, config, intraOpNumThreads, logLevel } = this.options;
+    return worker.load({ modelDir, manifest, config, device: this.options.device(index), intraOpNumThreads, logLevel }).then((error) => {
       clearTimeout(timer);
       if (error === undefined) {
         // Loading is not surviving: the failure count is reset by a batch answered, or a worker
         // that stays up for STABLE_MS, so a worker that loads and then crashes each time still
         // backs off, and the model is reported failed after RECOVERY_ATTEMPTS.
         this.everReady = true;
+        this.options.events.onLoaded?.(worker.id, Date.now() - worker.startedAt);
         this.checkStart();
         this.options.onChange();
         return undefined;
@@ -289,6 +292,7 @@ export class WorkerPool implements BatchRunner {
       // A scale while the restart waited may have started the missing workers already.
       if (this.stopped || this.liveCount() >= this.target) return;
       // A failed start ends in onExit, which counts the failure and schedules the next try.
+      this.options.events.onRestart?.();
       void this.spawn();
     }, delay);
     this.restartTimer.unref();

@@ -1,10 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { checkModelName, parseModelConfig, resolveModelConfig, type ModelConfig } from '@kiln/handler-sdk/runtime';
+import { checkModelName, parseModelConfig, resolveModelConfig, type LogLevel, type ModelConfig } from '@kiln/handler-sdk/runtime';
 import { extractArchive } from '../archive/extract-archive.js';
 import type { ServerConfig } from '../config/server-config.js';
 import { PoolWorker, type WorkerEvents } from '../pool/pool-worker.js';
+import type { ServerMetrics } from '../observability/server-metrics.js';
 import type { Prestarted } from '../pool/worker-pool.js';
 import { ModelVersion } from './model-version.js';
 
@@ -22,6 +23,10 @@ export interface LoadContext {
   signal?: AbortSignal;
   server: ServerConfig;
   events: (model: string) => WorkerEvents;
+  /** The server's --log-level, for the handlers' context.logger. */
+  logLevel?: LogLevel | undefined;
+  /** Each registered version's series are made here (loaded while the first workers boot). */
+  metrics?: Promise<ServerMetrics> | undefined;
 }
 
 /**
@@ -79,6 +84,7 @@ export async function loadVersion(
       modelDir,
       isolation: config.isolation ?? context.server.isolation,
       events: context.events(modelName),
+      logLevel: context.logLevel,
     });
     return { version, prestarted };
   } catch (error) {

@@ -79,9 +79,11 @@ export class ModelService {
   ): Promise<ModelVersion> {
     const { version, prestarted } = await loadVersion(path, name, this.context, overrides);
     onUnpacked?.();
+    const metrics = await this.context.metrics;
     try {
       if (this.closed) throw shuttingDown(); // unpacked just as the server began to stop
       this.registry.add(version);
+      if (metrics !== undefined) version.observe(metrics.forVersion(version.name, version.version));
     } catch (error) {
       await Promise.all([version.stop(), ...prestarted.workers.map((w) => w.stop(0))]);
       throw error;

@@ -1,8 +1,19 @@
 import { rm } from 'node:fs/promises';
-import type { Device, Isolation, Manifest, ModelConfig, Result, Signature, WireRequest } from '@kiln/handler-sdk/runtime';
-import { Batcher, type ClientGone } from '../batching/batcher.js';
-import { PhaseDurations, type Durations } from '../batching/durations.js';
+import type {
+  Device,
+  Isolation,
+  LogLevel,
+  Manifest,
+  ModelConfig,
+  PhaseTimings,
+  Result,
+  Signature,
+  WireRequest,
+} from '@kiln/handler-sdk/runtime';
+import { Batcher, type ClientGone, type RequestTrace } from '../batching/batcher.js';
 import { serverError } from '../errors.js';
+import type { VersionView } from '../observability/server-metrics.js';
+import type { VersionMetrics } from '../observability/version-metrics.js';
 import type { WorkerEvents } from '../pool/pool-worker.js';
 import { defaultIntraOpThreads } from '../pool/threads.js';
 import { WorkerPool, type Prestarted } from '../pool/worker-pool.js';
@@ -23,16 +34,8 @@ export interface VersionSpec {
   /** The model's isolation, or the server's default where the model leaves it out. */
   isolation: Isolation;
   events: WorkerEvents;
-}
-
-/** What the metrics endpoint shows of a version. */
-export interface VersionStats {
-  queued: number;
-  readyWorkers: number;
-  batchSizes: ReadonlyMap<number, number>;
-  queue: Durations;
-  batch: Durations;
-  phases: PhaseDurations;
+  /** The server's --log-level, for the handlers' context.logger (info unless told). */
+  logLevel?: LogLevel | undefined;
 }
 
 export interface WorkerDescription {
@@ -63,7 +66,10 @@ export class ModelVersion {
   private readonly pool: WorkerPool;
   private readonly batcher: Batcher;
   private readonly modelDir: string;
-  private readonly phases = new PhaseDurations();
+  /** Its series in the metrics, once it is registered (see observe). */
+  private metrics: VersionMetrics | undefined;
+  /** The handler's timing of the batch whose results are resolving (WorkerEvents.onTimings). */
+  private timings: PhaseTimings | undefined;
 
   constructor(spec: VersionSpec) {
     ({
@@ -89,7 +95,14 @@ export class ModelVersion {
       startupTimeoutMs: config.startupTimeoutS * 1000,
       intraOpNumThreads: config.intraOpNumThreads ?? defaultIntraOpThreads(config.minWorkers),
       device: deviceFor(config),
-      events: { ...spec.events, onTimings: (ms) => this.phases.observeHandler(ms) },
+      logLevel: spec.logLevel ?? 'info',
+      events: {
+        ...spec.events,
+        // A batch's timings arrive just before its results, which end in batchDone below.
+        onTimings: (ms) => (this.timings = ms),
+        onRestart: () => this.metrics?.restarted(),
+        onLoaded: (worker, ms) => this.metrics?.workerLoaded(worker, ms),
+      },
       onChange: () => this.onPoolChange(),
     });
     this.batcher = new Batcher(this.pool, {
@@ -99,7 +112,24 @@ export class ModelVersion {
       maxLatencyMs: config.maxLatencyMs,
       jobQueueSize: config.jobQueueSize,
       clientTimeoutMs: config.clientTimeoutMs,
+      observer: {
+        queued: (seconds) => this.metrics?.queued(seconds),
+        batchDone: (size, seconds) => {
+          this.metrics?.batchDone(size, seconds, this.timings);
+          this.timings = undefined;
+        },
+      },
     });
+  }
+
+  /** Where this version's measurements go from now on: set when it is registered. */
+  observe(metrics: VersionMetrics): void {
+    this.metrics = metrics;
+  }
+
+  /** Its series in the metrics (undefined until it is registered). */
+  get measured(): VersionMetrics | undefined {
+    return this.metrics;
   }
 
   get state(): VersionState {
@@ -125,14 +155,14 @@ export class ModelVersion {
   }
 
   /** Queues one request; resolves with its result, an error result when it cannot be served. */
-  submit(request: WireRequest, signal?: ClientGone): Promise<Result> {
+  submit(request: WireRequest, signal?: ClientGone, trace?: RequestTrace): Promise<Result> {
     if (this.phase.kind !== 'ready') {
       return Promise.resolve({
         ok: false,
         error: serverError('KILN_ERR_MODEL_NOT_READY', `model "${this.name}" version ${this.version} cannot serve: ${this.reason}`),
       });
     }
-    return this.batcher.submit(request, signal);
+    return this.batcher.submit(request, signal, trace);
   }
 
   /**
@@ -167,6 +197,8 @@ export class ModelVersion {
     );
     await this.pool.stop();
     this.phase = { kind: 'stopped' };
+    this.metrics?.remove();
+    this.metrics = undefined;
     await rm(this.modelDir, { recursive: true, force: true });
   }
 
@@ -238,10 +270,18 @@ export class ModelVersion {
     };
   }
 
-  /** Figures for the metrics endpoint. */
-  stats(): VersionStats {
-    const { sizes, queue, batch } = this.batcher.stats;
-    return { queued: this.batcher.queued, readyWorkers: this.pool.readyCount, batchSizes: sizes, queue, batch, phases: this.phases };
+  /** What the metrics' gauges read at each scrape: the queue, and each worker's state and memory. */
+  view(memoryOf: (pid: number | undefined) => number): VersionView {
+    return {
+      name: this.name,
+      version: this.version,
+      queued: this.batcher.queued,
+      workers: this.pool.list().map((w) => ({
+        id: w.id,
+        state: w.state === 'dead' ? 'stopping' : w.state,
+        memoryBytes: w.transport.threadId === undefined ? memoryOf(w.transport.pid) : w.heapBytes,
+      })),
+    };
   }
 
   private workers(memoryOf: (pid: number | undefined) => number): WorkerDescription[] {

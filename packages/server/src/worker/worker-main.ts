@@ -28,6 +28,7 @@ async function onMessage(message: ParentMessage): Promise<void> {
           config: message.config,
           device: message.device,
           intraOpNumThreads: message.intraOpNumThreads,
+          logLevel: message.logLevel,
           logSink: (level, text, fields) => port.send({ type: 'log', level, message: text, fields }),
           metricSink: (sample) => port.send({ type: 'metric', sample }),
         });

@@ -1,4 +1,4 @@
-import { resolveServerConfig, startServer, type KilnServer } from '@kiln/server';
+import { createLogs, resolveServerConfig, startServer, type KilnServer } from '@kiln/server';
 import type { CommandIO } from '../../command-spec.js';
 import type { ParsedArgs, ParsedOptions } from '../../util/parsed.js';
 import { flagsToConfig } from './spec.js';
@@ -11,6 +11,9 @@ export async function execute(_args: ParsedArgs, options: ParsedOptions, io: Com
     file: options.optionalString('config'),
     cwd: io.cwd,
   });
+  // The CLI's own lines (signals, readiness) go to the server log, in its format.
+  const logs = createLogs({ format: config.logFormat, level: config.logLevel, accessLog: config.accessLog, logDir: config.logDir });
+  const log = logs.server;
   // Signals are heard from the start: one that comes while models load stops the start-up, and
   // the loads with it, instead of killing the process and leaving workers and files behind.
   const startup = new AbortController();
@@ -20,24 +23,16 @@ export async function execute(_args: ParsedArgs, options: ParsedOptions, io: Com
   const done = new Promise<void>((resolve) => (stopped = resolve));
   const stop = (signal: NodeJS.Signals) => {
     // A second signal (Ctrl-C twice, or a supervisor repeating itself) must not cut the drain short.
-    if (stopping) return io.stdout(`received ${signal} again; still draining\n`);
+    if (stopping) return log.info(`received ${signal} again; still draining`);
     stopping = true;
-    io.stdout(`received ${signal}\n`);
+    log.info(`received ${signal}`);
     if (server === undefined) startup.abort();
     else void server.close().then(stopped);
   };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
   try {
-    server = await startServer(
-      config,
-      {
-        info: (m) => io.stdout(`${m}\n`),
-        warn: (m) => io.stderr(`${m}\n`),
-        error: (m) => io.stderr(`${m}\n`),
-      },
-      startup.signal,
-    );
+    server = await startServer(config, logs, startup.signal);
   } catch (error) {
     if (startup.signal.aborted) return; // stopped on request, cleaned up: exit 0
     throw error;
@@ -45,8 +40,8 @@ export async function execute(_args: ParsedArgs, options: ParsedOptions, io: Com
   void server.loaded.then((entries) => {
     if (stopping) return; // stopped before every model had loaded: "stopped" says it all
     const failed = config.models.length === 0 ? 0 : entries.filter((e) => e.state.kind !== 'ready').length;
-    io.stdout(
-      `Kiln is ready: ${entries.length - failed} model${entries.length - failed === 1 ? '' : 's'} serving${failed > 0 ? `, ${failed} failed` : ''}\n`,
+    log.info(
+      `Kiln is ready: ${entries.length - failed} model${entries.length - failed === 1 ? '' : 's'} serving${failed > 0 ? `, ${failed} failed` : ''}`,
     );
   });
   await done;
