@@ -4,12 +4,12 @@ import type { Duplex } from 'node:stream';
 import { createRequire } from 'node:module';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import swagger from '@fastify/swagger';
-import swaggerUi from '@fastify/swagger-ui';
 import { SERVER_VERSION } from '../version.js';
 import { toKilnError, type KilnError } from '@kiln/handler-sdk/errors';
 import { serverError } from '../errors.js';
 import { errorBody, v2ErrorBody } from './error-body.js';
 import { nestedDeeperThan, tooDeep } from './json-depth.js';
+import { docsUi } from './docs-ui.js';
 import { notesOf } from './observe-requests.js';
 
 export interface AppOptions {
@@ -99,8 +99,8 @@ export async function createApp(options: AppOptions): Promise<FastifyInstance> {
   app.setErrorHandler((error, request, reply) => sendError(reply, answerable(error, request, options)));
   // The OpenAPI description is built from the same route schemas that validate requests.
   await app.register(swagger, { openapi: { openapi: '3.0.3', info: { title: options.title, version: SERVER_VERSION } } });
-  // Swagger UI at /docs, from the same description; its files ship in the package (no CDN).
-  await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: true });
+  // Swagger UI at /docs, from the same description, built on first use (docs-ui.ts).
+  docsUi(app);
   const describe = async () => app.swagger();
   app.get('/openapi.json', { schema: { hide: true } }, describe);
   app.route({ method: 'OPTIONS', url: '/', schema: { hide: true }, handler: describe });
