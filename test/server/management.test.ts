@@ -51,6 +51,33 @@ describe('management API', () => {
     expect((await post(`${kiln.inference}/predictions/linear`, { row: [1, 2, 3, 4] })).status).toBe(200);
   });
 
+  test("TorchServe's habits: empty parameters take their defaults, and a trailing slash is the same path", async () => {
+    const dir = store();
+    const kiln = await startKiln(
+      ['--model-store', 'store', '--models', 'linear=linear.mar', 'alpha=alpha.mar', '--enable-model-api', '--isolation', 'process'],
+      { cwd: dir },
+    );
+    const list = await call<{ models: { modelName: string }[]; nextPageToken?: string }>(
+      'GET',
+      `${kiln.management}/models?limit=&next_page_token=`,
+    );
+    expect(list.status).toBe(200);
+    expect(list.json.models.map((m) => m.modelName)).toEqual(['alpha', 'linear']); // limit 100 from 0
+    expect(list.json.nextPageToken).toBeUndefined();
+    // Scaling with an empty max_worker: the default (min_worker) applies.
+    expect((await call('PUT', `${kiln.management}/models/linear/?min_worker=2&max_worker=&synchronous=true`)).status).toBe(200);
+    const described = await call<{ workers: unknown[]; maxWorkers: number }[]>('GET', `${kiln.management}/models/linear/`);
+    expect(described.status).toBe(200);
+    expect(described.json[0]!.workers).toHaveLength(2);
+    expect(described.json[0]!.maxWorkers).toBe(2);
+    expect((await post(`${kiln.inference}/predictions/linear/`, { row: [1, 2, 3, 4] })).json).toMatchObject({ y: y([1, 2, 3, 4]) });
+    const removed = await call('DELETE', `${kiln.management}/models/alpha/?synchronous=true`);
+    expect(removed.status).toBe(200);
+    expect(removed.json).toEqual({ status: 'Model "alpha" unregistered' });
+    // A parameter that is not empty is still checked.
+    expect((await call('GET', `${kiln.management}/models?limit=abc`)).status).toBe(400);
+  });
+
   test('register (query or JSON body), describe, list with pages, set-default, unregister', async () => {
     const dir = store();
     // Process workers, so that unregistering can be seen to end them.

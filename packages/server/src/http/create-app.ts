@@ -56,6 +56,8 @@ const lazyCompilers: Compilers = {
 export async function createApp(options: AppOptions): Promise<FastifyInstance> {
   const app = Fastify({
     logger: false,
+    // `DELETE /models/m/` is `DELETE /models/m`, as in TorchServe: scripts build paths with slashes.
+    routerOptions: { ignoreTrailingSlash: true },
     // Node checks headersTimeout and requestTimeout only this often (30 s unless told): often enough
     // that a slow client is cut off within its setting, not up to half a minute later.
     http: { connectionsCheckingInterval: checkingInterval(options) },
@@ -91,6 +93,14 @@ export async function createApp(options: AppOptions): Promise<FastifyInstance> {
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
   });
+  // The management API reads an empty parameter (`?limit=&next_page_token=`) as absent, so its
+  // default applies, as TorchServe does; before validation, which would refuse "" as a number.
+  if (options.jsonBodies === true) {
+    app.addHook('preValidation', async (request) => {
+      const query = request.query as Record<string, unknown>;
+      for (const key of Object.keys(query)) if (query[key] === '') delete query[key];
+    });
+  }
   app.addHook('onSend', async (_request, reply) => {
     if (options.closing?.() === true) reply.header('connection', 'close');
   });
