@@ -78,6 +78,58 @@ describe('management API', () => {
     expect((await call('GET', `${kiln.management}/models?limit=abc`)).status).toBe(400);
   });
 
+  test('register and scale parameters are honoured or refused by name, never ignored', async () => {
+    const dir = store();
+    const kiln = await startKiln(['--model-store', 'store', '--models', 'linear=linear.mar', '--enable-model-api'], { cwd: dir });
+    const refused = async (method: string, path: string, body: unknown, message: string) => {
+      const answer = await call(method, `${kiln.management}${path}`, body);
+      expect(answer.status, path).toBe(400);
+      expect(answer.json).toMatchObject({ errorCode: 'KILN_ERR_INVALID_PARAMETER', message });
+    };
+    await refused(
+      'POST',
+      '/models?url=alpha.mar&runtime=python4',
+      undefined,
+      'query parameter runtime must be equal to one of the allowed values (node), received "python4"',
+    );
+    await refused(
+      'POST',
+      '/models?url=alpha.mar&handler=image_classifier',
+      undefined,
+      expect.stringContaining('Parameter handler cannot be given on register'),
+    );
+    await refused(
+      'POST',
+      '/models',
+      { url: 'alpha.mar', s3_sse_kms: true },
+      'body field s3_sse_kms is not one this route takes; it takes url, model_name, batch_size, max_batch_delay, initial_workers, synchronous, response_timeout, startup_timeout, runtime, handler',
+    );
+    await refused(
+      'PUT',
+      '/models/linear?min_worker=2&number_gpu=1',
+      undefined,
+      'query parameter number_gpu is not one this route takes; it takes min_worker, max_worker, synchronous, timeout',
+    );
+    // None of the refused calls registered anything.
+    expect((await call<{ models: unknown[] }>('GET', `${kiln.management}/models`)).json.models).toHaveLength(1);
+
+    // runtime=node and startup_timeout are taken, and show in describe.
+    const registered = await call('POST', `${kiln.management}/models?url=alpha.mar&runtime=node&startup_timeout=45`);
+    expect(registered.status).toBe(200);
+    const alpha = await call<{ startupTimeout: number }[]>('GET', `${kiln.management}/models/alpha`);
+    expect(alpha.json[0]!.startupTimeout).toBe(45);
+
+    // timeout=0 on a synchronous scale: 206 at once, and the workers come up anyway.
+    const scaled = await call('PUT', `${kiln.management}/models/linear?min_worker=2&synchronous=true&timeout=0`);
+    expect(scaled).toMatchObject({ status: 206, json: { status: 'Workers scaling in progress...' } });
+    await until(
+      async () =>
+        (await call<{ workers: { status: string }[] }[]>('GET', `${kiln.management}/models/linear`)).json[0]!.workers.filter(
+          (w) => w.status === 'READY',
+        ).length === 2,
+    );
+  });
+
   test('register (query or JSON body), describe, list with pages, set-default, unregister', async () => {
     const dir = store();
     // Process workers, so that unregistering can be seen to end them.

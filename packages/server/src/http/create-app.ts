@@ -66,7 +66,8 @@ export async function createApp(options: AppOptions): Promise<FastifyInstance> {
     frameworkErrors: (error, request, reply) => sendErrorFor(request.url, reply, frameworkError(error, request.url)),
     clientErrorHandler: answerClientError,
     // verbose: validation errors carry the value received, so messages can quote it.
-    ajv: { customOptions: { verbose: true } },
+    // removeAdditional off: a schema that forbids unknown parameters refuses them (400), never drops them.
+    ajv: { customOptions: { verbose: true, removeAdditional: false } },
     schemaController: { compilersFactory: lazyCompilers },
     schemaErrorFormatter: (errors, dataVar) => invalidParameter(errors[0]!, dataVar),
     bodyLimit: options.maxRequestSizeBytes,
@@ -176,15 +177,21 @@ function answerClientError(error: Error & { code?: string }, socket: Duplex): vo
 
 /** `query parameter min_worker must be integer, received "abc"`: the parameter, the rule, the value. */
 function invalidParameter(
-  error: { instancePath: string; message?: string; params: Record<string, unknown>; data?: unknown },
+  error: { instancePath: string; message?: string; params: Record<string, unknown>; data?: unknown; parentSchema?: unknown },
   dataVar: string,
 ) {
   const where = dataVar === 'querystring' ? 'query parameter' : dataVar === 'params' ? 'path parameter' : `${dataVar} field`;
   const name =
     error.instancePath.replace(/^\//, '').replace(/\//g, '.') ||
     String(error.params.missingProperty ?? error.params.additionalProperty ?? '');
+  if (error.params.additionalProperty !== undefined) {
+    // An unknown parameter: name the ones the route takes, rather than echo the whole object.
+    const known = Object.keys((error.parentSchema as { properties?: object } | undefined)?.properties ?? {});
+    return serverError('KILN_ERR_INVALID_PARAMETER', `${where} ${name} is not one this route takes; it takes ${known.join(', ')}`);
+  }
+  const allowed = Array.isArray(error.params.allowedValues) ? ` (${error.params.allowedValues.join(', ')})` : '';
   const received = error.params.missingProperty === undefined && error.data !== undefined ? `, received ${JSON.stringify(error.data)}` : '';
-  return serverError('KILN_ERR_INVALID_PARAMETER', `${where} ${name} ${error.message ?? 'is invalid'}${received}`);
+  return serverError('KILN_ERR_INVALID_PARAMETER', `${where} ${name} ${error.message ?? 'is invalid'}${allowed}${received}`);
 }
 
 /** What a route threw, as the KilnError to answer; a server-side one is reported first. */

@@ -24,6 +24,9 @@ const registerFields = {
   initial_workers: workerCount('Workers to start (default: --workers)'),
   synchronous: { type: 'boolean', default: true, description: 'Answer once the workers are ready (200) rather than at once (202)' },
   response_timeout: integer(1, 'Overrides responseTimeout (s)'),
+  startup_timeout: integer(1, 'Overrides startupTimeout (s)'),
+  runtime: { type: 'string', enum: ['node'], description: "The archive's runtime: Kiln's archives run on Node (TorchServe's say python)" },
+  handler: { type: 'string', description: 'Refused: the handler is part of the archive (kiln archive --handler)' },
 } as const;
 
 /** TorchServe's management API: list, describe, register, scale, unregister, set the default version. */
@@ -88,8 +91,9 @@ export function managementApi(app: FastifyInstance, service: ModelService): void
     {
       schema: {
         summary: 'Register a model from an archive (needs --enable-model-api)',
-        querystring: { type: 'object', properties: registerFields },
-        body: { type: 'object', nullable: true, properties: registerFields },
+        // An unknown parameter is refused, never ignored: a typo must not register with defaults.
+        querystring: { type: 'object', properties: registerFields, additionalProperties: false },
+        body: { type: 'object', nullable: true, properties: registerFields, additionalProperties: false },
       },
     },
     async (request, reply) => {
@@ -102,7 +106,15 @@ export function managementApi(app: FastifyInstance, service: ModelService): void
         initial_workers?: number;
         synchronous?: boolean;
         response_timeout?: number;
+        startup_timeout?: number;
+        handler?: string;
       };
+      if (p.handler !== undefined) {
+        throw serverError(
+          'KILN_ERR_INVALID_PARAMETER',
+          `Parameter handler cannot be given on register: a Kiln archive carries its handler, bundled when it was made (kiln archive --handler ${p.handler}); archive the model with the handler you want`,
+        );
+      }
       if (p.url === undefined)
         throw serverError('KILN_ERR_INVALID_PARAMETER', 'Parameter url is required: the archive file name in the model store');
       if (p.model_name !== undefined) checkModelName(p.model_name, 'model_name');
@@ -116,6 +128,7 @@ export function managementApi(app: FastifyInstance, service: ModelService): void
           ...(p.max_batch_delay === undefined ? {} : { maxBatchDelayMs: p.max_batch_delay }),
           ...(p.initial_workers === undefined ? {} : { minWorkers: p.initial_workers }),
           ...(p.response_timeout === undefined ? {} : { responseTimeoutS: p.response_timeout }),
+          ...(p.startup_timeout === undefined ? {} : { startupTimeoutS: p.startup_timeout }),
         },
         synchronous,
       );
@@ -149,17 +162,23 @@ export function managementApi(app: FastifyInstance, service: ModelService): void
           min_worker: { ...workerCount('Workers to run'), default: 1 },
           max_worker: workerCount('Upper bound (default: min_worker)'),
           synchronous: { type: 'boolean', default: false, description: 'Answer once scaled (200) rather than at once (202)' },
+          timeout: {
+            type: 'integer',
+            minimum: -1,
+            description: 'With synchronous: seconds to wait before answering 206 while scaling goes on (-1: no limit)',
+          },
         },
+        additionalProperties: false,
       },
     },
   };
   type ScaleRequest = {
     Params: { model_name: string; version?: string };
-    Querystring: { min_worker: number; max_worker?: number; synchronous: boolean };
+    Querystring: { min_worker: number; max_worker?: number; synchronous: boolean; timeout?: number };
   };
   const scale = async (request: FastifyRequest<ScaleRequest>, reply: FastifyReply) => {
     const model = registry.resolve(request.params.model_name, request.params.version);
-    const { min_worker: min, max_worker: max = min, synchronous } = request.query;
+    const { min_worker: min, max_worker: max = min, synchronous, timeout = -1 } = request.query;
     if (max < min)
       throw serverError('KILN_ERR_INVALID_PARAMETER', `max_worker cannot be less than min_worker (max_worker ${max}, min_worker ${min}).`);
     const scaling = service.scale(model, min, max);
@@ -167,7 +186,14 @@ export function managementApi(app: FastifyInstance, service: ModelService): void
       void scaling;
       return reply.code(202).send({ status: 'Processing worker updates...' });
     }
-    await scaling;
+    // TorchServe's `timeout`: past it, the answer is 206 and the scaling carries on.
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<'late'>((resolve) => {
+      if (timeout >= 0) timer = setTimeout(() => resolve('late'), timeout * 1000);
+    });
+    const outcome = await Promise.race([scaling, late]);
+    clearTimeout(timer);
+    if (outcome === 'late') return reply.code(206).send({ status: 'Workers scaling in progress...' });
     return { status: `Workers scaled to ${model.readyWorkers} for model: ${model.name}, version: ${model.version}` };
   };
   app.put<ScaleRequest>('/models/:model_name', scaleRoute, scale);

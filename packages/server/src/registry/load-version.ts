@@ -15,6 +15,7 @@ export interface ConfigOverrides {
   maxBatchDelayMs?: number;
   minWorkers?: number;
   responseTimeoutS?: number;
+  startupTimeoutS?: number;
 }
 
 export interface LoadContext {
@@ -104,5 +105,6 @@ function withOverrides(config: ModelConfig, overrides: ConfigOverrides): ModelCo
       ? {}
       : { minWorkers: overrides.minWorkers, maxWorkers: Math.max(overrides.minWorkers, config.maxWorkers) }),
     ...(overrides.responseTimeoutS === undefined ? {} : { responseTimeoutS: overrides.responseTimeoutS }),
+    ...(overrides.startupTimeoutS === undefined ? {} : { startupTimeoutS: overrides.startupTimeoutS }),
   });
 }
