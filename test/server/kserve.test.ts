@@ -100,11 +100,21 @@ describe('KServe v2', () => {
     });
     expect((await get('/v2/models/linear/versions/1')).json).toMatchObject({ name: 'linear' });
     expect(await get('/v2/models/linear/ready')).toEqual({ status: 200, json: { name: 'linear', ready: true } });
+    // Triton's wording, which its clients and tests look for.
     expect(await get('/v2/models/nope')).toMatchObject({
       status: 404,
-      json: { error: expect.stringContaining('Model not found: nope'), errorCode: 'KILN_ERR_MODEL_NOT_FOUND' },
+      json: {
+        error: expect.stringMatching(/^Request for unknown model: 'nope' is not found; registered models: /),
+        errorCode: 'KILN_ERR_MODEL_NOT_FOUND',
+      },
     });
-    expect(await get('/v2/models/linear/versions/7/ready')).toMatchObject({ status: 404 });
+    expect(await get('/v2/models/linear/versions/7/ready')).toMatchObject({
+      status: 404,
+      json: { error: "Request for unknown model: 'linear' version 7 is not found; versions: 1", errorCode: 'KILN_ERR_VERSION_NOT_FOUND' },
+    });
+    expect((await get('/v2/models/nope/stats')).json).toMatchObject({
+      error: expect.stringContaining("Request for unknown model: 'nope'"),
+    });
   });
 
   test('JSON infer: nested or flat data, id echoed, outputs computed by the model', async () => {

@@ -5,6 +5,8 @@ import { kserveScope } from '../http/create-app.js';
 import { checkResponseSize, healthProblems, submit, type InferenceDeps } from '../http/inference-api.js';
 import { TritonStats } from '../observability/triton-stats.js';
 import type { ModelVersion } from '../registry/model-version.js';
+import type { ModelRegistry } from '../registry/registry.js';
+import { serverError } from '../errors.js';
 import { SERVER_VERSION } from '../version.js';
 import { sendParts } from '../http/send-parts.js';
 import { readV2Body } from './v2-body.js';
@@ -31,7 +33,7 @@ function v2Routes(app: FastifyInstance, deps: InferenceDeps): void {
     return reply.code(ready ? 200 : 503).send({ ready });
   });
 
-  const resolve = (request: FastifyRequest<ModelParams>) => deps.registry.resolve(request.params.model, request.params.version);
+  const resolve = (request: FastifyRequest<ModelParams>) => resolveAsTriton(deps.registry, request.params.model, request.params.version);
 
   const metadata = async (request: FastifyRequest<ModelParams>) => {
     const model = resolve(request);
@@ -107,4 +109,27 @@ function v2Routes(app: FastifyInstance, deps: InferenceDeps): void {
     for (const prefix of ['/v2/models/:model', '/v2/models/:model/versions/:version'])
       scope.post(`${prefix}/infer`, { config: { inference: 'v2' } }, infer);
   });
+}
+
+/**
+ * The version a v2 path names. An unknown model or version is 404 with Triton's wording, which
+ * Triton's clients and tests look for ("Request for unknown model"), then Kiln's list of what is
+ * registered.
+ */
+function resolveAsTriton(registry: ModelRegistry, name: string, version: string | undefined): ModelVersion {
+  const model = registry.versions(name);
+  if (model.length === 0) {
+    const known = registry.names();
+    throw serverError(
+      'KILN_ERR_MODEL_NOT_FOUND',
+      `Request for unknown model: '${name}' is not found; ${known.length > 0 ? `registered models: ${known.join(', ')}` : 'no models are registered'}`,
+    );
+  }
+  if (version !== undefined && !model.some((v) => v.version === version)) {
+    throw serverError(
+      'KILN_ERR_VERSION_NOT_FOUND',
+      `Request for unknown model: '${name}' version ${version} is not found; versions: ${model.map((v) => v.version).join(', ')}`,
+    );
+  }
+  return registry.resolve(name, version);
 }
