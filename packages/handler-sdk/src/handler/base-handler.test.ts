@@ -278,7 +278,7 @@ describe('BaseHandler', () => {
       modelName: 'greeter',
       config: { batchSize: 4, handler: { greeting: 'hi' } },
     });
-    expect(report.results[0]!.json).toBe('hi from greeter (batch 4)');
+    expect(report.results[0]).toMatchObject({ text: 'hi from greeter (batch 4)', contentType: 'text/plain; charset=utf-8' });
     expect(report.metrics).toEqual([
       { kind: 'counter', name: 'greetings_total', help: undefined, value: 1, labels: { model_name: 'greeter', model_version: '1' } },
     ]);
@@ -309,7 +309,7 @@ test('a file written beside the model is in context.modelDir', async () => {
       return requests.map(() => readFileSync(join(context.modelDir, 'note.txt'), 'utf8'));
     }
   }
-  expect((await runHandler(Reader, [{ json: 1 }], { modelPath: model }))[0]!.json).toBe('beside');
+  expect((await runHandler(Reader, [{ json: 1 }], { modelPath: model }))[0]!.text).toBe('beside');
 });
 
 test('a model with a fixed batch dimension of 1 runs one request at a time', async () => {

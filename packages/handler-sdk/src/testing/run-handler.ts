@@ -49,6 +49,8 @@ export interface RunResult {
   status: number;
   /** The parsed JSON answer, when the answer is JSON. */
   json?: unknown;
+  /** The answer as text, when it is `text/*` (a handler that returned a string). */
+  text?: string;
   bytes?: Uint8Array;
   contentType: string;
   headers: Record<string, string>;
@@ -182,5 +184,7 @@ export function fromWire(result: WireResult): RunResult {
   const { status, headers } = result;
   const { contentType, data } = renderBody(result.body);
   if (typeof data === 'string') return { ok: true, status, headers, contentType, json: JSON.parse(data) };
+  if (contentType.startsWith('text/'))
+    return { ok: true, status, headers, contentType, text: Buffer.from(data).toString('utf8'), bytes: data };
   return { ok: true, status, headers, contentType, bytes: data };
 }

@@ -29,12 +29,18 @@ export function toWireResult(answer: unknown): WireResult {
     if (answer instanceof Uint8Array) {
       return { ok: true, status: 200, headers: {}, body: { kind: 'bytes', data: answer, contentType: 'application/octet-stream' } };
     }
+    // A string is text, sent as it is (TorchServe's rule), not as a quoted JSON string.
+    if (typeof answer === 'string') {
+      return { ok: true, status: 200, headers: {}, body: { kind: 'bytes', data: Buffer.from(answer), contentType: TEXT } };
+    }
     if (answer === undefined) throw new Error('the handler returned nothing (undefined) for this request');
     return { ok: true, status: 200, headers: {}, body: { kind: 'json', text: jsonText(answer) } };
   } catch (error) {
     return failed(error, 'postprocess');
   }
 }
+
+const TEXT = 'text/plain; charset=utf-8';
 
 /** A record whose every value is a tensor: a handler answering with the model's outputs. */
 function isTensors(value: unknown): value is Record<string, Tensor> {

@@ -69,8 +69,10 @@ function v1Routes(app: FastifyInstance, deps: InferenceDeps): void {
     const predictions = results.map((result, i) => {
       // The first instance that failed fails the request, named.
       if (!result.ok) throw new KilnError(result.error.code, `instance ${i}: ${result.error.message}`, { cause: result.error });
-      const { data } = renderBody(result.body);
-      return typeof data === 'string' ? data : JSON.stringify(Buffer.from(data).toString('base64'));
+      const { contentType, data } = renderBody(result.body);
+      if (typeof data === 'string') return data;
+      // Text (a handler that returned a string) is a JSON string; other bytes are base64.
+      return JSON.stringify(Buffer.from(data).toString(contentType.startsWith('text/') ? 'utf8' : 'base64'));
     });
     const body = `{"predictions":[${predictions.join(',')}]}`;
     checkResponseSize(Buffer.byteLength(body), deps.maxResponseSizeBytes, model);
