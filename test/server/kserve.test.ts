@@ -77,6 +77,40 @@ afterAll(async () => {
 });
 
 describe('KServe v2', () => {
+  test("Triton's repository index (GET /v2/models) and model configuration (/v2/models/{m}/config)", async () => {
+    const get = async (path: string) => {
+      const response = await fetch(`${kiln.inference}${path}`);
+      return { status: response.status, json: (await response.json()) as unknown };
+    };
+    const index = (await get('/v2/models')).json as { name: string; version: string; state: string }[];
+    expect(index.map((m) => `${m.name} ${m.version} ${m.state}`).sort()).toEqual([
+      'echo 1 READY',
+      'jsonly 1.0 READY',
+      'linear 1 READY',
+      'mixed 1.0 READY',
+    ]);
+    expect(await get('/v2/models/mixed/config')).toEqual({
+      status: 200,
+      json: {
+        name: 'mixed',
+        platform: 'onnxruntime_onnx',
+        backend: 'onnxruntime',
+        max_batch_size: 16,
+        input: [{ name: 'x', data_type: 'TYPE_FP32', dims: [4] }],
+        output: [{ name: 'y', data_type: 'TYPE_FP32', dims: [3] }],
+        dynamic_batching: { max_queue_delay_microseconds: 200_000 },
+        instance_group: [{ name: 'mixed', kind: 'KIND_CPU', count: 1 }],
+      },
+    });
+    const echo = (await get('/v2/models/echo/versions/1/config')).json as {
+      input: { data_type: string }[];
+      output: { name: string; data_type: string; dims: number[] }[];
+    };
+    expect(echo.output.find((o) => o.name === 'text_out')).toEqual({ name: 'text_out', data_type: 'TYPE_STRING', dims: [1] });
+    expect(echo.input.map((i) => i.data_type)).toEqual(['TYPE_INT64', 'TYPE_BOOL', 'TYPE_STRING', 'TYPE_FP16', 'TYPE_UINT8']);
+    expect(await get('/v2/models/nope/config')).toMatchObject({ status: 404, json: { errorCode: 'KILN_ERR_MODEL_NOT_FOUND' } });
+  });
+
   test('server and model metadata, health and readiness', async () => {
     const get = async (path: string) => {
       const response = await fetch(`${kiln.inference}${path}`);

@@ -1,6 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { sdkError } from '@kiln/handler-sdk/errors';
+import type { TensorSpec } from '@kiln/handler-sdk/runtime';
 import { kserveScope } from '../http/create-app.js';
 import { checkResponseSize, healthProblems, submit, type InferenceDeps } from '../http/inference-api.js';
 import { TritonStats } from '../observability/triton-stats.js';
@@ -93,6 +94,18 @@ function v2Routes(app: FastifyInstance, deps: InferenceDeps): void {
     app.get(prefix, metadata);
     app.get(`${prefix}/ready`, ready);
   }
+  // Triton's repository index, as a GET: every version, its state, and why when it cannot serve.
+  app.get('/v2/models', async () =>
+    deps.registry.all().map((v) => ({
+      name: v.name,
+      version: v.version,
+      state: v.state.kind === 'ready' ? 'READY' : v.state.kind === 'loading' ? 'LOADING' : 'UNAVAILABLE',
+      ...(v.state.kind === 'ready' ? {} : { reason: v.reason }),
+    })),
+  );
+  for (const prefix of ['/v2/models/:model', '/v2/models/:model/versions/:version']) {
+    app.get<ModelParams>(`${prefix}/config`, async (request) => tritonConfig(resolve(request)));
+  }
   // Triton's statistics extension: every version, every version of a model, or one version.
   const stats = (versions: readonly ModelVersion[]) => ({
     model_stats: versions.map((v) => v.measured?.stats.toJson(v.name, v.version) ?? new TritonStats().toJson(v.name, v.version)),
@@ -132,4 +145,31 @@ function resolveAsTriton(registry: ModelRegistry, name: string, version: string 
     );
   }
   return registry.resolve(name, version);
+}
+
+/**
+ * A version's configuration in Triton's JSON shape (model_config.proto), for its clients: with a
+ * dynamic first dimension the model batches, `max_batch_size` is batchSize and `dims` leave the
+ * batch out, as Triton writes them.
+ */
+function tritonConfig(model: ModelVersion) {
+  const inputs = model.signature?.inputs ?? [];
+  const batches = inputs.length > 0 && inputs.every((t) => t.shape?.[0] === -1);
+  const tensor = (t: TensorSpec) => {
+    const shape = t.shape ?? [-1];
+    return { name: t.name, data_type: `TYPE_${t.datatype === 'BYTES' ? 'STRING' : t.datatype}`, dims: batches ? shape.slice(1) : shape };
+  };
+  const c = model.config;
+  return {
+    name: model.name,
+    platform: 'onnxruntime_onnx',
+    backend: 'onnxruntime',
+    max_batch_size: batches ? c.batchSize : 0,
+    input: inputs.map(tensor),
+    output: (model.signature?.outputs ?? []).map(tensor),
+    ...(batches && c.batchSize > 1
+      ? { dynamic_batching: { max_queue_delay_microseconds: c.maxBatchDelayMs === 'auto' ? 0 : c.maxBatchDelayMs * 1000 } }
+      : {}),
+    instance_group: [{ name: model.name, kind: c.deviceType === 'gpu' ? 'KIND_GPU' : 'KIND_CPU', count: c.minWorkers }],
+  };
 }
