@@ -249,7 +249,7 @@ describe('management API', () => {
 
     test.each([
       ['PUT', '/models/linear?min_worker=abc', 'query parameter min_worker must be integer, received "abc"'],
-      ['PUT', '/models/linear?min_worker=0', 'query parameter min_worker must be >= 1, received 0'],
+      ['PUT', '/models/linear?min_worker=-1', 'query parameter min_worker must be >= 0, received -1'],
       ['PUT', '/models/linear?min_worker=3&max_worker=2', 'max_worker cannot be less than min_worker (max_worker 2, min_worker 3).'],
       ['GET', '/models?limit=500', 'query parameter limit must be <= 100, received 500'],
       ['GET', '/models?next_page_token=x', 'query parameter next_page_token must be integer, received "x"'],

@@ -110,9 +110,9 @@ describe('OpenAPI', () => {
       ]),
     );
     const scale = management.paths['/models/{model_name}']?.put?.parameters ?? [];
-    expect(scale.find((p) => p.name === 'min_worker')).toMatchObject({ in: 'query', schema: { type: 'integer', minimum: 1 } });
+    expect(scale.find((p) => p.name === 'min_worker')).toMatchObject({ in: 'query', schema: { type: 'integer', minimum: 0 } });
     // The same schema refuses what it describes as invalid.
-    const refused = await fetch(`${kiln.management}/models/any?min_worker=0`, { method: 'PUT' });
+    const refused = await fetch(`${kiln.management}/models/any?min_worker=-1`, { method: 'PUT' });
     expect(refused.status).toBe(400);
 
     const options = await (await fetch(`${kiln.management}/`, { method: 'OPTIONS' })).json();

@@ -32,19 +32,37 @@ const integer = (minimum: number, maximum?: number) => ({ type: 'integer', minim
  * are derived from it.
  */
 export const MODEL_CONFIG_KEYS = {
-  minWorkers: key<number>(integer(1, 256), {
-    type: 'integer 1–256',
+  minWorkers: key<number>(integer(0, 256), {
+    type: 'integer 0–256',
     default: '`1`',
     unit: 'workers',
-    meaning: 'Workers started for the model.',
-    torchServe: 'TorchServe accepts 0. Its default is one worker per GPU, or per CPU core without GPUs.',
+    meaning:
+      'Workers kept running for the model. `0`: none until a request comes; that request starts one and waits for it, and the worker is stopped again after `scaleDownAfter` with nothing to do.',
+    torchServe:
+      'Same, except that TorchServe answers 503 to a model with no workers instead of starting one. Its default is one worker per GPU, or per CPU core without GPUs.',
   }),
   maxWorkers: key<number>(integer(1, 256), {
     type: 'integer 1–256, and ≥ `minWorkers`',
-    default: '`minWorkers`',
+    default: '`minWorkers`, at least 1',
     unit: 'workers',
-    meaning: 'The most workers the model may have.',
-    torchServe: 'Kiln refuses a `maxWorkers` below `minWorkers`.',
+    meaning:
+      'The most workers the model may have. Above `minWorkers`, a worker is added each time requests have waited with every worker busy for `scaleUpAfter`, and the extra workers are stopped after `scaleDownAfter` with nothing to do. See [batching and scaling](../guides/batching-and-scaling.md#autoscaling).',
+    torchServe: 'TorchServe records `maxWorkers` and never starts more than `minWorkers`. Kiln refuses a `maxWorkers` below `minWorkers`.',
+  }),
+  scaleUpAfter: key<number>(integer(1), {
+    type: 'integer ≥ 1',
+    default: '`1000`',
+    unit: 'ms',
+    meaning:
+      'How long requests must keep waiting, with every worker busy and none starting, before another worker is started (up to `maxWorkers`).',
+    torchServe: 'Kiln only',
+  }),
+  scaleDownAfter: key<number>(integer(1), {
+    type: 'integer ≥ 1',
+    default: '`60`',
+    unit: 's',
+    meaning: 'How long the model must have nothing queued or running before its workers above `minWorkers` are stopped.',
+    torchServe: 'Kiln only',
   }),
   batchSize: key<number>(integer(1, 4096), {
     type: 'integer 1–4096',
@@ -205,8 +223,12 @@ export function renderModelConfigTable(): string {
 
 /** The resolved config the server and handlers use: every value set, units in the names. */
 export interface ModelConfig {
+  /** 0: workers start on demand. */
   minWorkers: number;
+  /** ≥ 1 and ≥ minWorkers; above minWorkers the pool autoscales. */
   maxWorkers: number;
+  scaleUpAfterMs: number;
+  scaleDownAfterS: number;
   batchSize: number;
   /** A fixed wait, or 'auto' (held only while it pays off). */
   maxBatchDelayMs: number | 'auto';
@@ -233,6 +255,8 @@ export interface ModelConfig {
 
 export const MODEL_CONFIG_DEFAULTS = Object.freeze({
   minWorkers: 1,
+  scaleUpAfterMs: 1000,
+  scaleDownAfterS: 60,
   batchSize: 1,
   maxBatchDelayMs: 100,
   responseTimeoutS: 120,

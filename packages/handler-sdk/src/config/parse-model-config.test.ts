@@ -56,6 +56,8 @@ describe('parseModelConfig', () => {
     expect(resolveModelConfig(parseModelConfig(''))).toEqual({
       minWorkers: 1,
       maxWorkers: 1,
+      scaleUpAfterMs: 1000,
+      scaleDownAfterS: 60,
       batchSize: 1,
       maxBatchDelayMs: 100,
       maxLatencyMs: undefined,
@@ -73,11 +75,18 @@ describe('parseModelConfig', () => {
       handler: {},
     });
     expect(resolveModelConfig({ deviceType: 'gpu' }).executionProviders).toEqual(['cuda', 'cpu']);
+    // minWorkers 0 starts workers on demand, so the default maxWorkers is at least one.
+    expect(resolveModelConfig({ minWorkers: 0 })).toMatchObject({ minWorkers: 0, maxWorkers: 1 });
+    expect(resolveModelConfig({ minWorkers: 0, maxWorkers: 4, scaleUpAfter: 50, scaleDownAfter: 2 })).toMatchObject({
+      maxWorkers: 4,
+      scaleUpAfterMs: 50,
+      scaleDownAfterS: 2,
+    });
   });
 
   test('reports every problem at once, each with its line', () => {
     expect(problems('batchSize: 8\nbatch_delay: 5\nminWorkers: zero\n\ndeviceType: tpu\nexecutionProviders: [cuda, cuda]\n')).toEqual([
-      'cfg.yaml:2: unknown key "batch_delay" (known keys: minWorkers, maxWorkers, batchSize, maxBatchDelay, maxLatencyMs, responseTimeout, startupTimeout, jobQueueSize, clientTimeoutInMills, deviceType, deviceIds, executionProviders, intraOpNumThreads, isolation, workerHeapLimitMb, allowNonFinite, handler)',
+      'cfg.yaml:2: unknown key "batch_delay" (known keys: minWorkers, maxWorkers, scaleUpAfter, scaleDownAfter, batchSize, maxBatchDelay, maxLatencyMs, responseTimeout, startupTimeout, jobQueueSize, clientTimeoutInMills, deviceType, deviceIds, executionProviders, intraOpNumThreads, isolation, workerHeapLimitMb, allowNonFinite, handler)',
       'cfg.yaml:3: minWorkers: must be integer',
       'cfg.yaml:5: deviceType: must be one of "cpu", "gpu"',
       'cfg.yaml:6: executionProviders: must not repeat an item (items 0 and 1 are the same)',

@@ -59,7 +59,9 @@ export function resolveModelConfig(file: ModelConfigFile = {}): ModelConfig {
   const deviceType = file.deviceType ?? d.deviceType;
   return Object.freeze({
     minWorkers,
-    maxWorkers: file.maxWorkers ?? minWorkers,
+    maxWorkers: file.maxWorkers ?? Math.max(1, minWorkers),
+    scaleUpAfterMs: file.scaleUpAfter ?? d.scaleUpAfterMs,
+    scaleDownAfterS: file.scaleDownAfter ?? d.scaleDownAfterS,
     batchSize: file.batchSize ?? d.batchSize,
     maxBatchDelayMs: file.maxBatchDelay ?? d.maxBatchDelayMs,
     maxLatencyMs: file.maxLatencyMs,

@@ -8,6 +8,8 @@ export interface BatchRunner {
   freeWorkers(): number;
   /** False when no worker will come: queued requests are failed rather than held. */
   available?(): boolean;
+  /** Why available() is false, for the failed requests' error. */
+  unavailableReason?(): string;
   /** Runs one batch on a free worker; resolves with one result per request, never rejects. */
   run(batch: WireRequest[]): Promise<Result[]>;
 }
@@ -41,6 +43,8 @@ export interface BatchObserver {
   queued(seconds: number): void;
   /** A batch of `size` requests came back `seconds` after it was sent. */
   batchDone(size: number, seconds: number): void;
+  /** Requests wait and no worker is free (a pool at zero workers starts one). */
+  starved?(): void;
 }
 
 /** What became of one request in the queue, for its access-log line: filled in when its batch is sent. */
@@ -110,12 +114,11 @@ export class Batcher {
   /** Re-evaluates the queue: call when a request arrives, a worker frees up, or a timer fires. */
   pump(): void {
     this.dropDead();
+    if (this.queue.length > 0 && this.runner.freeWorkers() === 0) this.options.observer?.starved?.();
     if (this.queue.length > 0 && this.runner.available?.() === false) {
+      const why = this.runner.unavailableReason?.() ?? 'it has no working worker left';
       this.failAll(
-        serverError(
-          'KILN_ERR_MODEL_NOT_READY',
-          `model "${this.options.model}" has no working worker left; its queued requests were not run`,
-        ),
+        serverError('KILN_ERR_MODEL_NOT_READY', `model "${this.options.model}" cannot serve: ${why}; its queued requests were not run`),
       );
       return;
     }

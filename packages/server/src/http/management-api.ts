@@ -9,7 +9,7 @@ import { methodNotAllowed } from './create-app.js';
 const integer = (minimum: number, description: string) => ({ type: 'integer', minimum, description }) as const;
 /** The most workers one version runs: as for --workers and a model-config's minWorkers. */
 const MAX_WORKERS = 256;
-const workerCount = (description: string) => ({ ...integer(1, description), maximum: MAX_WORKERS }) as const;
+const workerCount = (minimum: 0 | 1, description: string) => ({ ...integer(minimum, description), maximum: MAX_WORKERS }) as const;
 const modelParams = { type: 'object', properties: { model_name: { type: 'string' } }, required: ['model_name'] } as const;
 const versionParams = {
   type: 'object',
@@ -21,7 +21,7 @@ const registerFields = {
   model_name: { type: 'string', minLength: 1, description: "Name to serve the model under (default: the manifest's)" },
   batch_size: integer(1, 'Overrides the archive’s batchSize'),
   max_batch_delay: integer(0, 'Overrides maxBatchDelay (ms)'),
-  initial_workers: workerCount('Workers to start (default: --workers)'),
+  initial_workers: workerCount(0, 'Workers to start (default: --workers); 0: one starts on the first request'),
   synchronous: { type: 'boolean', default: true, description: 'Answer once the workers are ready (200) rather than at once (202)' },
   response_timeout: integer(1, 'Overrides responseTimeout (s)'),
   startup_timeout: integer(1, 'Overrides startupTimeout (s)'),
@@ -159,8 +159,8 @@ export function managementApi(app: FastifyInstance, service: ModelService): void
       querystring: {
         type: 'object',
         properties: {
-          min_worker: { ...workerCount('Workers to run'), default: 1 },
-          max_worker: workerCount('Upper bound (default: min_worker)'),
+          min_worker: { ...workerCount(0, 'Workers to keep running; 0: one starts on the first request, and stops when idle'), default: 1 },
+          max_worker: workerCount(1, 'Workers the model may scale up to under load (default: min_worker, at least 1)'),
           synchronous: { type: 'boolean', default: false, description: 'Answer once scaled (200) rather than at once (202)' },
           timeout: {
             type: 'integer',
@@ -178,7 +178,7 @@ export function managementApi(app: FastifyInstance, service: ModelService): void
   };
   const scale = async (request: FastifyRequest<ScaleRequest>, reply: FastifyReply) => {
     const model = registry.resolve(request.params.model_name, request.params.version);
-    const { min_worker: min, max_worker: max = min, synchronous, timeout = -1 } = request.query;
+    const { min_worker: min, max_worker: max = Math.max(1, min), synchronous, timeout = -1 } = request.query;
     if (max < min)
       throw serverError('KILN_ERR_INVALID_PARAMETER', `max_worker cannot be less than min_worker (max_worker ${max}, min_worker ${min}).`);
     const scaling = service.scale(model, min, max);

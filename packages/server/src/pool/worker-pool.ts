@@ -31,6 +31,8 @@ const STOP_GRACE_MS = 5_000;
 const RECOVERY_ATTEMPTS = 5;
 /** A worker up this long before it ended was working: its end starts a new count of failures. */
 const STABLE_MS = 10_000;
+/** After a worker started on demand failed to load, requests fail at once for this long (doubling). */
+const DEMAND_BACKOFF_BASE_MS = 1_000;
 
 /** Workers started before their model's config was known (see registry/load-version.ts). */
 export interface Prestarted {
@@ -50,6 +52,15 @@ export class WorkerPool implements BatchRunner {
   private stopped = false;
   private everReady = false;
   private restartTimer: NodeJS.Timeout | undefined;
+  /**
+   * minWorkers is 0: with no worker, the pool stays serving and starts one on the first request
+   * (demand). A worker started so that fails to load fails the requests waiting for it, and the
+   * next start waits for demandRetryAt.
+   */
+  onDemand: boolean;
+  private demanding = false;
+  private demandFailures = 0;
+  private demandRetryAt = 0;
   /** A start() waiting for its first ready worker. */
   private starting: { resolve: (error: KilnError | undefined) => void; error: KilnError | undefined } | undefined;
   /** The last reason a worker failed to load or died, for /ping, describe and error messages. */
@@ -59,6 +70,7 @@ export class WorkerPool implements BatchRunner {
 
   constructor(private readonly options: PoolOptions) {
     this.target = options.workers;
+    this.onDemand = options.workers === 0;
   }
 
   /**
@@ -69,6 +81,7 @@ export class WorkerPool implements BatchRunner {
   async start(prestarted?: Prestarted): Promise<KilnError | undefined> {
     const adoptable = prestarted?.isolation === this.options.isolation && this.options.heapLimitMb === undefined ? prestarted.workers : [];
     for (const extra of prestarted?.workers.filter((w, i) => !adoptable.includes(w) || i >= this.target) ?? []) void extra.stop(0);
+    if (this.target === 0) return undefined; // nothing to wait for: workers start on demand
     const started = new Promise<KilnError | undefined>((resolve) => (this.starting = { resolve, error: undefined }));
     this.initialWorkers = Promise.all(Array.from({ length: this.target }, (_, i) => this.spawn(adoptable[i])));
     this.checkStart();
@@ -97,7 +110,10 @@ export class WorkerPool implements BatchRunner {
    * queue meanwhile, as TorchServe counts recovering workers as healthy).
    */
   get serving(): boolean {
-    return this.readyCount > 0 || (this.everReady && !this.stopped && this.failures < RECOVERY_ATTEMPTS);
+    if (this.readyCount > 0) return true;
+    if (this.stopped) return false;
+    if (this.onDemand && (this.target === 0 || this.demanding)) return true;
+    return this.everReady && this.failures < RECOVERY_ATTEMPTS;
   }
 
   /** Whether any worker of this pool ever loaded. */
@@ -111,9 +127,46 @@ export class WorkerPool implements BatchRunner {
     return ready;
   }
 
-  /** False once the pool has given up: the batcher then fails what waits instead of holding it. */
+  /**
+   * False once the pool has given up, or while a worker started on demand has just failed to
+   * load: the batcher then fails what waits instead of holding it.
+   */
   available(): boolean {
+    if (this.onDemand && this.target === 0 && this.liveCount() === 0) return !this.stopped && Date.now() >= this.demandRetryAt;
     return this.serving;
+  }
+
+  /** Why available() is false, for the errors of the requests failed then. */
+  unavailableReason(): string {
+    if (this.stopped) return 'it was stopped';
+    const why = this.lastError ?? 'every worker ended';
+    if (this.onDemand && this.target === 0 && Date.now() < this.demandRetryAt) {
+      return `the worker started for it on demand failed (${why}); the next one is started for a request that comes after ${new Date(this.demandRetryAt).toISOString()}`;
+    }
+    return `it has no working worker left (${why})`;
+  }
+
+  /**
+   * Requests wait and no worker is free: a pool with no workers that may start on demand starts
+   * one (with `intraOpNumThreads` threads), unless one failed to load a moment ago.
+   */
+  demand(intraOpNumThreads: number): void {
+    if (!this.onDemand || this.stopped || this.target > 0 || this.liveCount() > 0 || Date.now() < this.demandRetryAt) return;
+    this.demanding = true;
+    this.options.events.onLog('info', `starting a worker of model "${this.options.model}" for a waiting request (minWorkers 0)`, {});
+    void this.scale(1, intraOpNumThreads);
+  }
+
+  /** The number of workers the pool keeps running or starting. */
+  get targetCount(): number {
+    return this.target;
+  }
+
+  /** Workers still loading their model. */
+  startingCount(): number {
+    let starting = 0;
+    for (const w of this.workers) if (w.state === 'starting' && !w.stopping) starting++;
+    return starting;
   }
 
   freeWorkers(): number {
@@ -236,6 +289,8 @@ export class WorkerPool implements BatchRunner {
         // that stays up for STABLE_MS, so a worker that loads and then crashes each time still
         // backs off, and the model is reported failed after RECOVERY_ATTEMPTS.
         this.everReady = true;
+        this.demanding = false;
+        this.demandFailures = 0;
         this.options.events.onLoaded?.(worker.id, Date.now() - worker.startedAt);
         this.checkStart();
         this.options.onChange();
@@ -246,6 +301,13 @@ export class WorkerPool implements BatchRunner {
         this.workers.delete(worker);
         this.checkStart();
         return error;
+      }
+      if (this.demanding && this.readyCount === 0) {
+        // Started on demand and failed: back to no workers. The waiting requests fail with this
+        // error (available() turns false), and the next start waits a while, doubling each time.
+        this.demanding = false;
+        this.target = 0;
+        this.demandRetryAt = Date.now() + Math.min(BACKOFF_MAX_MS, DEMAND_BACKOFF_BASE_MS * 2 ** this.demandFailures++);
       }
       this.retire(worker, `worker ${worker.id} failed to load: ${error.message}`);
       this.lastError = error.message;

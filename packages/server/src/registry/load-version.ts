@@ -103,7 +103,7 @@ function withOverrides(config: ModelConfig, overrides: ConfigOverrides): ModelCo
     ...(overrides.maxBatchDelayMs === undefined ? {} : { maxBatchDelayMs: overrides.maxBatchDelayMs }),
     ...(overrides.minWorkers === undefined
       ? {}
-      : { minWorkers: overrides.minWorkers, maxWorkers: Math.max(overrides.minWorkers, config.maxWorkers) }),
+      : { minWorkers: overrides.minWorkers, maxWorkers: Math.max(1, overrides.minWorkers, config.maxWorkers) }),
     ...(overrides.responseTimeoutS === undefined ? {} : { responseTimeoutS: overrides.responseTimeoutS }),
     ...(overrides.startupTimeoutS === undefined ? {} : { startupTimeoutS: overrides.startupTimeoutS }),
   });

@@ -1,6 +1,7 @@
 import { rm } from 'node:fs/promises';
 import type {
   Device,
+  HandlerHooks,
   Isolation,
   LogLevel,
   Manifest,
@@ -17,6 +18,7 @@ import type { VersionMetrics } from '../observability/version-metrics.js';
 import type { WorkerEvents } from '../pool/pool-worker.js';
 import { defaultIntraOpThreads } from '../pool/threads.js';
 import { WorkerPool, type Prestarted } from '../pool/worker-pool.js';
+import { Autoscaler, type ScaleTimings } from '../pool/autoscale.js';
 
 /** Where a model version is in its life. Only `ready` takes requests. */
 export type VersionState =
@@ -65,13 +67,16 @@ export class ModelVersion {
   private phase: VersionState = { kind: 'loading' };
   private readonly pool: WorkerPool;
   private readonly batcher: Batcher;
+  private readonly autoscaler: Autoscaler;
   private readonly modelDir: string;
   /** Its series in the metrics, once it is registered (see observe). */
   private metrics: VersionMetrics | undefined;
   /** The handler's timing of the batch whose results are resolving (WorkerEvents.onTimings). */
   private timings: PhaseTimings | undefined;
+  /** The handler's optional hooks, once a worker has reported them (see hooks). */
+  private handlerHooks: HandlerHooks | undefined;
 
-  constructor(spec: VersionSpec) {
+  constructor(private readonly spec: VersionSpec) {
     ({
       name: this.name,
       version: this.version,
@@ -93,7 +98,7 @@ export class ModelVersion {
       workers: config.minWorkers,
       responseTimeoutMs: config.responseTimeoutS * 1000,
       startupTimeoutMs: config.startupTimeoutS * 1000,
-      intraOpNumThreads: config.intraOpNumThreads ?? defaultIntraOpThreads(config.minWorkers),
+      intraOpNumThreads: config.intraOpNumThreads ?? defaultIntraOpThreads(Math.max(1, config.minWorkers)),
       device: deviceFor(config),
       logLevel: spec.logLevel ?? 'info',
       events: {
@@ -118,8 +123,30 @@ export class ModelVersion {
           this.metrics?.batchDone(size, seconds, this.timings);
           this.timings = undefined;
         },
+        starved: () => this.pool.demand(this.threadsFor(1)),
       },
     });
+    this.autoscaler = new Autoscaler(
+      () => ({
+        target: this.pool.targetCount,
+        free: this.pool.freeWorkers(),
+        starting: this.pool.startingCount(),
+        queued: this.batcher.queued,
+        running: this.batcher.pending - this.batcher.queued,
+        minWorkers: this.current.minWorkers,
+        maxWorkers: this.current.maxWorkers,
+      }),
+      (target) => {
+        this.spec.events.onLog('info', `autoscaling model "${this.name}" version ${this.version} to ${target} workers`, {});
+        void this.pool.scale(target, this.threadsFor(target));
+      },
+      scaleTimings(config),
+    );
+  }
+
+  /** The intra-op threads of a worker started when the version has `workers` workers. */
+  private threadsFor(workers: number): number {
+    return this.current.intraOpNumThreads ?? defaultIntraOpThreads(Math.max(1, workers));
   }
 
   /** Where this version's measurements go from now on: set when it is registered. */
@@ -151,6 +178,7 @@ export class ModelVersion {
   async start(prestarted?: Prestarted, everyWorker = false): Promise<void> {
     const error = await this.pool.start(prestarted);
     if (this.phase.kind === 'loading') this.phase = error === undefined ? { kind: 'ready' } : { kind: 'failed', reason: error.message };
+    if (this.phase.kind === 'ready') this.autoscaler.update(this.current.maxWorkers > this.current.minWorkers);
     if (everyWorker) await this.pool.initialWorkers;
   }
 
@@ -175,13 +203,16 @@ export class ModelVersion {
       throw serverError('KILN_ERR_MODEL_NOT_READY', `model "${this.name}" version ${this.version} cannot be scaled: ${this.reason}`);
     }
     this.current = Object.freeze({ ...this.current, minWorkers, maxWorkers });
-    return this.pool.scale(minWorkers, this.current.intraOpNumThreads ?? defaultIntraOpThreads(minWorkers));
+    this.pool.onDemand = minWorkers === 0;
+    this.autoscaler.update(maxWorkers > minWorkers);
+    return this.pool.scale(minWorkers, this.threadsFor(minWorkers));
   }
 
   /** Takes no more requests and answers what is queued; resolves when done or after `timeoutMs`. */
   async drain(timeoutMs: number): Promise<void> {
     if (this.phase.kind === 'stopped') return;
     this.phase = { kind: 'draining' };
+    this.autoscaler.stop();
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)));
     await Promise.race([this.batcher.drained(), timeout]);
@@ -192,6 +223,7 @@ export class ModelVersion {
   async stop(): Promise<void> {
     if (this.phase.kind === 'stopped') return;
     this.phase = { kind: 'draining' };
+    this.autoscaler.stop();
     this.batcher.failAll(
       serverError('KILN_ERR_MODEL_NOT_READY', `model "${this.name}" version ${this.version} was stopped before this request ran`),
     );
@@ -231,6 +263,14 @@ export class ModelVersion {
   /** How many more requests the queue takes now (jobQueueSize less those waiting). */
   get queueRoom(): number {
     return Math.max(0, this.current.jobQueueSize - this.batcher.queued);
+  }
+
+  /**
+   * Whether the handler has explain() and describe(), as the first worker to load reported them;
+   * undefined until one has (a version whose workers start on demand), when a worker tells.
+   */
+  get hooks(): HandlerHooks | undefined {
+    return (this.handlerHooks ??= this.pool.list().find((w) => w.hooks !== undefined)?.hooks);
   }
 
   get readyWorkers(): number {
@@ -305,6 +345,10 @@ export class ModelVersion {
     else if (this.phase.kind === 'failed' && serving) this.phase = { kind: 'ready' };
     this.batcher.pump();
   }
+}
+
+function scaleTimings(config: ModelConfig): ScaleTimings {
+  return { upAfterMs: config.scaleUpAfterMs, downAfterMs: config.scaleDownAfterS * 1000 };
 }
 
 /** GPU workers take the config's deviceIds round-robin (GPU 0 when none are listed). */
