@@ -7,6 +7,8 @@ export default defineConfig({
     hookTimeout: 60_000,
     // Servers the tests start write their logs for people, as on a terminal; tests of the JSON
     // format ask for it with --log-format json.
-    env: { KILN_LOG_FORMAT: 'pretty' },
+    // Servers started from the same folder would share its .kiln/snapshot.json, and restore each
+    // other's changes: the snapshot tests turn it back on, each in a folder of its own.
+    env: { KILN_LOG_FORMAT: 'pretty', KILN_SNAPSHOT: 'false' },
   },
 });

@@ -44,11 +44,24 @@ function buildCommand(spec: CommandSpec, io: CommandIO): Command {
   }
   command.action(async (...params: unknown[]) => {
     const args = new ParsedArgs(params.slice(0, (spec.arguments ?? []).length));
-    const options = new ParsedOptions(command.opts());
+    const options = new ParsedOptions(given(command));
     const module = await spec.load();
     await module.execute(args, options, io);
   });
   return command;
+}
+
+/**
+ * The command's option values. A `--no-x` switch that was not given leaves `x` unset (commander
+ * would set it true), so that a variable or config file can still turn `x` off.
+ */
+function given(command: Command): Record<string, unknown> {
+  const values = { ...command.opts() };
+  for (const option of command.options) {
+    const key = option.attributeName();
+    if (option.negate && command.getOptionValueSource(key) === 'default') delete values[key];
+  }
+  return values;
 }
 
 /** Runs the CLI and returns the exit code: 0 success, 1 failure, 2 usage error. Never exits. */

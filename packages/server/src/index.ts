@@ -12,5 +12,6 @@ export type { LogOptions, Logs, ModelLog } from './observability/logs.js';
 export { resolveServerConfig, parseAddress, SERVER_DEFAULTS, SERVER_OPTIONS, serverConfigSchema } from './config/server-config.js';
 export type { ServerConfig, ServerConfigFile, ServerOptionKey } from './config/server-config.js';
 export { optionHelp, renderServerOptionsTable } from './config/server-options.js';
+export { renderTorchServeKeysTable } from './config/torchserve-properties.js';
 export type { ServerOption } from './config/server-options.js';
 export { SERVER_VERSION } from './version.js';

@@ -14,6 +14,7 @@ import type { LoadContext } from './registry/load-version.js';
 import type { ModelVersion } from './registry/model-version.js';
 import { ModelService } from './registry/model-service.js';
 import { ModelRegistry } from './registry/registry.js';
+import { SnapshotFile, restorePlan } from './registry/snapshot.js';
 
 import { createLogs, plainLogs, type LogLevelName, type Logs, type ServerLog } from './observability/logs.js';
 
@@ -59,12 +60,18 @@ export async function startServer(config: ServerConfig, logging?: Logs | ServerL
         ? logging
         : plainLogs(logging);
   const log = logs.server;
+  for (const warning of config.warnings) log.warn(warning);
   const sources = modelSources(config); // checked before anything listens: a bad --models stops here
   const workDir = await mkdtemp(join(tmpdir(), 'kiln-server-'));
   // Whose folder this is, so that a later server can tell it was left by one that was killed.
   await writeFile(join(workDir, OWNER_FILE), `${process.pid}\n`);
   const restoreTmpdir = useTmpdir(join(workDir, 'tmp'));
-  const startup = { pending: sources.length, failed: [] as string[] };
+  const snapshot = config.snapshot ? new SnapshotFile(config.stateDir, (message) => log.warn(message)) : undefined;
+  const plan = restorePlan(snapshot?.read(), sources);
+  if (plan.api.length > 0 || plan.startup.some((o) => o !== undefined)) {
+    log.info(`restoring the management API's changes from ${snapshot!.path} (--no-snapshot to start without them)`);
+  }
+  const startup = { pending: sources.length + plan.api.length, failed: [] as string[] };
   const registry = new ModelRegistry();
   // prom-client is imported only once the models have started loading: it takes about 30 ms, and
   // the workers boot meanwhile. A version registers only once the metrics exist (model-service.ts).
@@ -91,7 +98,7 @@ export async function startServer(config: ServerConfig, logging?: Logs | ServerL
       onMetric: (sample) => metricsNow?.recordSample(sample), // a handler records only once loaded, long after
     }),
   };
-  const service = new ModelService(registry, config, context);
+  const service = new ModelService(registry, config, context, snapshot);
   /** Stops every model, loaded or still loading, and removes the work folder. */
   const stopModels = async () => {
     await service.close();
@@ -143,17 +150,34 @@ export async function startServer(config: ServerConfig, logging?: Logs | ServerL
   // Models start loading before the APIs are built: their workers boot (a thread or process each,
   // loading ONNX Runtime) on other cores while this thread sets up fastify and listens.
   const unpacked: Promise<void>[] = [];
-  const loading = sources.map(async ({ name, path }): Promise<ModelVersion | Error> => {
+  const loading = sources.map(async ({ name, path }, i): Promise<ModelVersion | Error> => {
     let done = () => {};
     unpacked.push(new Promise<void>((resolve) => (done = resolve)));
     try {
-      const model = await service.register(path, name, {}, true, done);
+      const model = await service.register(path, name, plan.startup[i] ?? {}, true, done);
       model.loadedAtStartup = true;
       return model;
     } catch (error) {
       return error instanceof Error ? error : new Error(String(error));
     } finally {
       done();
+      startup.pending--;
+    }
+  });
+  // Models registered over the management API before the last stop: registered again, as then. One
+  // that cannot be (its archive gone, its URL no longer allowed) is a warning: the command line did
+  // not ask for it.
+  const restoring = plan.api.map(async (saved): Promise<ModelVersion | undefined> => {
+    const { minWorkers, maxWorkers } = saved;
+    try {
+      const path = await service.resolveUrl(saved.url);
+      const model = await service.register(path, saved.name, { ...saved.overrides, minWorkers, maxWorkers }, true);
+      service.registeredFromApi(model, saved.url, saved.overrides);
+      return model;
+    } catch (error) {
+      log.warn(`model ${saved.name} ${saved.version} from the snapshot (url ${saved.url}) was not restored: ${(error as Error).message}`);
+      return undefined;
+    } finally {
       startup.pending--;
     }
   });
@@ -213,7 +237,16 @@ export async function startServer(config: ServerConfig, logging?: Logs | ServerL
       (model.state.kind === 'ready' ? log.info : log.error)(readyLine(model));
       return model;
     }),
-  ).then((models) => models.filter((m): m is ModelVersion => m !== undefined));
+  )
+    .then(async (models) => {
+      const restored = (await Promise.all(restoring)).filter((m): m is ModelVersion => m !== undefined);
+      for (const model of restored)
+        (model.state.kind === 'ready' ? log.info : log.error)(`${readyLine(model)} (restored from the snapshot)`);
+      for (const { name, version } of plan.defaults)
+        if (registry.versions(name).some((v) => v.version === version)) registry.setDefault(name, version);
+      return [...models, ...restored];
+    })
+    .then((models) => models.filter((m): m is ModelVersion => m !== undefined));
   // Folders of killed servers are cleaned once the models are up: never on the way to a first answer.
   void loaded.then(() => removeStaleWorkDirs(dirname(workDir), log));
 

@@ -4,6 +4,7 @@ import { resolve } from 'node:path';
 import { createRequire } from 'node:module';
 import { compileSchema, formatErrors, type Isolation } from '@kiln/handler-sdk/runtime';
 import { serverError } from '../errors.js';
+import { looksLikeProperties, parseProperties } from './java-properties.js';
 import {
   SERVER_DEFAULTS,
   SERVER_OPTIONS,
@@ -12,6 +13,7 @@ import {
   type ServerConfigFile,
   type ServerOptionKey,
 } from './server-options.js';
+import { translateTorchServeProperties } from './torchserve-properties.js';
 
 export { API_NAMES, SERVER_DEFAULTS, SERVER_OPTIONS, serverConfigSchema } from './server-options.js';
 export type { ApiName, ServerConfigFile, ServerOptionKey } from './server-options.js';
@@ -58,6 +60,15 @@ export interface ServerConfig {
   /** `off`, `stdout`, or an absolute file path. */
   accessLog: string;
   logDir: string | undefined;
+  /** Write the management API's changes to stateDir/snapshot.json, and restore them at start. */
+  snapshot: boolean;
+  /** An absolute path. */
+  stateDir: string;
+  /**
+   * What the config file set that is not used (the keys of a TorchServe config.properties Kiln has no
+   * equivalent for), one line each; startServer logs them once, as warnings.
+   */
+  warnings: readonly string[];
 }
 
 const validate = compileSchema<ServerConfigFile>(serverConfigSchema, new URL('./server-config.schema.cjs', import.meta.url));
@@ -66,8 +77,13 @@ export interface ConfigSources {
   /** Values from flags, already parsed by the CLI. */
   flags?: ServerConfigFile;
   env?: NodeJS.ProcessEnv;
-  /** `--config` (or KILN_CONFIG): a YAML or JSON file. */
+  /**
+   * `--config` (or KILN_CONFIG): a YAML or JSON file, or TorchServe's config.properties (told by its
+   * `.properties` extension, or by `key=value` lines that do not parse as a YAML mapping).
+   */
   file?: string | undefined;
+  /** `--ts-config` (or TS_CONFIG_FILE): TorchServe's config.properties. */
+  tsConfig?: string | undefined;
   cwd?: string;
 }
 
@@ -78,8 +94,11 @@ export interface ConfigSources {
 export function resolveServerConfig(sources: ConfigSources = {}): ServerConfig {
   const env = sources.env ?? {};
   const cwd = sources.cwd ?? process.cwd();
-  const fileName = sources.file ?? env.KILN_CONFIG;
-  const fromFile = fileName === undefined ? {} : checked(readConfigFile(resolve(cwd, fileName), fileName), fileName);
+  const chosen = configFile(sources, env);
+  const file = chosen === undefined ? undefined : { name: chosen.name, ...readConfigFile(resolve(cwd, chosen.name), chosen, env) };
+  // A config.properties' errors name its TorchServe keys.
+  const fileKey = (path: string[]) => (isOptionKey(path[0]) ? file?.keyOf?.[path[0]] : undefined) ?? path.join('.');
+  const fromFile = file === undefined ? {} : checked(file.values, file.name, fileKey, file.problems);
   const fromEnv: Record<string, unknown> = {};
   for (const [key, o] of Object.entries(SERVER_OPTIONS)) {
     const raw = env[o.env];
@@ -125,7 +144,34 @@ export function resolveServerConfig(sources: ConfigSources = {}): ServerConfig {
     logLevel: merged.logLevel,
     accessLog: merged.accessLog === 'off' || merged.accessLog === 'stdout' ? merged.accessLog : resolve(cwd, merged.accessLog),
     logDir: merged.logDir === undefined ? undefined : resolve(cwd, merged.logDir),
+    snapshot: merged.snapshot,
+    stateDir: resolve(cwd, merged.stateDir),
+    warnings: Object.freeze([...(file?.warnings ?? [])]),
   });
+}
+
+interface ChosenFile {
+  name: string;
+  /** The flag or variable that named it, for messages. */
+  by: '--config' | '--ts-config' | 'KILN_CONFIG' | 'TS_CONFIG_FILE';
+  /** Named as TorchServe's config.properties: read as one whatever its name. */
+  properties: boolean;
+}
+
+/** One config file: a flag's over a variable's; TorchServe's TS_CONFIG_FILE only when no other is named. */
+function configFile(sources: ConfigSources, env: NodeJS.ProcessEnv): ChosenFile | undefined {
+  if (sources.file !== undefined && sources.tsConfig !== undefined) {
+    throw serverError(
+      'KILN_ERR_SERVER_CONFIG_INVALID',
+      `--config ${sources.file} and --ts-config ${sources.tsConfig} both name a config file; give one of them`,
+    );
+  }
+  if (sources.file !== undefined) return { name: sources.file, by: '--config', properties: false };
+  if (sources.tsConfig !== undefined) return { name: sources.tsConfig, by: '--ts-config', properties: true };
+  if (env.KILN_CONFIG !== undefined && env.KILN_CONFIG !== '') return { name: env.KILN_CONFIG, by: 'KILN_CONFIG', properties: false };
+  if (env.TS_CONFIG_FILE !== undefined && env.TS_CONFIG_FILE !== '')
+    return { name: env.TS_CONFIG_FILE, by: 'TS_CONFIG_FILE', properties: true };
+  return undefined;
 }
 
 /** Histogram buckets must ascend: Prometheus reads each as "at most this". */
@@ -175,25 +221,54 @@ export function coreCount(): number {
   return availableParallelism();
 }
 
-function readConfigFile(path: string, given: string): unknown {
+interface FileValues {
+  values: unknown;
+  /** For a config.properties: the TorchServe key each Kiln key was read from. */
+  keyOf?: Partial<Record<ServerOptionKey, string>>;
+  warnings?: string[];
+  /** Values that could not be translated, reported with the schema's errors. */
+  problems?: string[];
+}
+
+function readConfigFile(path: string, file: ChosenFile, env: NodeJS.ProcessEnv): FileValues {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
   } catch {
-    throw serverError('KILN_ERR_SERVER_CONFIG_INVALID', `--config ${given}: no such file (looked for ${path})`, { details: { path } });
+    throw serverError('KILN_ERR_SERVER_CONFIG_INVALID', `${file.by} ${file.name}: no such file (looked for ${path})`, {
+      details: { path },
+    });
   }
+  if (file.properties || path.endsWith('.properties')) return readProperties(text, path, file.name, env);
+  let parsed: unknown;
   try {
     // YAML is a superset of JSON: one parser reads both. Loaded here, only when there is a file.
     const { parse } = createRequire(import.meta.url)('yaml') as typeof import('yaml');
-    return parse(text) ?? {};
+    parsed = parse(text) ?? {};
   } catch (error) {
+    if (looksLikeProperties(text)) return readProperties(text, path, file.name, env);
     throw serverError('KILN_ERR_SERVER_CONFIG_INVALID', `${path} is not YAML or JSON: ${(error as Error).message}`, { details: { path } });
   }
+  // `key=value` lines are one multi-line YAML string: TorchServe's config.properties under another name.
+  const isMapping = typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed);
+  return !isMapping && looksLikeProperties(text) ? readProperties(text, path, file.name, env) : { values: parsed };
 }
 
-function checked(value: unknown, source: string, label?: (path: string[]) => string): ServerConfigFile {
-  if (validate(value)) return value;
-  const problems = formatErrors(validate.errors ?? [], label);
+function readProperties(text: string, path: string, given: string, env: NodeJS.ProcessEnv): FileValues {
+  let entries;
+  try {
+    entries = parseProperties(text);
+  } catch (error) {
+    throw serverError('KILN_ERR_SERVER_CONFIG_INVALID', `${path} is not a Java properties file: ${(error as Error).message}`, {
+      details: { path },
+    });
+  }
+  return translateTorchServeProperties(entries, given, env);
+}
+
+function checked(value: unknown, source: string, label?: (path: string[]) => string, found: readonly string[] = []): ServerConfigFile {
+  if (validate(value) && found.length === 0) return value;
+  const problems = [...found, ...formatErrors(validate.errors ?? [], label)];
   throw serverError('KILN_ERR_SERVER_CONFIG_INVALID', `invalid server configuration from ${source}:\n  ${problems.join('\n  ')}`, {
     details: { source, problems },
   });

@@ -308,6 +308,23 @@ export const SERVER_OPTIONS = {
     meaning:
       'Unset: every log line goes to stdout, a model\'s tagged `"log":"model"` and with its name. Set: the server log also goes to `kiln.log` in this folder, and each model\'s log (its workers\' output and `context.logger` lines, tagged with the worker) to `models/<name>.log` instead of stdout.',
   }),
+  snapshot: option(boolean, {
+    default: true,
+    flag: '--no-snapshot',
+    env: 'KILN_SNAPSHOT',
+    unit: '—',
+    help: 'Do not write or restore the snapshot of models registered and scaled over the management API',
+    meaning:
+      "On (the default): each register, scale, unregister and set-default over the management API rewrites `snapshot.json` in `stateDir`, and the next start restores it. See [Snapshot](#snapshot). `--no-snapshot` is TorchServe's `--ncs`.",
+  }),
+  stateDir: option(text('non-empty string'), {
+    default: '.kiln',
+    flag: '--state-dir <folder>',
+    env: 'KILN_STATE_DIR',
+    unit: '—',
+    help: 'Folder of the server state kept across restarts (the snapshot)',
+    meaning: 'Where the server keeps what must outlive it: the [snapshot](#snapshot). A relative path is taken from the current folder.',
+  }),
   corsAllowedOrigins: option(list('list of non-empty strings', { type: 'string', minLength: 1 }), {
     default: [],
     flag: '--cors-allowed-origins <origins...>',
@@ -340,7 +357,9 @@ export const SERVER_DEFAULTS: Readonly<ServerConfigFile> = Object.freeze(
 /** `kiln serve --help`'s line for an option: its help, its default, its variable. */
 export function optionHelp(o: ServerOption<unknown>): string {
   const fallback = Array.isArray(o.default) ? (o.default.length === 0 ? undefined : o.default.join(' ')) : o.default;
-  return `${o.help}${fallback === undefined || fallback === false ? '' : ` (default ${String(fallback)})`}. Env ${o.env}`;
+  // A `--no-x` switch turns off what is on by default: "(default true)" would only confuse.
+  const shown = fallback === undefined || fallback === false || o.flag.startsWith('--no-') ? '' : ` (default ${String(fallback)})`;
+  return `${o.help}${shown}. Env ${o.env}`;
 }
 
 /** The Keys table of docs/reference/server-config.md. */

@@ -14,6 +14,7 @@ export interface ConfigOverrides {
   batchSize?: number;
   maxBatchDelayMs?: number;
   minWorkers?: number;
+  maxWorkers?: number;
   responseTimeoutS?: number;
   startupTimeoutS?: number;
 }
@@ -96,14 +97,18 @@ export async function loadVersion(
   }
 }
 
+/** minWorkers and maxWorkers as overridden: maxWorkers is raised to minWorkers, and to 1. */
+function workerBounds(config: ModelConfig, overrides: ConfigOverrides): { minWorkers: number; maxWorkers: number } {
+  const minWorkers = overrides.minWorkers ?? config.minWorkers;
+  return { minWorkers, maxWorkers: Math.max(1, minWorkers, overrides.maxWorkers ?? config.maxWorkers) };
+}
+
 function withOverrides(config: ModelConfig, overrides: ConfigOverrides): ModelConfig {
   return Object.freeze({
     ...config,
     ...(overrides.batchSize === undefined ? {} : { batchSize: overrides.batchSize }),
     ...(overrides.maxBatchDelayMs === undefined ? {} : { maxBatchDelayMs: overrides.maxBatchDelayMs }),
-    ...(overrides.minWorkers === undefined
-      ? {}
-      : { minWorkers: overrides.minWorkers, maxWorkers: Math.max(1, overrides.minWorkers, config.maxWorkers) }),
+    ...(overrides.minWorkers === undefined && overrides.maxWorkers === undefined ? {} : workerBounds(config, overrides)),
     ...(overrides.responseTimeoutS === undefined ? {} : { responseTimeoutS: overrides.responseTimeoutS }),
     ...(overrides.startupTimeoutS === undefined ? {} : { startupTimeoutS: overrides.startupTimeoutS }),
   });

@@ -11,6 +11,7 @@ import { serverError } from '../errors.js';
 import type { ModelVersion } from './model-version.js';
 import type { ModelRegistry } from './registry.js';
 import { loadVersion, type ConfigOverrides, type LoadContext } from './load-version.js';
+import type { SnapshotFile, SnapshotModel } from './snapshot.js';
 
 const DOWNLOAD_TIMEOUT_MS = 5 * 60_000;
 
@@ -24,11 +25,15 @@ export class ModelService {
   /** Registrations still unpacking or starting: close() waits for each to give up. */
   private readonly pending = new Set<Promise<unknown>>();
   private readonly stopping = new AbortController();
+  /** Versions registered over the management API (or restored as such): their `url` and overrides. */
+  private readonly fromApi = new WeakMap<ModelVersion, { url: string; overrides: ConfigOverrides }>();
 
   constructor(
     readonly registry: ModelRegistry,
     readonly config: ServerConfig,
     private readonly context: LoadContext,
+    /** Where the management API's changes are written; undefined with --no-snapshot. */
+    private readonly snapshot?: SnapshotFile,
   ) {
     this.context = { ...context, signal: this.stopping.signal };
   }
@@ -92,6 +97,37 @@ export class ModelService {
     const started = version.start(prestarted, wait);
     if (wait) await started;
     return version;
+  }
+
+  /** Records that `version` was registered over the management API, for the snapshot. */
+  registeredFromApi(version: ModelVersion, url: string, overrides: ConfigOverrides): void {
+    this.fromApi.set(version, { url, overrides });
+  }
+
+  /**
+   * Writes every registered version to the snapshot (after a change over the management API);
+   * resolves once written. Never rejects: a failure to write is logged, and the change stands.
+   */
+  async saveSnapshot(): Promise<void> {
+    if (this.snapshot === undefined) return;
+    const models = this.registry
+      .all()
+      .filter((v) => v.state.kind !== 'draining' && v.state.kind !== 'stopped')
+      .map((v): SnapshotModel => {
+        const api = this.fromApi.get(v);
+        return {
+          name: v.name,
+          version: v.version,
+          source: api === undefined ? 'startup' : 'api',
+          url: api?.url,
+          archive: v.archive,
+          isDefault: this.registry.defaultVersion(v.name) === v.version,
+          minWorkers: v.config.minWorkers,
+          maxWorkers: v.config.maxWorkers,
+          overrides: api?.overrides ?? {},
+        };
+      });
+    await this.snapshot.save(models);
   }
 
   /** Scales a version, unless the server is stopping. */

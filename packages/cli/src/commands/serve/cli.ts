@@ -9,6 +9,7 @@ export async function execute(_args: ParsedArgs, options: ParsedOptions, io: Com
     flags: flagsToConfig(options),
     env: io.env,
     file: options.optionalString('config'),
+    tsConfig: options.optionalString('tsConfig'),
     cwd: io.cwd,
   });
   // The CLI's own lines (signals, readiness) go to the server log, in its format.
