@@ -29,6 +29,10 @@ export const SDK_ERRORS = {
     status: 500,
     meaning: 'The model could not be loaded: the handler module, its export, initialize() or the ONNX session failed.',
   },
+  KILN_ERR_NOT_IMPLEMENTED: {
+    status: 501,
+    meaning: 'The route needs a hook the handler does not export: explain() for /explanations and KServe v1 :explain.',
+  },
 } as const satisfies Record<`KILN_ERR_${string}`, ErrorSpec>;
 
 /** Raised by the server: archives, config, the APIs, queues and workers. */

@@ -17,8 +17,8 @@ export interface KilnErrorOptions {
   details?: Readonly<Record<string, unknown>>;
 }
 
-/** Where in a handler a request failed, for the client's message and the logs. */
-export type FailurePhase = 'decode' | 'preprocess' | 'inference' | 'postprocess' | 'handle';
+/** Where in a handler a request failed, for the client's message and the logs (`explain`, `describe`: those hooks). */
+export type FailurePhase = 'decode' | 'preprocess' | 'inference' | 'postprocess' | 'handle' | 'explain' | 'describe';
 
 export class KilnError<Code extends KilnErrorCode = KilnErrorCode> extends Error {
   override readonly name = 'KilnError';

@@ -107,6 +107,17 @@ export interface Handler<TAnswer = Answer> {
   initialize?(context: HandlerContext): void | Promise<void>;
   /** One result per request, in order; an Error at index i fails request i alone. */
   handle(requests: KilnRequest[], context: HandlerContext): (TAnswer | Error)[] | Promise<(TAnswer | Error)[]>;
+  /**
+   * Optional: explains a batch, for `POST /explanations/{m}` and KServe v1 `:explain` (TorchServe's
+   * explain_handle). One result per request, in order, as handle(); a handler without it answers
+   * those routes 501 KILN_ERR_NOT_IMPLEMENTED.
+   */
+  explain?(requests: KilnRequest[], context: HandlerContext): (Answer | Error)[] | Promise<(Answer | Error)[]>;
+  /**
+   * Optional: metadata about the model, a JSON object, for `GET /models/{m}?customized=true`
+   * (TorchServe's describe_handle), which answers it as `customizedMetadata`.
+   */
+  describe?(context: HandlerContext): object | Promise<object>;
   /** Releases the ONNX session and anything else held; called when a worker stops. */
   dispose?(): void | Promise<void>;
 }

@@ -48,7 +48,9 @@ export { jsonValues } from '../tensor/tensor-values.js';
 export type { Device } from '../handler/types.js';
 
 export { fromWireError, isJson, renderBody, tensorsAsJson, toWireError } from './wire.js';
-export type { Result, WireBody, WireError, WirePhase, WireRequest, WireResult, WireTensor } from './wire.js';
+export type { HookName, Result, WireBody, WireError, WirePhase, WireRequest, WireResult, WireTensor } from './wire.js';
+export { handlerHooks, noDescribeHook, noExplainHook } from './hooks.js';
+export type { HandlerHooks } from './hooks.js';
 export type { LogLevel, LogSink } from './logger.js';
 export { DEFAULT_BUCKETS } from './metrics.js';
 export type { MetricSample, MetricSink } from './metrics.js';

@@ -23,7 +23,16 @@ export interface WireRequest {
   fields?: Record<string, { data: Uint8Array; contentType: string | undefined; filename: string | undefined }>;
   /** KServe v2 tensors, by name. */
   tensors?: Record<string, { type: Tensor.Type; data: Tensor.DataType; dims: readonly number[] }>;
+  /**
+   * The handler hook that answers this request instead of handle(): `explain` for /explanations and
+   * KServe v1 `:explain`, `describe` for `?customized=true`. Absent for a prediction, which is all
+   * the hot path tests (runBatch). See runtime/hooks.ts.
+   */
+  hook?: HookName;
 }
+
+/** The optional handler hooks a request can be sent to. */
+export type HookName = 'explain' | 'describe';
 
 /** One output tensor as it crosses back: typed-array data (string[] for BYTES), never JSON. */
 export interface WireTensor {

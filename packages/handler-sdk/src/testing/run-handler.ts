@@ -34,6 +34,8 @@ export interface RunOptions {
   modelDir?: string;
   /** Send each input in its own batch instead of all inputs in one. */
   oneByOne?: boolean;
+  /** Send the inputs to the handler's explain() instead of handle(), as `POST /explanations/{m}` does. */
+  explain?: boolean;
   /** Where the handler's log lines go (default: nowhere). `kiln predict` prints them. */
   logSink?: LogSink;
   /**
@@ -83,15 +85,44 @@ export async function runHandlerReport(
   options: RunOptions = {},
 ): Promise<RunReport> {
   const metrics: MetricSample[] = [];
-  const cleanup: (() => Promise<void>)[] = [];
-  try {
-    const model = await load(handlerOrArchive, options, metrics, cleanup);
-    cleanup.push(async () => model.handler.dispose?.());
+  return withModel(handlerOrArchive, options, metrics, async (model) => {
     const wire = await Promise.all(inputs.map((input, i) => toWire(input, i)));
+    if (options.explain === true) for (const w of wire) w.hook = 'explain';
     const batches = options.oneByOne ? wire.map((w) => [w]) : [wire];
     const results: RunResult[] = [];
     for (const batch of batches) results.push(...(await runBatch(model, batch)).map(fromWire));
     return { results, metrics };
+  });
+}
+
+/**
+ * Calls the handler's describe() as `GET /models/{m}?customized=true` does: its metadata as `json`,
+ * or, for a handler without describe(), a failure with code KILN_ERR_NOT_IMPLEMENTED.
+ */
+export async function describeHandler(
+  handlerOrArchive: string | Handler | (new () => Handler),
+  options: RunOptions = {},
+): Promise<RunResult> {
+  return withModel(handlerOrArchive, options, [], async (model) => {
+    const [result] = await runBatch(model, [
+      { id: 'test-describe', body: new Uint8Array(), contentType: undefined, headers: {}, query: {}, hook: 'describe' },
+    ]);
+    return fromWire(result!);
+  });
+}
+
+/** Loads the handler, runs `use` on it, then disposes it and removes what loading it left behind. */
+async function withModel<T>(
+  target: string | Handler | (new () => Handler),
+  options: RunOptions,
+  metrics: MetricSample[],
+  use: (model: LoadedModel) => Promise<T>,
+): Promise<T> {
+  const cleanup: (() => Promise<void>)[] = [];
+  try {
+    const model = await load(target, options, metrics, cleanup);
+    cleanup.push(async () => model.handler.dispose?.());
+    return await use(model);
   } finally {
     for (const fn of cleanup.reverse()) await fn();
   }

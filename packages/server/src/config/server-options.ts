@@ -206,8 +206,9 @@ export const SERVER_OPTIONS = {
     flag: '--enable-model-api',
     env: 'KILN_ENABLE_MODEL_API',
     unit: '—',
-    help: 'Allow registering and unregistering models over the management API',
-    meaning: 'Allows registering and unregistering models over the management API.',
+    help: "Allow registering and unregistering models over the management API, and Triton's repository routes",
+    meaning:
+      "Allows registering and unregistering models over the management API, and Triton's model repository routes (`/v2/repository/index`, `load`, `unload`: [kserve-v2.md](kserve-v2.md#model-repository)).",
   }),
   allowPartialStart: option(boolean, {
     default: false,

@@ -4,10 +4,12 @@ import { parseAddress, type ApiName, type ServerConfig } from '../config/server-
 import { serverError } from '../errors.js';
 import { v1Api } from '../kserve/v1-api.js';
 import { v2Api } from '../kserve/v2-api.js';
+import { v2RepositoryApi } from '../kserve/v2-repository.js';
 import type { ModelService } from '../registry/model-service.js';
 import type { ModelRegistry } from '../registry/registry.js';
 import type { ServerLog } from '../observability/logs.js';
 import { createApp, sendErrorFor } from './create-app.js';
+import { explanationsApi } from './explanations-api.js';
 import { inferenceApi, type InferenceDeps } from './inference-api.js';
 import { managementApi } from './management-api.js';
 import type { ServerMetrics } from '../observability/server-metrics.js';
@@ -66,7 +68,9 @@ export async function startApis(
       if (name === 'inference') {
         await app.register(multipart, { limits: { fileSize: config.maxRequestSizeBytes, files: 16, fields: 64 } });
         inferenceApi(app, deps.inference);
+        explanationsApi(app, deps.inference);
         v2Api(app, deps.inference);
+        v2RepositoryApi(app, deps.service, config.maxRequestSizeBytes);
         v1Api(app, deps.inference);
       } else if (name === 'management') {
         managementApi(app, deps.service);

@@ -114,7 +114,9 @@ export async function createApp(options: AppOptions): Promise<FastifyInstance> {
   docsUi(app);
   const describe = async () => app.swagger();
   app.get('/openapi.json', { schema: { hide: true } }, describe);
+  // TorchServe's two ways to ask for it, on every API: `OPTIONS /` and `/api-description`.
   app.route({ method: 'OPTIONS', url: '/', schema: { hide: true }, handler: describe });
+  app.route({ method: ['GET', 'OPTIONS'], url: '/api-description', schema: { hide: true }, handler: describe });
   app.setNotFoundHandler((request, reply) =>
     sendErrorFor(
       request.url,

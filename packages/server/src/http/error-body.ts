@@ -13,6 +13,7 @@ const TYPE_BY_STATUS: Record<number, string> = {
   414: 'RequestUriTooLongException',
   415: 'UnsupportedMediaTypeException',
   431: 'RequestHeaderFieldsTooLargeException',
+  501: 'NotImplementedException',
   503: 'ServiceUnavailableException',
   504: 'TimeoutException',
   507: 'OutOfMemoryException',

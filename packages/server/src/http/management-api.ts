@@ -5,6 +5,7 @@ import { serverError } from '../errors.js';
 import type { ModelVersion } from '../registry/model-version.js';
 import type { ModelService } from '../registry/model-service.js';
 import { methodNotAllowed } from './create-app.js';
+import { customizedMetadata } from './customized-metadata.js';
 
 const integer = (minimum: number, description: string) => ({ type: 'integer', minimum, description }) as const;
 /** The most workers one version runs: as for --workers and a model-config's minWorkers. */
@@ -60,21 +61,34 @@ export function managementApi(app: FastifyInstance, service: ModelService): void
   );
 
   const describeSummary = 'Describe a model: its versions, workers, batch settings and queue';
-  app.get<{ Params: { model_name: string; version?: string } }>(
+  const describeQuery = {
+    type: 'object',
+    properties: {
+      customized: {
+        type: 'boolean',
+        default: false,
+        description: "Add customizedMetadata: what the handler's describe() returns, from one live worker",
+      },
+    },
+    additionalProperties: false,
+  } as const;
+  type DescribeQuery = { customized: boolean };
+  app.get<{ Params: { model_name: string; version?: string }; Querystring: DescribeQuery }>(
     '/models/:model_name',
-    { schema: { summary: describeSummary, params: modelParams } },
-    async (request) => [describe(registry.resolve(request.params.model_name), service)],
+    { schema: { summary: describeSummary, params: modelParams, querystring: describeQuery } },
+    async (request) => [await describe(registry.resolve(request.params.model_name), service, request.query.customized, request.id)],
   );
-  app.get<{ Params: { model_name: string; version: string } }>(
+  app.get<{ Params: { model_name: string; version: string }; Querystring: DescribeQuery }>(
     '/models/:model_name/:version',
-    { schema: { summary: `${describeSummary} (version "all": every version)`, params: versionParams } },
+    { schema: { summary: `${describeSummary} (version "all": every version)`, params: versionParams, querystring: describeQuery } },
     async (request) => {
       const { model_name: name, version } = request.params;
+      const { customized } = request.query;
       if (version === 'all') {
         registry.resolve(name);
-        return registry.versions(name).map((model) => describe(model, service));
+        return Promise.all(registry.versions(name).map((model) => describe(model, service, customized, request.id)));
       }
-      return [describe(registry.resolve(name, version), service)];
+      return [await describe(registry.resolve(name, version), service, customized, request.id)];
     },
   );
 
@@ -120,18 +134,16 @@ export function managementApi(app: FastifyInstance, service: ModelService): void
       if (p.model_name !== undefined) checkModelName(p.model_name, 'model_name');
       const path = await service.resolveUrl(p.url);
       const synchronous = p.synchronous ?? true;
-      const model = await service.register(
-        path,
-        p.model_name,
-        {
-          ...(p.batch_size === undefined ? {} : { batchSize: p.batch_size }),
-          ...(p.max_batch_delay === undefined ? {} : { maxBatchDelayMs: p.max_batch_delay }),
-          ...(p.initial_workers === undefined ? {} : { minWorkers: p.initial_workers }),
-          ...(p.response_timeout === undefined ? {} : { responseTimeoutS: p.response_timeout }),
-          ...(p.startup_timeout === undefined ? {} : { startupTimeoutS: p.startup_timeout }),
-        },
-        synchronous,
-      );
+      const overrides = {
+        ...(p.batch_size === undefined ? {} : { batchSize: p.batch_size }),
+        ...(p.max_batch_delay === undefined ? {} : { maxBatchDelayMs: p.max_batch_delay }),
+        ...(p.initial_workers === undefined ? {} : { minWorkers: p.initial_workers }),
+        ...(p.response_timeout === undefined ? {} : { responseTimeoutS: p.response_timeout }),
+        ...(p.startup_timeout === undefined ? {} : { startupTimeoutS: p.startup_timeout }),
+      };
+      const model = await service.register(path, p.model_name, overrides, synchronous);
+      service.registeredFromApi(model, p.url, overrides);
+      await service.saveSnapshot();
       if (!synchronous) return reply.code(202).send({ status: 'Processing worker updates...' });
       if (model.state.kind === 'draining' || model.state.kind === 'stopped') {
         // A DELETE (or the server stopping) won the race: this request lost to another, not to a fault.
@@ -143,6 +155,7 @@ export function managementApi(app: FastifyInstance, service: ModelService): void
       if (model.state.kind !== 'ready') {
         const reason = model.reason;
         await service.unregister(model);
+        await service.saveSnapshot();
         throw serverError(
           'KILN_ERR_SCALE_FAILED',
           `model "${model.name}" version ${model.version} could not start: ${reason}; it was not registered`,
@@ -182,6 +195,10 @@ export function managementApi(app: FastifyInstance, service: ModelService): void
     if (max < min)
       throw serverError('KILN_ERR_INVALID_PARAMETER', `max_worker cannot be less than min_worker (max_worker ${max}, min_worker ${min}).`);
     const scaling = service.scale(model, min, max);
+    // The new bounds are set already (the workers follow): the snapshot records them now. Until
+    // the race below, a failure of the scaling must not count as unhandled.
+    scaling.catch(() => {});
+    await service.saveSnapshot();
     if (!synchronous) {
       void scaling;
       return reply.code(202).send({ status: 'Processing worker updates...' });
@@ -211,6 +228,7 @@ export function managementApi(app: FastifyInstance, service: ModelService): void
       );
     }
     await service.unregister(model);
+    await service.saveSnapshot();
     return { status: `Model "${name}" unregistered` };
   };
   const deleteRoute = {
@@ -229,6 +247,7 @@ export function managementApi(app: FastifyInstance, service: ModelService): void
     },
     async (request) => {
       registry.setDefault(request.params.model_name, request.params.version);
+      await service.saveSnapshot();
       return { status: `Default version successfully updated for model "${request.params.model_name}" to "${request.params.version}"` };
     },
   );
@@ -241,8 +260,12 @@ function stripDefaults(query: Record<string, unknown>, url: string): Record<stri
   return Object.fromEntries(Object.entries(query).filter(([key]) => given.has(key)));
 }
 
-/** A version's description, and whether it is its model's default. */
-function describe(model: ModelVersion, service: ModelService) {
+/**
+ * A version's description, and whether it is its model's default; with `customized`, its handler's
+ * describe() as `customizedMetadata` (left out when it has none: customized-metadata.ts).
+ */
+async function describe(model: ModelVersion, service: ModelService, customized: boolean, requestId: string) {
+  const metadata = customized ? await customizedMetadata(model, requestId) : undefined;
   const { modelName, modelVersion, modelUrl, engine, runtime, status, ...rest } = model.describe(residentBytes);
   return {
     modelName,
@@ -253,5 +276,6 @@ function describe(model: ModelVersion, service: ModelService) {
     status,
     isDefault: service.registry.defaultVersion(model.name) === model.version,
     ...rest,
+    ...(metadata === undefined ? {} : { customizedMetadata: metadata }),
   };
 }

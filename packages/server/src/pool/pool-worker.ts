@@ -1,6 +1,7 @@
 import { sdkError, type KilnError } from '@kiln/handler-sdk/errors';
 import {
   fromWireError,
+  type HandlerHooks,
   type Isolation,
   type MetricSample,
   type PhaseTimings,
@@ -46,6 +47,8 @@ export interface WorkerSpec {
 export class PoolWorker {
   state: WorkerState = 'starting';
   providers: string[] = [];
+  /** The handler's optional hooks, as the worker reported them when it loaded; undefined until then. */
+  hooks: HandlerHooks | undefined;
   /** The handler's last fatal error, or the worker's last stderr line: why it died. */
   lastError: string | undefined;
   /** The worker's JavaScript heap in use, as it last reported. */
@@ -159,6 +162,7 @@ export class PoolWorker {
     switch (message.type) {
       case 'ready':
         this.providers = message.providers;
+        this.hooks = message.hooks;
         this.heapBytes = message.heapBytes;
         this.state = this.stopRequested ? 'stopping' : 'idle';
         this.loadSettled?.(undefined);

@@ -6,6 +6,7 @@
  */
 import type {
   Device,
+  HandlerHooks,
   LogLevel,
   Manifest,
   MetricSample,
@@ -35,7 +36,8 @@ export type ParentMessage =
   | { type: 'exit' };
 
 export type WorkerMessage =
-  | { type: 'ready'; providers: string[]; heapBytes: number }
+  /** `hooks`: the handler's optional hooks (explain, describe), so routes that need a missing one refuse at once. */
+  | { type: 'ready'; providers: string[]; heapBytes: number; hooks: HandlerHooks }
   | { type: 'load-failed'; error: WireError }
   /**
    * `heapBytes`: the worker's JavaScript heap in use after the batch, for describe. `returned`

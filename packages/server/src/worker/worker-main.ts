@@ -5,7 +5,7 @@
  */
 import { getHeapStatistics } from 'node:v8';
 import { toKilnError } from '@kiln/handler-sdk/errors';
-import { toWireError } from '@kiln/handler-sdk/runtime';
+import { handlerHooks, toWireError } from '@kiln/handler-sdk/runtime';
 import { isOwnedBuffer, loadModel, runBatch, setNativeHooks, type LoadedModel } from '@kiln/handler-sdk/worker';
 import { resultBuffers, returnedBuffers, type ParentMessage } from '../pool/protocol.js';
 import { openPort } from './port.js';
@@ -33,7 +33,7 @@ async function onMessage(message: ParentMessage): Promise<void> {
           metricSink: (sample) => port.send({ type: 'metric', sample }),
         });
         const providers = (model.handler as { providers?: string[] }).providers ?? [];
-        port.send({ type: 'ready', providers, heapBytes: heapBytes() });
+        port.send({ type: 'ready', providers, heapBytes: heapBytes(), hooks: handlerHooks(model.handler) });
       } catch (error) {
         port.send({ type: 'load-failed', error: toWireError(toKilnError(error, 'KILN_ERR_HANDLER_LOAD')) });
       }
