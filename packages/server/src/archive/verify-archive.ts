@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { MANIFEST_PATH, parseManifest, type Manifest } from '@kiln/handler-sdk/runtime';
 import { serverError } from '../errors.js';
+import { torchServeArchiveError } from './torchserve-archive.js';
 import { walkArchive, type ArchiveFormat } from './walk-archive.js';
 
 export type FileStatus = 'ok' | 'size mismatch' | 'hash mismatch' | 'missing' | 'not in manifest';
@@ -80,6 +81,8 @@ export function compareWithManifest(
       details: { path },
     });
   }
+  const torchServe = torchServeArchiveError(path, manifestBytes, actual.keys());
+  if (torchServe !== undefined) throw torchServe;
   const manifest = parseManifest(manifestBytes, `${path}: ${MANIFEST_PATH}`);
   const files: VerifiedFile[] = [];
   for (const [file, expected] of Object.entries(manifest.files)) {
