@@ -61,6 +61,15 @@ export async function startServer(config: ServerConfig, logging?: Logs | ServerL
         : plainLogs(logging);
   const log = logs.server;
   for (const warning of config.warnings) log.warn(warning);
+  if (config.token !== undefined) {
+    const open =
+      config.healthAuth || !config.authApis.includes('inference')
+        ? ''
+        : '; /ping, /v2/health/live and /v2/health/ready answer without it (--health-auth off)';
+    log.info(
+      `auth: the token from ${config.tokenSource} guards the ${config.authApis.join(', ')} API${config.authApis.length === 1 ? '' : 's'}${open}`,
+    );
+  }
   const sources = modelSources(config); // checked before anything listens: a bad --models stops here
   const workDir = await mkdtemp(join(tmpdir(), 'kiln-server-'));
   // Whose folder this is, so that a later server can tell it was left by one that was killed.

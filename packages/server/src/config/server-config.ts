@@ -45,6 +45,10 @@ export interface ServerConfig {
   allowedUrls: readonly RegExp[];
   /** The bearer token, from tokenFile or KILN_TOKEN; undefined: no auth. */
   token: string | undefined;
+  /** Where the token came from, for the startup line: `KILN_TOKEN`, or the file and what named it. */
+  tokenSource: string | undefined;
+  /** Whether the health routes (/ping, /v2/health/live, /v2/health/ready) need the token too. */
+  healthAuth: boolean;
   /** The APIs the token protects. */
   authApis: readonly ApiName[];
   /** Origins allowed by CORS; empty: CORS is off. */
@@ -135,6 +139,13 @@ export function resolveServerConfig(sources: ConfigSources = {}): ServerConfig {
     allowPartialStart: merged.allowPartialStart,
     allowedUrls: Object.freeze(merged.allowedUrls.map((pattern) => compileUrlPattern(pattern))),
     token: readToken(merged.tokenFile === undefined ? undefined : resolve(cwd, merged.tokenFile), env.KILN_TOKEN),
+    tokenSource:
+      merged.tokenFile !== undefined
+        ? `the file ${resolve(cwd, merged.tokenFile)} (${'tokenFile' in fromFlags ? '--token-file' : 'tokenFile' in fromEnv ? 'KILN_TOKEN_FILE' : `tokenFile in ${file?.name}`})`
+        : env.KILN_TOKEN
+          ? 'KILN_TOKEN'
+          : undefined,
+    healthAuth: merged.healthAuth === 'on',
     authApis: Object.freeze([...merged.authApis]),
     corsAllowedOrigins: Object.freeze([...merged.corsAllowedOrigins]),
     latencyBuckets: ascending('latencyBuckets', merged.latencyBuckets),

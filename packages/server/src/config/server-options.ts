@@ -249,6 +249,15 @@ export const SERVER_OPTIONS = {
       meaning: 'The APIs the token protects. Without a token it protects nothing.',
     },
   ),
+  healthAuth: option(oneOf(['on', 'off'] as const), {
+    default: 'on',
+    flag: '--health-auth <on|off>',
+    env: 'KILN_HEALTH_AUTH',
+    unit: '—',
+    help: 'Whether /ping, /v2/health/live and /v2/health/ready need the token when the inference API has one',
+    meaning:
+      "`on`: the token, where the inference API has one, guards its health routes too. `off`: `/ping`, `/v2/health/live` and `/v2/health/ready` answer without it, so that a load balancer's or kubelet's probe, which cannot send a secret, works. The risk: anyone who can reach the port learns whether the server is up and ready, and the problems `/ping` lists (model names and load errors). Nothing else opens: predictions, model metadata and every other route still need the token. See [security.md](../guides/security.md#health-probes).",
+  }),
   latencyBuckets: option(numbers('list of numbers > 0, ascending', { type: 'number', exclusiveMinimum: 0 }), {
     default: [...DEFAULT_LATENCY_BUCKETS],
     flag: '--latency-buckets <seconds...>',

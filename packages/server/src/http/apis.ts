@@ -16,7 +16,7 @@ import type { ServerMetrics } from '../observability/server-metrics.js';
 import { metricsApi } from './metrics-api.js';
 import { observeRequests, type AccessRecord } from './observe-requests.js';
 import { statusApi } from './status-api.js';
-import { allowOrigins, isLoopback, requireToken } from './security.js';
+import { allowOrigins, HEALTH_ROUTES, isLoopback, requireToken } from './security.js';
 
 export interface ApiDeps {
   config: ServerConfig;
@@ -131,7 +131,7 @@ async function buildApp(name: ApiName, title: string, deps: ApiDeps): Promise<Fa
   });
   await allowOrigins(app, config.corsAllowedOrigins);
   if (config.token !== undefined && config.authApis.includes(name)) {
-    requireToken(app, config.token, sendErrorFor);
+    requireToken(app, config.token, sendErrorFor, name === 'inference' && !config.healthAuth ? HEALTH_ROUTES : undefined);
   }
   return app;
 }

@@ -21,8 +21,10 @@ export function requireToken(
   app: FastifyInstance,
   token: string,
   send: (url: string, reply: FastifyReply, error: KilnError) => unknown,
+  open: ReadonlySet<string> = new Set(),
 ): void {
   app.addHook('onRequest', async (request, reply) => {
+    if (open.size > 0 && open.has(request.url.split('?')[0]!.replace(/(.)\/+$/, '$1'))) return;
     const given = presentedToken(request.headers.authorization);
     if (given !== undefined && tokensMatch(given, token)) return;
     reply.header('www-authenticate', 'Bearer realm="kiln", Basic realm="kiln", charset="UTF-8"');
@@ -59,6 +61,9 @@ export async function allowOrigins(app: FastifyInstance, origins: readonly strin
     exposedHeaders: ['inference-header-content-length', 'x-request-id', 'retry-after'],
   });
 }
+
+/** The routes --health-auth off leaves open: what probes call. */
+export const HEALTH_ROUTES: ReadonlySet<string> = new Set(['/ping', '/v2/health/live', '/v2/health/ready']);
 
 const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/;
 
