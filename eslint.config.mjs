@@ -5,7 +5,7 @@ import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['**/dist/**', '**/node_modules/**', 'bench/out/**', '.tmp/**', 'coverage/**'] },
+  { ignores: ['**/dist/**', '**/node_modules/**', 'bench/out/**', '.tmp/**', 'coverage/**', 'dist-packages/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   { languageOptions: { globals: { ...globals.node } } },

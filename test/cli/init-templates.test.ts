@@ -39,6 +39,10 @@ describe.each(TEMPLATES)('template %s', (template) => {
 
     const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8'));
     expect(pkg.name).toBe('my-model');
+    // The published range of this CLI's version, and what the project needs to type-check.
+    expect(pkg.dependencies['@kiln/handler-sdk']).toBe('^0.1.0');
+    expect(pkg.devDependencies).toMatchObject({ '@kiln/cli': '^0.1.0', typescript: expect.any(String), '@types/node': expect.any(String) });
+    expect(readFileSync(join(dir, '.npmrc'), 'utf8')).toContain('onnxruntime-node-install=skip');
     for (const file of ['src/handler.ts', 'src/handler.test.ts', 'model-config.yaml', 'README.md'])
       expect(statSync(join(dir, file)).isFile()).toBe(true);
 
@@ -51,6 +55,19 @@ describe.each(TEMPLATES)('template %s', (template) => {
     });
     expect(stripVTControlCharacters(unit.stdout + unit.stderr)).toMatch(/Tests\s+\d+ passed/);
     expect(unit.status).toBe(0);
+    // Every import is declared and typed: the project's own typecheck script passes.
+    expect(pkg.scripts.typecheck).toBe('tsc -p tsconfig.json');
+    const typecheck = spawnSync(process.execPath, [join(REPO_ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.json'], {
+      cwd: dir,
+      encoding: 'utf8',
+    });
+    expect(typecheck.stdout + typecheck.stderr).toBe('');
+    expect(typecheck.status).toBe(0);
+    const imported = [...readFileSync(join(dir, 'src/handler.ts'), 'utf8').matchAll(/from '([^.][^']*)'/g)].map((m) => m[1]!);
+    for (const name of imported.filter((n) => !n.startsWith('node:'))) {
+      const root = name.startsWith('@') ? name.split('/').slice(0, 2).join('/') : name.split('/')[0]!;
+      expect(Object.keys(pkg.dependencies), `${template} imports ${name}`).toContain(root);
+    }
 
     const archive = runScript(dir, pkg.scripts.archive);
     expect(archive.stderr).not.toContain('error');
@@ -60,6 +77,23 @@ describe.each(TEMPLATES)('template %s', (template) => {
     expect(predict.status).toBe(0);
     expect(predict.stdout).toMatch(EXPECTED[template]);
   });
+});
+
+test('--sdk takes the @kiln packages from the tarballs of a local build', () => {
+  const packages = tempDir();
+  for (const file of ['kiln-handler-sdk-0.1.0.tgz', 'kiln-server-0.1.0.tgz', 'kiln-cli-0.1.0.tgz', 'other-1.0.0.tgz'])
+    writeFileSync(join(packages, file), '');
+  const dir = join(tempDir(), 'local');
+  const run = kiln(['init', dir, '--sdk', join(packages, 'kiln-handler-sdk-0.1.0.tgz')]);
+  expect(run.status).toBe(0);
+  const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8'));
+  expect(pkg.dependencies['@kiln/handler-sdk']).toBe(`file:${join(packages, 'kiln-handler-sdk-0.1.0.tgz')}`);
+  expect(pkg.devDependencies['@kiln/cli']).toBe(`file:${join(packages, 'kiln-cli-0.1.0.tgz')}`);
+  expect(pkg.devDependencies['@kiln/server']).toBe(`file:${join(packages, 'kiln-server-0.1.0.tgz')}`);
+
+  const missing = kiln(['init', join(tempDir(), 'x'), '--sdk', tempDir()]);
+  expect(missing.status).toBe(1);
+  expect(missing.stderr).toMatch(/KILN_ERR_FILE_NOT_FOUND: --sdk .*: no kiln-handler-sdk-<version>\.tgz in .*; run npm run pack/);
 });
 
 describe('kiln init errors', () => {

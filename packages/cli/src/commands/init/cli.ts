@@ -5,7 +5,12 @@ import { init } from './init.js';
 import { TEMPLATES } from './spec.js';
 
 export async function execute(args: ParsedArgs, options: ParsedOptions, io: CommandIO): Promise<void> {
-  const result = await init({ dir: args.string(0), template: options.choice('template', TEMPLATES), cwd: io.cwd });
+  const result = await init({
+    dir: args.string(0),
+    template: options.choice('template', TEMPLATES),
+    cwd: io.cwd,
+    sdk: options.optionalString('sdk'),
+  });
   const where = relative(io.cwd, result.dir) || '.';
   io.stdout(`${result.files.map((f) => `  ${f}`).join('\n')}\n`);
   io.stderr(
