@@ -17,6 +17,9 @@ export async function createSession(
   modelPath: string,
   options: SessionOptions,
 ): Promise<{ session: InferenceSession; providers: string[] }> {
+  // ONNX Runtime's Linux build carries a telemetry client: off unless the user turned it on
+  // (the kiln command sets this before ONNX Runtime loads; this covers the SDK used on its own).
+  process.env.ORT_DISABLE_TELEMETRY ??= '1';
   const wanted = options.executionProviders.length > 0 ? [...options.executionProviders] : ['cpu'];
   let firstError: unknown;
   for (let start = 0; start < wanted.length; start++) {
