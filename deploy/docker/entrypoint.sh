@@ -20,6 +20,9 @@
 #                 KILN_*_ADDRESS variable is set or the config file sets its address. KServe's
 #                 config.properties gives inference_address=http://0.0.0.0:8085: that is kept (declare
 #                 that port in the ServingRuntime, or change the file).
+#   gRPC          KServe v2 gRPC on 0.0.0.0:8085 unless KILN_GRPC_ADDRESS or the config file sets it. When
+#                 the config file sets the inference address (KServe's config.properties puts REST on
+#                 8085), gRPC is off unless KILN_GRPC_ADDRESS asks for it.
 #   Models        Unless the flags, the variables or the config file name models or a model store:
 #                 KILN_MODEL_STORE=$KILN_MODELS_DIR and KILN_MODELS=all, every archive in the folder.
 #   Token         Unless KILN_TOKEN, KILN_TOKEN_FILE, --token-file or the config file's tokenFile gives
@@ -106,6 +109,13 @@ if [ -z "${KILN_MANAGEMENT_ADDRESS:-}" ] && ! file_sets managementAddress; then
 fi
 if [ -z "${KILN_METRICS_ADDRESS:-}" ] && ! file_sets metricsAddress; then
   export KILN_METRICS_ADDRESS=http://0.0.0.0:8082
+fi
+if [ -z "${KILN_GRPC_ADDRESS:-}" ] && ! file_sets grpcAddress; then
+  if file_sets inferenceAddress; then
+    export KILN_GRPC_ADDRESS=off
+  else
+    export KILN_GRPC_ADDRESS=0.0.0.0:8085
+  fi
 fi
 
 # Models: every archive in the mounted folder.

@@ -70,7 +70,7 @@ describe('the Dockerfile', () => {
     const check = finalOps('HEALTHCHECK');
     expect(check).toHaveLength(1);
     expect(check[0]).toMatch(/CMD \["node", "\/opt\/kiln\/deploy\/docker\/healthcheck\.mjs"\]$/);
-    expect(finalOps('EXPOSE')).toEqual(['8080 8081 8082']);
+    expect(finalOps('EXPOSE')).toEqual(['8080 8081 8082 8085']);
     expect(finalOps('VOLUME')).toEqual(['/mnt/models']);
     const env = finalOps('ENV').join(' ').split(/\s+/);
     expect(env).toContain('KILN_STATE_DIR=/var/lib/kiln');
@@ -126,6 +126,7 @@ describe('entrypoint.sh decides', () => {
       KILN_INFERENCE_ADDRESS: 'http://0.0.0.0:8080',
       KILN_MANAGEMENT_ADDRESS: 'http://0.0.0.0:8081',
       KILN_METRICS_ADDRESS: 'http://0.0.0.0:8082',
+      KILN_GRPC_ADDRESS: '0.0.0.0:8085',
       KILN_MODEL_STORE: dir.models,
       KILN_MODELS: 'all',
       KILN_TOKEN_FILE: tokenFile,
@@ -160,6 +161,8 @@ describe('entrypoint.sh decides', () => {
       expect(run.env[name], name).toBeUndefined();
     }
     expect(run.env.KILN_TOKEN_FILE).toBe(join(dir.state, 'token'));
+    // The file's REST address is KServe's 8085, gRPC's default port: gRPC is off unless asked for.
+    expect(run.env.KILN_GRPC_ADDRESS).toBe('off');
     expect(run.stderr).toContain("KServe's layout");
   });
 

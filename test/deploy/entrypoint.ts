@@ -80,6 +80,7 @@ export const ZERO_ADDRESSES = {
   KILN_INFERENCE_ADDRESS: 'http://127.0.0.1:0',
   KILN_MANAGEMENT_ADDRESS: 'http://127.0.0.1:0',
   KILN_METRICS_ADDRESS: 'http://127.0.0.1:0',
+  KILN_GRPC_ADDRESS: '127.0.0.1:0',
 };
 
 export const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');

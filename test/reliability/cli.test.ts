@@ -8,7 +8,7 @@ import { rawZip } from '../support/raw-zip.js';
 import { linearArchive } from '../support/server.js';
 
 /** Loopback addresses on free ports, for a `kiln serve` meant to stop before it serves. */
-const anyPorts = ['--management-address', 'http://127.0.0.1:0', '--metrics-address', 'http://127.0.0.1:0'];
+const anyPorts = ['--management-address', 'http://127.0.0.1:0', '--metrics-address', 'http://127.0.0.1:0', '--grpc-address', '127.0.0.1:0'];
 
 /**
  * Each command fails with its exit code (2 for a malformed command line, 1 otherwise), Kiln's code

@@ -10,6 +10,8 @@ export interface RunningKiln {
   inference: string;
   management: string;
   metrics: string;
+  /** The gRPC API's `host:port`; undefined when a test turned it off. */
+  grpc: string | undefined;
   child: ChildProcess;
   output: () => string;
   /** Sends a signal and resolves with the exit code. */
@@ -32,6 +34,8 @@ export async function startKiln(
       'http://127.0.0.1:0',
       '--metrics-address',
       'http://127.0.0.1:0',
+      '--grpc-address',
+      '127.0.0.1:0',
       ...args,
     ],
     { cwd: options.cwd ?? REPO_ROOT, env: { ...process.env, ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] },
@@ -57,6 +61,7 @@ export async function startKiln(
     inference: address('inference'),
     management: address('management'),
     metrics: address('metrics'),
+    grpc: /grpc API listening on (\S+)/.exec(output)?.[1],
     child,
     output: () => output,
     stop: async (signal = 'SIGTERM') => {

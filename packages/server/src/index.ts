@@ -14,4 +14,6 @@ export type { ServerConfig, ServerConfigFile, ServerOptionKey } from './config/s
 export { optionHelp, renderServerOptionsTable } from './config/server-options.js';
 export { renderTorchServeKeysTable } from './config/torchserve-properties.js';
 export type { ServerOption } from './config/server-options.js';
+export { GRPC_CODES, GRPC_STATUS_OF, renderGrpcStatusTable } from './grpc/grpc-status.js';
+export type { GrpcCodeName } from './grpc/grpc-status.js';
 export { SERVER_VERSION } from './version.js';

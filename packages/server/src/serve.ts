@@ -8,6 +8,7 @@ import { checkModelName } from '@kiln/handler-sdk/runtime';
 import type { ApiName, ServerConfig } from './config/server-config.js';
 import { serverError } from './errors.js';
 import type { InferenceDeps } from './http/inference-api.js';
+import type { GrpcApi } from './grpc/grpc-api.js';
 import type { ServerMetrics } from './observability/server-metrics.js';
 import { residentBytes } from './pool/resident-memory.js';
 import type { LoadContext } from './registry/load-version.js';
@@ -23,6 +24,8 @@ export type { ServerLog };
 export interface KilnServer {
   /** The addresses actually bound (port 0 resolves to a real port). */
   addresses: Record<ApiName, string>;
+  /** The gRPC API's `host:port` as bound; undefined when it is off. */
+  grpcAddress: string | undefined;
   registry: ModelRegistry;
   /** Resolves when every model given at start has loaded or failed. */
   loaded: Promise<ModelVersion[]>;
@@ -227,8 +230,22 @@ export async function startServer(config: ServerConfig, logging?: Logs | ServerL
     await stopModels();
     throw error;
   }
+  // The gRPC API, when on, is started once the HTTP APIs listen: gRPC's libraries are loaded only
+  // then (about 150 ms with the proto), never on the way to the inference API's first answer.
+  let grpc: GrpcApi | undefined;
+  if (config.grpcAddress !== undefined && !signal?.aborted) {
+    try {
+      const { startGrpcApi } = await import('./grpc/grpc-api.js');
+      grpc = await startGrpcApi({ config, inference: inferenceDeps, service }, log);
+    } catch (error) {
+      await Promise.all(Object.values(apps).map((app) => app.close()));
+      await stopModels();
+      throw error;
+    }
+  }
   if (signal?.aborted) {
     await Promise.all(Object.values(apps).map((app) => app.close()));
+    await grpc?.close(Date.now());
     return abandon();
   }
 
@@ -261,6 +278,7 @@ export async function startServer(config: ServerConfig, logging?: Logs | ServerL
 
   return {
     addresses,
+    grpcAddress: grpc?.address,
     registry,
     loaded,
     async close() {
@@ -271,10 +289,13 @@ export async function startServer(config: ServerConfig, logging?: Logs | ServerL
       // carry `Connection: close` so keep-alive clients let go.
       const closed = Promise.all(Object.values(apps).map((app) => app.close()));
       const drainedBy = Date.now() + config.drainTimeoutMs;
+      // gRPC the same: no new calls; those in flight, and open streams' requests, are answered.
+      const grpcClosed = grpc?.close(drainedBy);
       await Promise.all(registry.all().map((model) => model.drain(Math.max(0, drainedBy - Date.now()))));
       await new Promise((r) => setImmediate(r)); // let the last responses be written
       for (const app of Object.values(apps)) app.server.closeAllConnections();
       await closed;
+      await grpcClosed;
       // Queues were drained (or the drain time ran out) above: stop the workers now, and any model
       // still loading (its unpacking ends at the next entry, its workers at once).
       await stopModels();

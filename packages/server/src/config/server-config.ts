@@ -25,6 +25,8 @@ export interface ServerConfig {
   inferenceAddress: string;
   managementAddress: string;
   metricsAddress: string;
+  /** `host:port` of the KServe v2 gRPC API; undefined: off. */
+  grpcAddress: string | undefined;
   /** Default workers per model; a model's minWorkers overrides it. */
   workers: number;
   /** Default isolation of a model's workers; a model's `isolation` overrides it. */
@@ -127,6 +129,7 @@ export function resolveServerConfig(sources: ConfigSources = {}): ServerConfig {
     inferenceAddress: merged.inferenceAddress,
     managementAddress: merged.managementAddress,
     metricsAddress: merged.metricsAddress,
+    grpcAddress: merged.grpcAddress === 'off' ? undefined : merged.grpcAddress,
     workers: merged.workers,
     isolation: merged.isolation,
     maxRequestSizeBytes: merged.maxRequestSize,

@@ -134,6 +134,18 @@ export const SERVER_OPTIONS = {
     help: 'Metrics API address',
     meaning: 'Where the metrics API listens ([inference-api.md](inference-api.md#metrics)).',
   }),
+  grpcAddress: option(
+    text('`host:port` (`[::1]:port` for IPv6), or `off`', { pattern: '^(off|(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9.-]+):[0-9]{1,5})$' }),
+    {
+      default: '127.0.0.1:8085',
+      flag: '--grpc-address <host:port|off>',
+      env: 'KILN_GRPC_ADDRESS',
+      unit: '—',
+      help: 'KServe v2 gRPC API address (inference.GRPCInferenceService), or off',
+      meaning:
+        "Where the KServe v2 gRPC API (`inference.GRPCInferenceService`, with Triton's additions) listens ([grpc.md](grpc.md)). `off`: no gRPC API, and gRPC's libraries are never loaded.",
+    },
+  ),
   workers: option(integer(1, 256), {
     default: 1,
     flag: '--workers <n>',

@@ -76,7 +76,8 @@ const address = (kiln: 'inferenceAddress' | 'managementAddress' | 'metricsAddres
 });
 
 const PER_MODEL_KEYS = 'minWorkers, maxWorkers, batchSize, maxBatchDelay, responseTimeout, startupTimeout';
-const NO_GRPC = 'Kiln has no gRPC API; its REST APIs serve the same models (KServe v2 carries tensors as binary)';
+const NO_GRPC =
+  "Kiln does not serve TorchServe's gRPC APIs; its gRPC API speaks KServe v2 (inference.GRPCInferenceService) on grpcAddress (--grpc-address, default 127.0.0.1:8085)";
 const NO_TLS = 'Kiln serves plain HTTP; terminate TLS in a proxy in front of it';
 const NOT_KILN = "it sets TorchServe's Java frontend or Python workers, which Kiln has no counterpart for";
 

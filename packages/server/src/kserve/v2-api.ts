@@ -129,7 +129,7 @@ function v2Routes(app: FastifyInstance, deps: InferenceDeps): void {
  * Triton's clients and tests look for ("Request for unknown model"), then Kiln's list of what is
  * registered.
  */
-function resolveAsTriton(registry: ModelRegistry, name: string, version: string | undefined): ModelVersion {
+export function resolveAsTriton(registry: ModelRegistry, name: string, version: string | undefined): ModelVersion {
   const model = registry.versions(name);
   if (model.length === 0) {
     const known = registry.names();
@@ -152,7 +152,7 @@ function resolveAsTriton(registry: ModelRegistry, name: string, version: string 
  * dynamic first dimension the model batches, `max_batch_size` is batchSize and `dims` leave the
  * batch out, as Triton writes them.
  */
-function tritonConfig(model: ModelVersion) {
+export function tritonConfig(model: ModelVersion) {
   const inputs = model.signature?.inputs ?? [];
   const batches = inputs.length > 0 && inputs.every((t) => t.shape?.[0] === -1);
   const tensor = (t: TensorSpec) => {

@@ -152,7 +152,8 @@ export function encodeV2Response(
   return { header, chunks };
 }
 
-function toBinary(tensor: WireTensor): Uint8Array {
+/** A tensor's raw bytes (the binary extension's and gRPC's raw contents): a view of numeric data, BYTES length-prefixed. */
+export function toBinary(tensor: WireTensor): Uint8Array {
   if (Array.isArray(tensor.data)) {
     const parts = (tensor.data as string[]).flatMap((s) => {
       const bytes = Buffer.from(s, 'utf8');

@@ -98,7 +98,7 @@ interface IndexEntry {
 }
 
 /** Every archive of the model store, and every model loaded, as Triton's RepositoryIndex lists them. */
-function repositoryIndex(service: ModelService): IndexEntry[] {
+export function repositoryIndex(service: ModelService): IndexEntry[] {
   const entries: IndexEntry[] = service.registry.all().map((v) => ({
     name: v.name,
     version: v.version,

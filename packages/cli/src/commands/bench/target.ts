@@ -52,6 +52,7 @@ async function serveArchive(archive: string, options: TargetOptions): Promise<Ta
       inferenceAddress: 'http://127.0.0.1:0',
       managementAddress: 'http://127.0.0.1:0',
       metricsAddress: 'http://127.0.0.1:0',
+      grpcAddress: 'off',
     },
     env: {},
     file: undefined,

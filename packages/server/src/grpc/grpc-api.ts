@@ -1,0 +1,203 @@
+import { fileURLToPath } from 'node:url';
+import type * as Grpc from '@grpc/grpc-js';
+import { toKilnError, type KilnError } from '@kiln/handler-sdk/errors';
+import { serverError } from '../errors.js';
+import { isLoopback, tokensMatch } from '../http/security.js';
+import type { ServerLog } from '../observability/logs.js';
+import type { InferRequestMessage, InferResponseMessage } from './grpc-codec.js';
+import type { ClientGone } from '../batching/batcher.js';
+import { infer, reported, unaryRpcs, type GrpcServiceDeps } from './grpc-service.js';
+import { GRPC_CODES, GRPC_STATUS_OF } from './grpc-status.js';
+
+/**
+ * The .proto ships in the package (packages/server/proto, beside src/ and dist/), so this path holds
+ * from a source module and from a built one alike.
+ */
+export const PROTO_FILE = fileURLToPath(new URL('../../proto/grpc_service.proto', import.meta.url));
+
+/** How proto-loader gives messages to the RPCs: the .proto's field names, int64 as numbers, empty lists present. */
+const LOAD_OPTIONS = { keepCase: true, longs: Number, enums: String, defaults: false, arrays: true, objects: true, oneofs: true };
+
+export interface GrpcApi {
+  /** `host:port`, the port bound (port 0 resolves to a real one). */
+  address: string;
+  /**
+   * Drains: takes no new calls, ends each open stream once its requests are answered, waits for the
+   * calls in flight until `drainedBy` (epoch ms), then cuts whatever is left.
+   */
+  close(drainedBy: number): Promise<void>;
+}
+
+/**
+ * Starts inference.GRPCInferenceService on `config.grpcAddress`. @grpc/grpc-js and
+ * @grpc/proto-loader are imported here, when the gRPC API starts, never on the way to the HTTP APIs.
+ */
+export async function startGrpcApi(deps: GrpcServiceDeps, log: ServerLog): Promise<GrpcApi> {
+  const { config, inference } = deps;
+  const [grpc, loader] = await Promise.all([import('@grpc/grpc-js'), import('@grpc/proto-loader')]);
+  const definition = await loader.load(PROTO_FILE, LOAD_OPTIONS);
+  const service = definition['inference.GRPCInferenceService'] as Grpc.ServiceDefinition;
+
+  const token = config.token !== undefined && config.authApis.includes('inference') ? config.token : undefined;
+  // --health-auth off opens what probes call, as over HTTP (/v2/health/live and /ready).
+  const open = new Set(config.healthAuth ? [] : ['ServerLive', 'ServerReady']);
+  const denied = (method: string, metadata: Grpc.Metadata): KilnError | undefined => {
+    if (token === undefined || open.has(method)) return undefined;
+    const header = metadata.get('authorization')[0];
+    const given = typeof header === 'string' ? /^bearer\s+(.+)$/i.exec(header)?.[1]?.trim() : undefined;
+    if (given !== undefined && tokensMatch(given, token)) return undefined;
+    return serverError(
+      'KILN_ERR_UNAUTHORIZED',
+      given === undefined
+        ? 'this API needs a token: send the metadata authorization: Bearer <token>'
+        : 'the token in the authorization metadata does not match',
+    );
+  };
+  /** Kiln's error as a gRPC status: the mapped code, Kiln's message, and its code in `kiln-error-code`. */
+  const status = (error: unknown): Partial<Grpc.StatusObject> => {
+    const kiln = toKilnError(error);
+    // Results' failures were logged with their model (serve.ts onResult); anything else at 5xx here.
+    if (kiln.status >= 500 && kiln.status !== 503 && !reported.has(kiln))
+      log.error(`grpc call failed: ${kiln.code}: ${kiln.stack ?? kiln.message}`);
+    const metadata = new grpc.Metadata();
+    metadata.set('kiln-error-code', kiln.code);
+    return { code: GRPC_CODES[GRPC_STATUS_OF[kiln.code]], details: kiln.message, metadata };
+  };
+
+  const unary =
+    <Request>(method: string, rpc: (request: Request, gone: ClientGone) => Promise<object>): Grpc.handleUnaryCall<Request, object> =>
+    (call, callback) => {
+      const refused = denied(method, call.metadata);
+      if (refused !== undefined) return callback(status(refused));
+      const gone = { aborted: false };
+      call.once('cancelled', () => (gone.aborted = true));
+      rpc(call.request, gone).then(
+        (response) => callback(null, response),
+        (error: unknown) => callback(status(error)),
+      );
+    };
+
+  /** Open streams: each ends itself once the server is closing and its requests are answered. */
+  const streams = new Set<() => void>();
+  const streamInfer: Grpc.handleBidiStreamingCall<InferRequestMessage, object> = (call) => {
+    const refused = denied('ModelStreamInfer', call.metadata);
+    if (refused !== undefined) {
+      call.emit('error', status(refused));
+      return;
+    }
+    const gone = { aborted: false };
+    let pending = 0;
+    let ended = false;
+    let finished = false;
+    const finish = (error?: KilnError) => {
+      if (finished) return;
+      finished = true;
+      streams.delete(settle);
+      if (error === undefined) call.end();
+      else call.emit('error', status(error));
+    };
+    const settle = () => {
+      if (pending > 0) return;
+      if (ended) finish();
+      else if (inference.closing())
+        finish(
+          serverError(
+            'KILN_ERR_SHUTTING_DOWN',
+            'the server is shutting down: its requests are answered and the stream is closed; open another',
+          ),
+        );
+    };
+    streams.add(settle);
+    // Requests run as they arrive (one stream's requests can share a batch); each answer is written
+    // when it is ready and names its request by id.
+    call.on('data', (message: InferRequestMessage) => {
+      pending++;
+      infer(inference, message, gone)
+        .then(
+          (response) => ({ error_message: '', infer_response: response }),
+          (error: unknown) => {
+            const kiln = toKilnError(error);
+            status(kiln); // logged as a unary call's would be
+            const named: InferResponseMessage = {
+              model_name: message.model_name ?? '',
+              model_version: message.model_version ?? '',
+              id: message.id ?? '',
+              outputs: [],
+              raw_output_contents: [],
+              parameters: { kiln_error_code: { string_param: kiln.code } },
+            };
+            return { error_message: kiln.message, infer_response: named };
+          },
+        )
+        .then((response) => {
+          if (!finished && !gone.aborted) call.write(response);
+          pending--;
+          settle();
+        });
+    });
+    call.on('end', () => {
+      ended = true;
+      settle();
+    });
+    call.once('cancelled', () => {
+      gone.aborted = true;
+      finished = true;
+      streams.delete(settle);
+    });
+  };
+
+  const rpcs = unaryRpcs(deps);
+  const implementation: Grpc.UntypedServiceImplementation = {
+    ServerLive: unary('ServerLive', rpcs.ServerLive),
+    ServerReady: unary('ServerReady', rpcs.ServerReady),
+    ModelReady: unary('ModelReady', rpcs.ModelReady),
+    ServerMetadata: unary('ServerMetadata', rpcs.ServerMetadata),
+    ModelMetadata: unary('ModelMetadata', rpcs.ModelMetadata),
+    ModelInfer: unary('ModelInfer', rpcs.ModelInfer),
+    ModelStreamInfer: streamInfer,
+    ModelConfig: unary('ModelConfig', rpcs.ModelConfig),
+    ModelStatistics: unary('ModelStatistics', rpcs.ModelStatistics),
+    RepositoryIndex: unary('RepositoryIndex', rpcs.RepositoryIndex),
+  };
+
+  // The request limit is gRPC's own receive limit: a larger message is RESOURCE_EXHAUSTED.
+  const server = new grpc.Server({ 'grpc.max_receive_message_length': config.maxRequestSizeBytes });
+  server.addService(service, implementation);
+  const address = config.grpcAddress!;
+  const { host } = parseGrpcAddress(address);
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (error, bound) => (error ? reject(error) : resolve(bound))),
+  ).catch((error: Error) => {
+    server.forceShutdown();
+    throw serverError(
+      'KILN_ERR_SERVER_CONFIG_INVALID',
+      `the grpc API cannot listen on ${address}: ${/EADDRINUSE|address already in use/i.test(error.message) ? 'the address is in use' : error.message}; choose another --grpc-address, or turn it off with --grpc-address off`,
+    );
+  });
+  const actual = `${host.includes(':') ? `[${host}]` : host}:${port}`;
+  log.info(`grpc API listening on ${actual}${token !== undefined ? ' (token required)' : ''}`);
+  if (!isLoopback(host) && token === undefined) {
+    log.warn(
+      `WARNING: the grpc API listens on ${host}, beyond this machine, with no token. Anyone who can reach it can run your models. Set --token-file (or KILN_TOKEN), or bind to 127.0.0.1.`,
+    );
+  }
+
+  return {
+    address: actual,
+    async close(drainedBy) {
+      const shutdown = new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
+      for (const settle of [...streams]) settle(); // idle streams end now, busy ones when answered
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<void>((resolve) => (timer = setTimeout(resolve, Math.max(0, drainedBy - Date.now()))));
+      await Promise.race([shutdown, late]);
+      clearTimeout(timer);
+      server.forceShutdown();
+    },
+  };
+}
+
+/** `127.0.0.1:8085` or `[::1]:8085` → host and port. */
+export function parseGrpcAddress(address: string): { host: string; port: number } {
+  const at = address.lastIndexOf(':');
+  return { host: address.slice(0, at).replace(/^\[|\]$/g, ''), port: Number(address.slice(at + 1)) };
+}

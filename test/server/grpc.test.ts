@@ -1,0 +1,487 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Client, Metadata, credentials, status, type ServiceDefinition, type ServiceError } from '@grpc/grpc-js';
+import { loadSync } from '@grpc/proto-loader';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { kiln as runKiln, REPO_ROOT } from '../support/kiln.js';
+import { ElemType, linearExpected, linearModel, writeModel } from '../support/onnx-models.js';
+import { linearArchive, post, startKiln, type RunningKiln } from '../support/server.js';
+
+/*
+ * The KServe v2 gRPC API of a real `kiln serve`, called by a grpc-js client built from the same
+ * .proto the server ships (packages/server/proto/grpc_service.proto).
+ */
+
+const PROTO = join(REPO_ROOT, 'packages/server/proto/grpc_service.proto');
+const definition = loadSync(PROTO, { keepCase: true, longs: Number, enums: String, defaults: false, arrays: true, oneofs: true });
+const service = definition['inference.GRPCInferenceService'] as ServiceDefinition;
+const TOKEN = 'grpc-test-token-0123456789';
+
+const y = (row: number[]) => linearExpected(row).map(Math.fround);
+
+interface Tensor {
+  name: string;
+  datatype: string;
+  shape: number[];
+  contents?: Record<string, unknown[]>;
+}
+interface InferResponse {
+  model_name: string;
+  model_version: string;
+  id: string;
+  outputs: Tensor[];
+  raw_output_contents: Buffer[];
+}
+type Reply<T> = { ok: true; response: T } | { ok: false; code: number; details: string; kilnCode: unknown };
+
+/** A client of one server's gRPC API: each RPC by name, answering its response or its error. */
+function connect(address: string) {
+  const client = new Client(address, credentials.createInsecure());
+  const withToken = (token: string | undefined) => {
+    const metadata = new Metadata();
+    if (token !== undefined) metadata.set('authorization', `Bearer ${token}`);
+    return metadata;
+  };
+  const call = <T>(method: string, request: object, token?: string): Promise<Reply<T>> => {
+    const m = service[method]!;
+    return new Promise((resolve) => {
+      client.makeUnaryRequest(
+        m.path,
+        m.requestSerialize,
+        m.responseDeserialize,
+        request,
+        withToken(token),
+        (error: ServiceError | null, response?: T) =>
+          resolve(
+            error === null
+              ? { ok: true, response: response! }
+              : { ok: false, code: error.code, details: error.details, kilnCode: error.metadata.get('kiln-error-code')[0] },
+          ),
+      );
+    });
+  };
+  const stream = (token?: string) => {
+    const m = service.ModelStreamInfer!;
+    return client.makeBidiStreamRequest(m.path, m.requestSerialize, m.responseDeserialize, withToken(token));
+  };
+  return { call, stream, close: () => client.close() };
+}
+
+const floats = (values: number[]) => Buffer.from(new Float32Array(values).buffer);
+const readFloats = (bytes: Buffer) => [...new Float32Array(Uint8Array.from(bytes).buffer)];
+
+let kiln: RunningKiln;
+let dir: string;
+let grpc: ReturnType<typeof connect>;
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'kiln-grpc-'));
+  writeModel(dir, 'linear.onnx', linearModel());
+  writeModel(dir, 'echo.onnx', {
+    inputs: [
+      { name: 'i64', elemType: ElemType.INT64, dims: ['n', 2] },
+      { name: 'flag', elemType: ElemType.BOOL, dims: ['n', 2] },
+      { name: 'text', elemType: ElemType.STRING, dims: ['n', 1] },
+      { name: 'bytes', elemType: ElemType.UINT8, dims: ['n', 3] },
+    ],
+    outputs: [
+      { name: 'i64_out', elemType: ElemType.INT64, dims: ['n', 2] },
+      { name: 'flag_out', elemType: ElemType.BOOL, dims: ['n', 2] },
+      { name: 'text_out', elemType: ElemType.STRING, dims: ['n', 1] },
+      { name: 'bytes_out', elemType: ElemType.UINT8, dims: ['n', 3] },
+    ],
+    nodes: ['i64', 'flag', 'text', 'bytes'].map((n) => ({ opType: 'Identity', inputs: [n], outputs: [`${n}_out`] })),
+  });
+  for (const name of ['linear', 'echo']) {
+    const run = runKiln(
+      ['archive', '--model-name', name, '-v', '1', '--serialized-file', `${name}.onnx`, '--handler', 'tensor', '--export-path', 'store'],
+      { cwd: dir },
+    );
+    expect(run.status).toBe(0);
+  }
+  // Two requests make a batch; one alone would wait 10 s for a second.
+  linearArchive(dir, 'linear', 'batchSize: 2\nmaxBatchDelay: 10000\n', 'pair');
+  // 200 ms a batch, one at a time, one more waiting: a third at once finds the queue full.
+  linearArchive(dir, 'slow-inference', 'batchSize: 1\njobQueueSize: 1\nminWorkers: 1\nmaxWorkers: 1\n', 'slow');
+  kiln = await startKiln(
+    ['--model-store', join(dir, 'store'), '--models', 'linear=linear.mar', 'echo=echo.mar', 'pair=pair.mar', 'slow=slow.mar'],
+    {
+      shared: true,
+    },
+  );
+  grpc = connect(kiln.grpc!);
+});
+afterAll(async () => {
+  grpc?.close();
+  await kiln?.stop('SIGKILL');
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('KServe v2 over gRPC', () => {
+  test('listens where it says, on a port of its own', () => {
+    expect(kiln.grpc).toMatch(/^127\.0\.0\.1:\d+$/);
+    expect(kiln.output()).toMatch(/grpc API listening on 127\.0\.0\.1:\d+/);
+  });
+
+  test('ServerLive, ServerReady, ServerMetadata, ModelReady, ModelMetadata', async () => {
+    expect(await grpc.call('ServerLive', {})).toEqual({ ok: true, response: { live: true } });
+    expect(await grpc.call('ServerReady', {})).toEqual({ ok: true, response: { ready: true } });
+    expect(await grpc.call('ServerMetadata', {})).toEqual({
+      ok: true,
+      response: { name: 'kiln', version: expect.any(String), extensions: ['binary_tensor_data', 'statistics'] },
+    });
+    expect(await grpc.call('ModelReady', { name: 'linear' })).toEqual({ ok: true, response: { ready: true } });
+    expect(await grpc.call('ModelReady', { name: 'linear', version: '1' })).toEqual({ ok: true, response: { ready: true } });
+    expect(await grpc.call('ModelMetadata', { name: 'linear' })).toEqual({
+      ok: true,
+      response: {
+        name: 'linear',
+        versions: ['1'],
+        platform: 'onnxruntime_onnx',
+        inputs: [{ name: 'x', datatype: 'FP32', shape: [-1, 4] }],
+        outputs: [{ name: 'y', datatype: 'FP32', shape: [-1, 3] }],
+      },
+    });
+    // The same answer as the HTTP route's.
+    const http = (await (await fetch(`${kiln.inference}/v2/models/echo`)).json()) as object;
+    const metadata = await grpc.call<object>('ModelMetadata', { name: 'echo', version: '1' });
+    expect(metadata).toEqual({ ok: true, response: http });
+  });
+
+  test('ModelInfer with typed contents: outputs computed by the model, id echoed', async () => {
+    const rows = [
+      [1, 2, 3, 4],
+      [-1, 0, 0.5, 2],
+    ];
+    const answer = await grpc.call<InferResponse>('ModelInfer', {
+      model_name: 'linear',
+      id: 'req-1',
+      inputs: [{ name: 'x', datatype: 'FP32', shape: [2, 4], contents: { fp32_contents: rows.flat() } }],
+    });
+    expect(answer).toEqual({
+      ok: true,
+      response: {
+        model_name: 'linear',
+        model_version: '1',
+        id: 'req-1',
+        outputs: [
+          { name: 'y', datatype: 'FP32', shape: [2, 3], contents: { ...emptyContents(), fp32_contents: [...y(rows[0]!), ...y(rows[1]!)] } },
+        ],
+        raw_output_contents: [],
+      },
+    });
+  });
+
+  test('ModelInfer with raw contents answers raw, from the same bytes', async () => {
+    const row = [0.25, -3, 7, 1e-3];
+    const answer = await grpc.call<InferResponse>('ModelInfer', {
+      model_name: 'linear',
+      model_version: '1',
+      inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 4] }],
+      outputs: [{ name: 'y' }],
+      raw_input_contents: [floats(row)],
+    });
+    if (!answer.ok) throw new Error(answer.details);
+    expect(answer.response.outputs).toEqual([{ name: 'y', datatype: 'FP32', shape: [1, 3] }]);
+    expect(answer.response.raw_output_contents).toHaveLength(1);
+    expect(readFloats(answer.response.raw_output_contents[0]!)).toEqual(y(row));
+  });
+
+  test('every typed contents field round-trips: INT64, BOOL, BYTES, UINT8, typed and raw', async () => {
+    const typed = await grpc.call<InferResponse>('ModelInfer', {
+      model_name: 'echo',
+      inputs: [
+        { name: 'i64', datatype: 'INT64', shape: [1, 2], contents: { int64_contents: [-5, 9007199254740991] } },
+        { name: 'flag', datatype: 'BOOL', shape: [1, 2], contents: { bool_contents: [true, false] } },
+        { name: 'text', datatype: 'BYTES', shape: [1, 1], contents: { bytes_contents: [Buffer.from('héllo')] } },
+        { name: 'bytes', datatype: 'UINT8', shape: [1, 3], contents: { uint_contents: [0, 128, 255] } },
+      ],
+    });
+    if (!typed.ok) throw new Error(typed.details);
+    const values = Object.fromEntries(
+      typed.response.outputs.map((o) => [o.name, Object.values(o.contents ?? {}).find((v) => v.length > 0)]),
+    );
+    expect(values).toEqual({
+      i64_out: [-5, 9007199254740991],
+      flag_out: [true, false],
+      text_out: [Buffer.from('héllo')],
+      bytes_out: [0, 128, 255],
+    });
+
+    const text = Buffer.from('héllo');
+    const length = Buffer.alloc(4);
+    length.writeUInt32LE(text.length);
+    const raw = await grpc.call<InferResponse>('ModelInfer', {
+      model_name: 'echo',
+      inputs: [
+        { name: 'i64', datatype: 'INT64', shape: [1, 2] },
+        { name: 'flag', datatype: 'BOOL', shape: [1, 2] },
+        { name: 'text', datatype: 'BYTES', shape: [1, 1] },
+        { name: 'bytes', datatype: 'UINT8', shape: [1, 3] },
+      ],
+      raw_input_contents: [
+        Buffer.from(new BigInt64Array([-5n, 1n << 62n]).buffer),
+        Buffer.from([1, 0]),
+        Buffer.concat([length, text]),
+        Buffer.from([0, 128, 255]),
+      ],
+    });
+    if (!raw.ok) throw new Error(raw.details);
+    const [i64, flag, str, bytes] = raw.response.raw_output_contents;
+    expect([...new BigInt64Array(Uint8Array.from(i64!).buffer)]).toEqual([-5n, 1n << 62n]);
+    expect([...flag!]).toEqual([1, 0]);
+    expect(str).toEqual(Buffer.concat([length, text]));
+    expect([...bytes!]).toEqual([0, 128, 255]);
+  });
+
+  test('errors carry gRPC status codes, Kiln’s message, and the Kiln code in kiln-error-code', async () => {
+    const x = (shape: number[], values: number[]) => [{ name: 'x', datatype: 'FP32', shape, contents: { fp32_contents: values } }];
+    expect(await grpc.call('ModelInfer', { model_name: 'nope', inputs: x([1, 4], [1, 2, 3, 4]) })).toEqual({
+      ok: false,
+      code: status.NOT_FOUND,
+      details: expect.stringMatching(/^Request for unknown model: 'nope' is not found; registered models: echo, linear, pair, slow/),
+      kilnCode: 'KILN_ERR_MODEL_NOT_FOUND',
+    });
+    expect(await grpc.call('ModelReady', { name: 'linear', version: '7' })).toEqual({
+      ok: false,
+      code: status.NOT_FOUND,
+      details: "Request for unknown model: 'linear' version 7 is not found; versions: 1",
+      kilnCode: 'KILN_ERR_VERSION_NOT_FOUND',
+    });
+    expect(await grpc.call('ModelInfer', { model_name: 'linear', inputs: x([1, 5], [1, 2, 3, 4, 5]) })).toMatchObject({
+      ok: false,
+      code: status.INVALID_ARGUMENT,
+      details: 'input "x" must have shape [-1, 4], received [1, 5] (dimension 1 is 5, expected 4)',
+      kilnCode: 'KILN_ERR_INPUT_MISMATCH',
+    });
+    expect(await grpc.call('ModelInfer', { model_name: 'linear', inputs: x([1, 4], [1, 2, 3]) })).toMatchObject({
+      code: status.INVALID_ARGUMENT,
+      details: 'input "x" (FP32) has 3 values, but its shape holds 4',
+      kilnCode: 'KILN_ERR_BAD_REQUEST',
+    });
+    expect(
+      await grpc.call('ModelInfer', {
+        model_name: 'linear',
+        inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 4] }],
+        raw_input_contents: [Buffer.alloc(12)],
+      }),
+    ).toMatchObject({ code: status.INVALID_ARGUMENT, details: 'input "x" (FP32) has 12 bytes, but its shape needs 16 (4 × 4)' });
+    expect(
+      await grpc.call('ModelInfer', {
+        model_name: 'linear',
+        inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 4], contents: { int_contents: [1, 2, 3, 4] } }],
+      }),
+    ).toMatchObject({
+      code: status.INVALID_ARGUMENT,
+      details: 'input "x" is FP32: its values go in contents.fp32_contents, received contents.int_contents',
+    });
+    expect(
+      await grpc.call('ModelInfer', { model_name: 'linear', inputs: x([1, 4], [1, 2, 3, 4]), outputs: [{ name: 'z' }] }),
+    ).toMatchObject({
+      code: status.INVALID_ARGUMENT,
+      details: 'unknown output "z"; the model\'s outputs are: y',
+    });
+    // A message over maxRequestSize is refused by gRPC itself, before it is read.
+    expect(
+      await grpc.call('ModelInfer', {
+        model_name: 'linear',
+        inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 4] }],
+        raw_input_contents: [Buffer.alloc(7_000_000)],
+      }),
+    ).toMatchObject({ ok: false, code: status.RESOURCE_EXHAUSTED });
+  });
+
+  test('a full queue is RESOURCE_EXHAUSTED (KILN_ERR_QUEUE_FULL); the requests taken are answered', async () => {
+    const request = (i: number) => ({
+      model_name: 'slow',
+      inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 4], contents: { fp32_contents: [i, 0, 0, 0] } }],
+    });
+    const answers = await Promise.all([0, 1, 2, 3, 4].map((i) => grpc.call<InferResponse>('ModelInfer', request(i))));
+    const full = answers.filter((a) => !a.ok);
+    expect(full.length).toBeGreaterThan(0);
+    for (const a of full) expect(a).toMatchObject({ code: status.RESOURCE_EXHAUSTED, kilnCode: 'KILN_ERR_QUEUE_FULL' });
+    for (const [i, a] of answers.entries()) {
+      if (a.ok) expect(a.response.outputs.find((o) => o.name === 'y')!.contents!.fp32_contents).toEqual(y([i, 0, 0, 0]));
+    }
+  });
+
+  test('a gRPC request and an HTTP request land in one batch', async () => {
+    const [viaGrpc, viaHttp] = await Promise.all([
+      grpc.call<InferResponse>('ModelInfer', {
+        model_name: 'pair',
+        inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 4], contents: { fp32_contents: [1, 0, 0, 0] } }],
+      }),
+      post(`${kiln.inference}/v2/models/pair/infer`, { inputs: [{ name: 'x', shape: [1, 4], datatype: 'FP32', data: [0, 1, 0, 0] }] }),
+    ]);
+    if (!viaGrpc.ok) throw new Error(viaGrpc.details);
+    // The handler answers each request with the size of the batch it ran in: 2, both.
+    const grpcOutputs = Object.fromEntries(
+      viaGrpc.response.outputs.map((o) => [o.name, Object.values(o.contents!).find((v) => v.length > 0)]),
+    );
+    expect(grpcOutputs).toEqual({ y: y([1, 0, 0, 0]), batch: [2] });
+    const httpOutputs = viaHttp.json.outputs as { name: string; data: number[] }[];
+    expect(httpOutputs.find((o) => o.name === 'batch')!.data).toEqual([2]);
+    expect(httpOutputs.find((o) => o.name === 'y')!.data).toEqual(y([0, 1, 0, 0]));
+  });
+
+  test('ModelStreamInfer: one answer per request, errors in the stream, the stream ends when the client does', async () => {
+    const stream = grpc.stream();
+    const answers: { error_message: string; infer_response: InferResponse & { parameters?: Record<string, { string_param: string }> } }[] =
+      [];
+    stream.on('data', (answer: (typeof answers)[number]) => answers.push(answer));
+    const ended = new Promise<{ code: number }>((resolve) => stream.on('status', resolve));
+    for (const [id, row] of [
+      ['a', [1, 1, 1, 1]],
+      ['b', [2, 0, 0, 2]],
+    ] as const) {
+      stream.write({
+        model_name: 'linear',
+        id,
+        inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 4] }],
+        raw_input_contents: [floats([...row])],
+      });
+    }
+    stream.write({
+      model_name: 'nope',
+      id: 'c',
+      inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 4], contents: { fp32_contents: [1, 2, 3, 4] } }],
+    });
+    stream.end();
+    expect((await ended).code).toBe(status.OK);
+    expect(answers).toHaveLength(3);
+    const byId = new Map(answers.map((a) => [a.infer_response.id, a]));
+    expect(readFloats(byId.get('a')!.infer_response.raw_output_contents[0]!)).toEqual(y([1, 1, 1, 1]));
+    expect(readFloats(byId.get('b')!.infer_response.raw_output_contents[0]!)).toEqual(y([2, 0, 0, 2]));
+    expect(byId.get('a')!.error_message).toBe('');
+    expect(byId.get('c')).toMatchObject({
+      error_message: expect.stringMatching(/^Request for unknown model: 'nope'/),
+      infer_response: { model_name: 'nope', id: 'c', parameters: { kiln_error_code: { string_param: 'KILN_ERR_MODEL_NOT_FOUND' } } },
+    });
+  });
+
+  test("Triton's ModelConfig, ModelStatistics and RepositoryIndex", async () => {
+    expect(await grpc.call('ModelConfig', { name: 'pair' })).toEqual({
+      ok: true,
+      response: {
+        config: {
+          name: 'pair',
+          platform: 'onnxruntime_onnx',
+          backend: 'onnxruntime',
+          max_batch_size: 2,
+          input: [{ name: 'x', data_type: 'TYPE_FP32', dims: [4] }],
+          output: [{ name: 'y', data_type: 'TYPE_FP32', dims: [3] }],
+          dynamic_batching: { max_queue_delay_microseconds: 10_000_000, preferred_batch_size: [] },
+          scheduling_choice: 'dynamic_batching',
+          instance_group: [{ name: 'pair', kind: 'KIND_CPU', count: 1 }],
+        },
+      },
+    });
+    // The same figures as the HTTP statistics route: one source.
+    const stats = await grpc.call<{ model_stats: { name: string; version: string; inference_count: number }[] }>('ModelStatistics', {
+      name: 'linear',
+    });
+    const http = (await (await fetch(`${kiln.inference}/v2/models/linear/stats`)).json()) as { model_stats: { inference_count: number }[] };
+    if (!stats.ok) throw new Error(stats.details);
+    expect(stats.response.model_stats).toHaveLength(1);
+    expect(stats.response.model_stats[0]).toMatchObject({
+      name: 'linear',
+      version: '1',
+      inference_count: http.model_stats[0]!.inference_count,
+    });
+    expect(http.model_stats[0]!.inference_count).toBeGreaterThan(0);
+    const all = await grpc.call<{ model_stats: { name: string }[] }>('ModelStatistics', {});
+    expect(all.ok && all.response.model_stats.map((s) => s.name).sort()).toEqual(['echo', 'linear', 'pair', 'slow']);
+    expect(await grpc.call('ModelStatistics', { name: 'nope' })).toMatchObject({ ok: false, code: status.NOT_FOUND });
+
+    const index = await grpc.call<{ models: { name: string; version: string; state: string }[] }>('RepositoryIndex', { ready: true });
+    expect(index.ok && index.response.models.map((m) => `${m.name} ${m.version} ${m.state}`).sort()).toEqual([
+      'echo 1 READY',
+      'linear 1 READY',
+      'pair 1.0 READY',
+      'slow 1.0 READY',
+    ]);
+  });
+});
+
+function emptyContents() {
+  return {
+    bool_contents: [],
+    int_contents: [],
+    int64_contents: [],
+    uint_contents: [],
+    uint64_contents: [],
+    fp32_contents: [],
+    fp64_contents: [],
+    bytes_contents: [],
+  };
+}
+
+describe('auth and drain', () => {
+  test('with a token, every RPC needs authorization: Bearer <token>; --health-auth off opens ServerLive and ServerReady', async () => {
+    const scratch = mkdtempSync(join(tmpdir(), 'kiln-grpc-auth-'));
+    const server = await startKiln(['--models', `linear=${join(dir, 'store/linear.mar')}`, '--health-auth', 'off'], {
+      cwd: scratch,
+      env: { KILN_TOKEN: TOKEN },
+    });
+    expect(server.output()).toMatch(/grpc API listening on 127\.0\.0\.1:\d+ \(token required\)/);
+    const client = connect(server.grpc!);
+    try {
+      const infer = {
+        model_name: 'linear',
+        inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 4], contents: { fp32_contents: [1, 2, 3, 4] } }],
+      };
+      expect(await client.call('ServerLive', {})).toEqual({ ok: true, response: { live: true } });
+      expect(await client.call('ServerReady', {})).toEqual({ ok: true, response: { ready: true } });
+      expect(await client.call('ModelReady', { name: 'linear' })).toMatchObject({
+        ok: false,
+        code: status.UNAUTHENTICATED,
+        kilnCode: 'KILN_ERR_UNAUTHORIZED',
+        details: 'this API needs a token: send the metadata authorization: Bearer <token>',
+      });
+      expect(await client.call('ModelInfer', infer, 'not-the-token-at-all')).toMatchObject({
+        code: status.UNAUTHENTICATED,
+        details: 'the token in the authorization metadata does not match',
+      });
+      const answer = await client.call<InferResponse>('ModelInfer', infer, TOKEN);
+      expect(answer.ok && answer.response.outputs[0]!.contents!.fp32_contents).toEqual(y([1, 2, 3, 4]));
+      const stream = client.stream();
+      stream.on('data', () => {});
+      const ended = await new Promise<ServiceError>((resolve) => stream.on('error', resolve));
+      expect(ended.code).toBe(status.UNAUTHENTICATED);
+    } finally {
+      client.close();
+      rmSync(scratch, { recursive: true, force: true });
+    }
+  });
+
+  test('on SIGTERM, a call in flight is answered and an open stream is ended UNAVAILABLE once its request is answered', async () => {
+    const scratch = mkdtempSync(join(tmpdir(), 'kiln-grpc-drain-'));
+    const server = await startKiln(['--models', `slow=${join(dir, 'store/slow.mar')}`], { cwd: scratch });
+    const client = connect(server.grpc!);
+    try {
+      const request = (id: string) => ({
+        model_name: 'slow',
+        id,
+        inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 4], contents: { fp32_contents: [1, 2, 3, 4] } }],
+      });
+      const stream = client.stream();
+      const streamed: { error_message: string; infer_response: InferResponse }[] = [];
+      stream.on('data', (answer: (typeof streamed)[number]) => streamed.push(answer));
+      const streamEnd = new Promise<ServiceError>((resolve) => stream.on('error', resolve));
+      stream.write(request('in-stream'));
+      const inFlight = client.call<InferResponse>('ModelInfer', request('unary'));
+      await new Promise((r) => setTimeout(r, 100)); // both accepted, the first running
+      const stopped = server.stop('SIGTERM');
+      const unary = await inFlight;
+      expect(unary.ok && unary.response.outputs[0]!.contents!.fp32_contents).toEqual(y([1, 2, 3, 4]));
+      const end = await streamEnd;
+      expect(end.code).toBe(status.UNAVAILABLE);
+      expect(end.metadata.get('kiln-error-code')).toEqual(['KILN_ERR_SHUTTING_DOWN']);
+      expect(streamed.map((a) => [a.infer_response.id, a.error_message])).toEqual([['in-stream', '']]);
+      expect(await stopped).toBe(0);
+    } finally {
+      client.close();
+      rmSync(scratch, { recursive: true, force: true });
+    }
+  });
+});
