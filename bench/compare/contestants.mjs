@@ -159,7 +159,8 @@ export async function startServer(kilnRoot, dir, contestant, model, setup) {
         '--metrics-address',
         'http://127.0.0.1:0',
       ],
-      { cwd: dir, env: { ...process.env, ...contestant.env } },
+      // gRPC on a free port: two servers side by side (ab.mjs) must not both ask for 8085.
+      { cwd: dir, env: { ...process.env, KILN_GRPC_ADDRESS: '127.0.0.1:0', ...contestant.env } },
     );
   }
   const server = { child, url, body, spawnMs: 0 };

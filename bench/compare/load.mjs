@@ -6,7 +6,9 @@
 //
 // Options: url, bodyFile, headers, concurrency, and a stop condition: durationS (a fixed window
 // after warmupS seconds whose answers are not counted) or requests (a fixed count, for the memory
-// test). Only 127.0.0.1 is accepted: this tool never loads anything else.
+// test). With `grpc` ({ proto, model, input, shape }), url is `grpc://127.0.0.1:port` and each
+// request is a KServe v2 ModelInfer with bodyFile's bytes as raw_input_contents. Only 127.0.0.1
+// is accepted: this tool never loads anything else.
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 
@@ -36,8 +38,28 @@ const agent = new http.Agent({ keepAlive: true, maxSockets: options.concurrency 
 const budgetS = (options.warmupS ?? 0) + (options.durationS ?? 0) + (options.requests ? 600 : 0) + 30;
 setTimeout(() => finish('deadline'), budgetS * 1000).unref();
 
+const grpcSend = options.grpc ? await grpcSender(options.grpc) : undefined;
+
+/** A unary ModelInfer per call, on one channel (HTTP/2 multiplexes the concurrent calls). */
+async function grpcSender({ proto, model, input, shape }) {
+  const grpc = await import('@grpc/grpc-js');
+  const loader = await import('@grpc/proto-loader');
+  const definition = loader.loadSync(proto, { keepCase: true, longs: String, enums: String, defaults: false, oneofs: true });
+  const { inference } = /** @type {any} */ (grpc.loadPackageDefinition(definition));
+  const client = new inference.GRPCInferenceService(`${url.hostname}:${url.port}`, grpc.credentials.createInsecure(), {
+    'grpc.max_receive_message_length': 64 << 20,
+    'grpc.max_send_message_length': 64 << 20,
+  });
+  const message = { model_name: model, inputs: [{ name: input, datatype: 'FP32', shape }], raw_input_contents: [body] };
+  return () =>
+    new Promise((resolve) => {
+      client.ModelInfer(message, { deadline: Date.now() + timeoutMs }, (error) => resolve(error ? `grpc-${error.code}` : 200));
+    });
+}
+
 /** @returns {Promise<number | string>} the status code, or an error name for a request that failed */
 function send() {
+  if (grpcSend) return grpcSend();
   return new Promise((resolve) => {
     const req = http.request(url, { method: 'POST', agent, headers }, (res) => {
       res.on('data', () => {});
