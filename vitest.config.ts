@@ -9,7 +9,14 @@ export default defineConfig({
     // format ask for it with --log-format json.
     // Servers started from the same folder would share its .kiln/snapshot.json, and restore each
     // other's changes: the snapshot tests turn it back on, each in a folder of its own.
-    // Servers started without --grpc-address take a free port for their gRPC API, never all 8085 at once.
-    env: { KILN_LOG_FORMAT: 'pretty', KILN_SNAPSHOT: 'false', KILN_GRPC_ADDRESS: '127.0.0.1:0' },
+    // Servers started without --grpc-address (and the TorchServe gRPC flags) take free ports for their
+    // gRPC APIs, never all 8085 (7070, 7071) at once.
+    env: {
+      KILN_LOG_FORMAT: 'pretty',
+      KILN_SNAPSHOT: 'false',
+      KILN_GRPC_ADDRESS: '127.0.0.1:0',
+      KILN_TS_GRPC_INFERENCE_ADDRESS: '127.0.0.1:0',
+      KILN_TS_GRPC_MANAGEMENT_ADDRESS: '127.0.0.1:0',
+    },
   },
 });

@@ -12,6 +12,9 @@ export interface RunningKiln {
   metrics: string;
   /** The gRPC API's `host:port`; undefined when a test turned it off. */
   grpc: string | undefined;
+  /** TorchServe's gRPC inference and management APIs' `host:port`; undefined when off. */
+  tsGrpcInference: string | undefined;
+  tsGrpcManagement: string | undefined;
   child: ChildProcess;
   output: () => string;
   /** Sends a signal and resolves with the exit code. */
@@ -35,6 +38,10 @@ export async function startKiln(
       '--metrics-address',
       'http://127.0.0.1:0',
       '--grpc-address',
+      '127.0.0.1:0',
+      '--ts-grpc-inference-address',
+      '127.0.0.1:0',
+      '--ts-grpc-management-address',
       '127.0.0.1:0',
       ...args,
     ],
@@ -62,6 +69,8 @@ export async function startKiln(
     management: address('management'),
     metrics: address('metrics'),
     grpc: /grpc API listening on (\S+)/.exec(output)?.[1],
+    tsGrpcInference: /torchserve grpc inference API listening on (\S+)/.exec(output)?.[1],
+    tsGrpcManagement: /torchserve grpc management API listening on (\S+)/.exec(output)?.[1],
     child,
     output: () => output,
     stop: async (signal = 'SIGTERM') => {

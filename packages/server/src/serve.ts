@@ -9,6 +9,7 @@ import type { ApiName, ServerConfig } from './config/server-config.js';
 import { serverError } from './errors.js';
 import type { InferenceDeps } from './http/inference-api.js';
 import type { GrpcApi } from './grpc/grpc-api.js';
+import type { TorchServeGrpcApis } from './grpc/torchserve-grpc.js';
 import type { ServerMetrics } from './observability/server-metrics.js';
 import { residentBytes } from './pool/resident-memory.js';
 import type { LoadContext } from './registry/load-version.js';
@@ -26,6 +27,9 @@ export interface KilnServer {
   addresses: Record<ApiName, string>;
   /** The gRPC API's `host:port` as bound; undefined when it is off. */
   grpcAddress: string | undefined;
+  /** TorchServe's gRPC inference and management APIs' `host:port`; undefined when off. */
+  tsGrpcInferenceAddress: string | undefined;
+  tsGrpcManagementAddress: string | undefined;
   registry: ModelRegistry;
   /** Resolves when every model given at start has loaded or failed. */
   loaded: Promise<ModelVersion[]>;
@@ -243,9 +247,23 @@ export async function startServer(config: ServerConfig, logging?: Logs | ServerL
       throw error;
     }
   }
+  // TorchServe's gRPC APIs (inference.proto, management.proto), the same way.
+  let tsGrpc: TorchServeGrpcApis | undefined;
+  if ((config.tsGrpcInferenceAddress !== undefined || config.tsGrpcManagementAddress !== undefined) && !signal?.aborted) {
+    try {
+      const { startTorchServeGrpcApis } = await import('./grpc/torchserve-grpc.js');
+      tsGrpc = await startTorchServeGrpcApis({ config, inference: inferenceDeps, service }, log);
+    } catch (error) {
+      await Promise.all(Object.values(apps).map((app) => app.close()));
+      await grpc?.close(Date.now());
+      await stopModels();
+      throw error;
+    }
+  }
   if (signal?.aborted) {
     await Promise.all(Object.values(apps).map((app) => app.close()));
     await grpc?.close(Date.now());
+    await tsGrpc?.close(Date.now());
     return abandon();
   }
 
@@ -279,6 +297,8 @@ export async function startServer(config: ServerConfig, logging?: Logs | ServerL
   return {
     addresses,
     grpcAddress: grpc?.address,
+    tsGrpcInferenceAddress: tsGrpc?.inference?.address,
+    tsGrpcManagementAddress: tsGrpc?.management?.address,
     registry,
     loaded,
     async close() {
@@ -290,7 +310,7 @@ export async function startServer(config: ServerConfig, logging?: Logs | ServerL
       const closed = Promise.all(Object.values(apps).map((app) => app.close()));
       const drainedBy = Date.now() + config.drainTimeoutMs;
       // gRPC the same: no new calls; those in flight, and open streams' requests, are answered.
-      const grpcClosed = grpc?.close(drainedBy);
+      const grpcClosed = Promise.all([grpc?.close(drainedBy), tsGrpc?.close(drainedBy)]);
       await Promise.all(registry.all().map((model) => model.drain(Math.max(0, drainedBy - Date.now()))));
       await new Promise((r) => setImmediate(r)); // let the last responses be written
       for (const app of Object.values(apps)) app.server.closeAllConnections();

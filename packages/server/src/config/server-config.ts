@@ -27,6 +27,10 @@ export interface ServerConfig {
   metricsAddress: string;
   /** `host:port` of the KServe v2 gRPC API; undefined: off. */
   grpcAddress: string | undefined;
+  /** `host:port` of TorchServe's gRPC inference API; undefined: off. */
+  tsGrpcInferenceAddress: string | undefined;
+  /** `host:port` of TorchServe's gRPC management API; undefined: off. */
+  tsGrpcManagementAddress: string | undefined;
   /** Default workers per model; a model's minWorkers overrides it. */
   workers: number;
   /** Default isolation of a model's workers; a model's `isolation` overrides it. */
@@ -130,6 +134,8 @@ export function resolveServerConfig(sources: ConfigSources = {}): ServerConfig {
     managementAddress: merged.managementAddress,
     metricsAddress: merged.metricsAddress,
     grpcAddress: merged.grpcAddress === 'off' ? undefined : merged.grpcAddress,
+    tsGrpcInferenceAddress: merged.tsGrpcInferenceAddress === 'off' ? undefined : merged.tsGrpcInferenceAddress,
+    tsGrpcManagementAddress: merged.tsGrpcManagementAddress === 'off' ? undefined : merged.tsGrpcManagementAddress,
     workers: merged.workers,
     isolation: merged.isolation,
     maxRequestSizeBytes: merged.maxRequestSize,

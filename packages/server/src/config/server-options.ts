@@ -143,7 +143,31 @@ export const SERVER_OPTIONS = {
       unit: '—',
       help: 'KServe v2 gRPC API address (inference.GRPCInferenceService), or off',
       meaning:
-        "Where the KServe v2 gRPC API (`inference.GRPCInferenceService`, with Triton's additions) listens ([grpc.md](grpc.md)). `off`: no gRPC API, and gRPC's libraries are never loaded.",
+        "Where the KServe v2 gRPC API (`inference.GRPCInferenceService`, with Triton's additions) listens ([grpc.md](grpc.md)). `off`: not served. gRPC's libraries are loaded only when a gRPC API is on (this one, `tsGrpcInferenceAddress` or `tsGrpcManagementAddress`).",
+    },
+  ),
+  tsGrpcInferenceAddress: option(
+    text('`host:port` (`[::1]:port` for IPv6), or `off`', { pattern: '^(off|(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9.-]+):[0-9]{1,5})$' }),
+    {
+      default: '127.0.0.1:7070',
+      flag: '--ts-grpc-inference-address <host:port|off>',
+      env: 'KILN_TS_GRPC_INFERENCE_ADDRESS',
+      unit: '—',
+      help: "TorchServe's gRPC inference API address (org.pytorch.serve.grpc.inference), or off",
+      meaning:
+        "Where TorchServe's gRPC inference API (`InferenceAPIsService` of TorchServe's `inference.proto`: Ping, Predictions, StreamPredictions) listens ([grpc.md](grpc.md#torchserves-grpc-apis)). `off`: not served.",
+    },
+  ),
+  tsGrpcManagementAddress: option(
+    text('`host:port` (`[::1]:port` for IPv6), or `off`', { pattern: '^(off|(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9.-]+):[0-9]{1,5})$' }),
+    {
+      default: '127.0.0.1:7071',
+      flag: '--ts-grpc-management-address <host:port|off>',
+      env: 'KILN_TS_GRPC_MANAGEMENT_ADDRESS',
+      unit: '—',
+      help: "TorchServe's gRPC management API address (org.pytorch.serve.grpc.management), or off",
+      meaning:
+        "Where TorchServe's gRPC management API (`ManagementAPIsService` of TorchServe's `management.proto`) listens ([grpc.md](grpc.md#torchserves-grpc-apis)). `off`: not served. Registering and unregistering need `enableModelApi`, as over HTTP.",
     },
   ),
   workers: option(integer(1, 256), {

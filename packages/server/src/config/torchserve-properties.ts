@@ -77,7 +77,9 @@ const address = (kiln: 'inferenceAddress' | 'managementAddress' | 'metricsAddres
 
 const PER_MODEL_KEYS = 'minWorkers, maxWorkers, batchSize, maxBatchDelay, responseTimeout, startupTimeout';
 const NO_GRPC =
-  "Kiln does not serve TorchServe's gRPC APIs; its gRPC API speaks KServe v2 (inference.GRPCInferenceService) on grpcAddress (--grpc-address, default 127.0.0.1:8085)";
+  "Kiln's gRPC APIs have no such setting; Kiln serves TorchServe's gRPC APIs on tsGrpcInferenceAddress and tsGrpcManagementAddress (--ts-grpc-inference-address, --ts-grpc-management-address), and KServe v2's on grpcAddress (--grpc-address)";
+const grpcAddress = (api: 'inference' | 'management', option: ServerOptionKey, port: number) =>
+  `Kiln serves TorchServe's gRPC ${api} API on ${option} (--ts-grpc-${api}-address host:port, default 127.0.0.1:${port}); give its host and port there`;
 const NO_TLS = 'Kiln serves plain HTTP; terminate TLS in a proxy in front of it';
 const NOT_KILN = "it sets TorchServe's Java frontend or Python workers, which Kiln has no counterpart for";
 
@@ -187,10 +189,10 @@ export const TORCHSERVE_KEYS: Readonly<Record<string, Rule>> = {
   number_of_netty_threads: unused("Kiln's HTTP servers run on Node's event loop, with no thread pool to size"),
   netty_client_threads: unused("Kiln's HTTP servers run on Node's event loop, with no thread pool to size"),
   number_of_gpu: unused("each model's model-config.yaml names its devices (deviceType, deviceIds)"),
-  grpc_inference_address: unused(NO_GRPC),
-  grpc_management_address: unused(NO_GRPC),
-  grpc_inference_port: unused(NO_GRPC),
-  grpc_management_port: unused(NO_GRPC),
+  grpc_inference_address: unused(grpcAddress('inference', 'tsGrpcInferenceAddress', 7070)),
+  grpc_management_address: unused(grpcAddress('management', 'tsGrpcManagementAddress', 7071)),
+  grpc_inference_port: unused(grpcAddress('inference', 'tsGrpcInferenceAddress', 7070)),
+  grpc_management_port: unused(grpcAddress('management', 'tsGrpcManagementAddress', 7071)),
   grpc_inference_max_connection_age_ms: unused(NO_GRPC),
   grpc_management_max_connection_age_ms: unused(NO_GRPC),
   grpc_inference_max_connection_age_grace_ms: unused(NO_GRPC),

@@ -10,13 +10,14 @@ import { infer, reported, unaryRpcs, type GrpcServiceDeps } from './grpc-service
 import { GRPC_CODES, GRPC_STATUS_OF } from './grpc-status.js';
 
 /**
- * The .proto ships in the package (packages/server/proto, beside src/ and dist/), so this path holds
- * from a source module and from a built one alike.
+ * The .protos ship in the package (packages/server/proto, beside src/ and dist/), so this path holds
+ * from a source module and from a built one alike; each is named from there.
  */
-export const PROTO_FILE = fileURLToPath(new URL('../../proto/grpc_service.proto', import.meta.url));
+export const PROTO_DIR = fileURLToPath(new URL('../../proto/', import.meta.url));
+export const PROTO_FILE = 'grpc_service.proto';
 
 /** How proto-loader gives messages to the RPCs: the .proto's field names, int64 as numbers, empty lists present. */
-const LOAD_OPTIONS = { keepCase: true, longs: Number, enums: String, defaults: false, arrays: true, objects: true, oneofs: true };
+export const LOAD_OPTIONS = { keepCase: true, longs: Number, enums: String, defaults: false, arrays: true, objects: true, oneofs: true };
 
 export interface GrpcApi {
   /** `host:port`, the port bound (port 0 resolves to a real one). */
@@ -28,20 +29,19 @@ export interface GrpcApi {
   close(drainedBy: number): Promise<void>;
 }
 
-/**
- * Starts inference.GRPCInferenceService on `config.grpcAddress`. @grpc/grpc-js and
- * @grpc/proto-loader are imported here, when the gRPC API starts, never on the way to the HTTP APIs.
- */
-export async function startGrpcApi(deps: GrpcServiceDeps, log: ServerLog): Promise<GrpcApi> {
-  const { config, inference } = deps;
-  const [grpc, loader] = await Promise.all([import('@grpc/grpc-js'), import('@grpc/proto-loader')]);
-  const definition = await loader.load(PROTO_FILE, LOAD_OPTIONS);
-  const service = definition['inference.GRPCInferenceService'] as Grpc.ServiceDefinition;
+/** gRPC's libraries, imported when a gRPC API starts, never on the way to the HTTP APIs. */
+export type GrpcJs = typeof import('@grpc/grpc-js');
 
-  const token = config.token !== undefined && config.authApis.includes('inference') ? config.token : undefined;
-  // --health-auth off opens what probes call, as over HTTP (/v2/health/live and /ready).
-  const open = new Set(config.healthAuth ? [] : ['ServerLive', 'ServerReady']);
-  const denied = (method: string, metadata: Grpc.Metadata): KilnError | undefined => {
+/** @grpc/grpc-js, and the services of `protos` (under packages/server/proto), by full name. */
+export async function loadGrpc(protos: string[]): Promise<{ grpc: GrpcJs; service: (name: string) => Grpc.ServiceDefinition }> {
+  const [grpc, loader] = await Promise.all([import('@grpc/grpc-js'), import('@grpc/proto-loader')]);
+  const definition = await loader.load(protos, { ...LOAD_OPTIONS, includeDirs: [PROTO_DIR] });
+  return { grpc, service: (name) => definition[name] as Grpc.ServiceDefinition };
+}
+
+/** Why a call is refused by the token, or undefined: `open` methods never need it. */
+export function tokenCheck(token: string | undefined, open: ReadonlySet<string>) {
+  return (method: string, metadata: Grpc.Metadata): KilnError | undefined => {
     if (token === undefined || open.has(method)) return undefined;
     const header = metadata.get('authorization')[0];
     const given = typeof header === 'string' ? /^bearer\s+(.+)$/i.exec(header)?.[1]?.trim() : undefined;
@@ -53,8 +53,11 @@ export async function startGrpcApi(deps: GrpcServiceDeps, log: ServerLog): Promi
         : 'the token in the authorization metadata does not match',
     );
   };
-  /** Kiln's error as a gRPC status: the mapped code, Kiln's message, and its code in `kiln-error-code`. */
-  const status = (error: unknown): Partial<Grpc.StatusObject> => {
+}
+
+/** Kiln's error as a gRPC status: the mapped code, Kiln's message, and its code in `kiln-error-code`. */
+export function statusOf(grpc: GrpcJs, log: ServerLog) {
+  return (error: unknown): Partial<Grpc.StatusObject> => {
     const kiln = toKilnError(error);
     // Results' failures were logged with their model (serve.ts onResult); anything else at 5xx here.
     if (kiln.status >= 500 && kiln.status !== 503 && !reported.has(kiln))
@@ -63,9 +66,14 @@ export async function startGrpcApi(deps: GrpcServiceDeps, log: ServerLog): Promi
     metadata.set('kiln-error-code', kiln.code);
     return { code: GRPC_CODES[GRPC_STATUS_OF[kiln.code]], details: kiln.message, metadata };
   };
+}
 
-  const unary =
-    <Request>(method: string, rpc: (request: Request, gone: ClientGone) => Promise<object>): Grpc.handleUnaryCall<Request, object> =>
+/** Unary RPCs checked by `denied`, their failures answered by `status`; `gone` is set when the client cancels. */
+export function unaryHandler(
+  denied: (method: string, metadata: Grpc.Metadata) => KilnError | undefined,
+  status: (error: unknown) => Partial<Grpc.StatusObject>,
+) {
+  return <Request>(method: string, rpc: (request: Request, gone: ClientGone) => Promise<object>): Grpc.handleUnaryCall<Request, object> =>
     (call, callback) => {
       const refused = denied(method, call.metadata);
       if (refused !== undefined) return callback(status(refused));
@@ -76,6 +84,67 @@ export async function startGrpcApi(deps: GrpcServiceDeps, log: ServerLog): Promi
         (error: unknown) => callback(status(error)),
       );
     };
+}
+
+/**
+ * Binds `server` to `address` and logs `<label> listening on host:port` (with a warning when it is
+ * beyond this machine with no token); answers the address bound. `flag` is the option that sets it.
+ */
+export async function listenGrpc(
+  grpc: GrpcJs,
+  server: Grpc.Server,
+  address: string,
+  { label, flag, token, log }: { label: string; flag: string; token: string | undefined; log: ServerLog },
+): Promise<string> {
+  const { host } = parseGrpcAddress(address);
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (error, bound) => (error ? reject(error) : resolve(bound))),
+  ).catch((error: Error) => {
+    server.forceShutdown();
+    throw serverError(
+      'KILN_ERR_SERVER_CONFIG_INVALID',
+      `the ${label} cannot listen on ${address}: ${/EADDRINUSE|address already in use/i.test(error.message) ? 'the address is in use' : error.message}; choose another ${flag}, or turn it off with ${flag} off`,
+    );
+  });
+  const actual = `${host.includes(':') ? `[${host}]` : host}:${port}`;
+  log.info(`${label} listening on ${actual}${token !== undefined ? ' (token required)' : ''}`);
+  if (!isLoopback(host) && token === undefined) {
+    log.warn(
+      `WARNING: the ${label} listens on ${host}, beyond this machine, with no token. Anyone who can reach it can run your models. Set --token-file (or KILN_TOKEN), or bind to 127.0.0.1.`,
+    );
+  }
+  return actual;
+}
+
+/**
+ * Drains `server`: no new calls; `streams` (each ends itself once answered) are told to settle; the
+ * calls in flight have until `drainedBy` (epoch ms), then whatever is left is cut.
+ */
+export async function drainGrpc(server: Grpc.Server, streams: ReadonlySet<() => void>, drainedBy: number): Promise<void> {
+  const shutdown = new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
+  for (const settle of [...streams]) settle(); // idle streams end now, busy ones when answered
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<void>((resolve) => (timer = setTimeout(resolve, Math.max(0, drainedBy - Date.now()))));
+  await Promise.race([shutdown, late]);
+  clearTimeout(timer);
+  server.forceShutdown();
+}
+
+/**
+ * Starts inference.GRPCInferenceService on `config.grpcAddress`. @grpc/grpc-js and
+ * @grpc/proto-loader are imported here, when the gRPC API starts, never on the way to the HTTP APIs.
+ */
+export async function startGrpcApi(deps: GrpcServiceDeps, log: ServerLog): Promise<GrpcApi> {
+  const { config, inference } = deps;
+  const loaded = await loadGrpc([PROTO_FILE]);
+  const { grpc } = loaded;
+  const service = loaded.service('inference.GRPCInferenceService');
+
+  const token = config.token !== undefined && config.authApis.includes('inference') ? config.token : undefined;
+  // --health-auth off opens what probes call, as over HTTP (/v2/health/live and /ready).
+  const denied = tokenCheck(token, new Set(config.healthAuth ? [] : ['ServerLive', 'ServerReady']));
+  const status = statusOf(grpc, log);
+  const unary = unaryHandler(denied, status);
 
   /** Open streams: each ends itself once the server is closing and its requests are answered. */
   const streams = new Set<() => void>();
@@ -163,37 +232,8 @@ export async function startGrpcApi(deps: GrpcServiceDeps, log: ServerLog): Promi
   // The request limit is gRPC's own receive limit: a larger message is RESOURCE_EXHAUSTED.
   const server = new grpc.Server({ 'grpc.max_receive_message_length': config.maxRequestSizeBytes });
   server.addService(service, implementation);
-  const address = config.grpcAddress!;
-  const { host } = parseGrpcAddress(address);
-  const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (error, bound) => (error ? reject(error) : resolve(bound))),
-  ).catch((error: Error) => {
-    server.forceShutdown();
-    throw serverError(
-      'KILN_ERR_SERVER_CONFIG_INVALID',
-      `the grpc API cannot listen on ${address}: ${/EADDRINUSE|address already in use/i.test(error.message) ? 'the address is in use' : error.message}; choose another --grpc-address, or turn it off with --grpc-address off`,
-    );
-  });
-  const actual = `${host.includes(':') ? `[${host}]` : host}:${port}`;
-  log.info(`grpc API listening on ${actual}${token !== undefined ? ' (token required)' : ''}`);
-  if (!isLoopback(host) && token === undefined) {
-    log.warn(
-      `WARNING: the grpc API listens on ${host}, beyond this machine, with no token. Anyone who can reach it can run your models. Set --token-file (or KILN_TOKEN), or bind to 127.0.0.1.`,
-    );
-  }
-
-  return {
-    address: actual,
-    async close(drainedBy) {
-      const shutdown = new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
-      for (const settle of [...streams]) settle(); // idle streams end now, busy ones when answered
-      let timer: NodeJS.Timeout | undefined;
-      const late = new Promise<void>((resolve) => (timer = setTimeout(resolve, Math.max(0, drainedBy - Date.now()))));
-      await Promise.race([shutdown, late]);
-      clearTimeout(timer);
-      server.forceShutdown();
-    },
-  };
+  const address = await listenGrpc(grpc, server, config.grpcAddress!, { label: 'grpc API', flag: '--grpc-address', token, log });
+  return { address, close: (drainedBy) => drainGrpc(server, streams, drainedBy) };
 }
 
 /** `127.0.0.1:8085` or `[::1]:8085` → host and port. */

@@ -9,7 +9,7 @@ import { customizedMetadata } from './customized-metadata.js';
 
 const integer = (minimum: number, description: string) => ({ type: 'integer', minimum, description }) as const;
 /** The most workers one version runs: as for --workers and a model-config's minWorkers. */
-const MAX_WORKERS = 256;
+export const MAX_WORKERS = 256;
 const workerCount = (minimum: 0 | 1, description: string) => ({ ...integer(minimum, description), maximum: MAX_WORKERS }) as const;
 const modelParams = { type: 'object', properties: { model_name: { type: 'string' } }, required: ['model_name'] } as const;
 const versionParams = {
@@ -48,16 +48,7 @@ export function managementApi(app: FastifyInstance, service: ModelService): void
         },
       },
     },
-    async (request) => {
-      const names = registry.names();
-      const start = request.query.next_page_token ?? 0;
-      const page = names.slice(start, start + request.query.limit);
-      const next = start + page.length;
-      return {
-        ...(next < names.length ? { nextPageToken: String(next) } : {}),
-        models: page.map((name) => ({ modelName: name, modelUrl: registry.resolve(name).archive })),
-      };
-    },
+    async (request) => listModels(service, request.query.limit, request.query.next_page_token ?? 0),
   );
 
   const describeSummary = 'Describe a model: its versions, workers, batch settings and queue';
@@ -76,29 +67,15 @@ export function managementApi(app: FastifyInstance, service: ModelService): void
   app.get<{ Params: { model_name: string; version?: string }; Querystring: DescribeQuery }>(
     '/models/:model_name',
     { schema: { summary: describeSummary, params: modelParams, querystring: describeQuery } },
-    async (request) => [await describe(registry.resolve(request.params.model_name), service, request.query.customized, request.id)],
+    async (request) => describeModel(service, request.params.model_name, undefined, request.query.customized, request.id),
   );
   app.get<{ Params: { model_name: string; version: string }; Querystring: DescribeQuery }>(
     '/models/:model_name/:version',
     { schema: { summary: `${describeSummary} (version "all": every version)`, params: versionParams, querystring: describeQuery } },
-    async (request) => {
-      const { model_name: name, version } = request.params;
-      const { customized } = request.query;
-      if (version === 'all') {
-        registry.resolve(name);
-        return Promise.all(registry.versions(name).map((model) => describe(model, service, customized, request.id)));
-      }
-      return [await describe(registry.resolve(name, version), service, customized, request.id)];
-    },
+    async (request) => describeModel(service, request.params.model_name, request.params.version, request.query.customized, request.id),
   );
 
-  const requireModelApi = () => {
-    if (!service.config.enableModelApi)
-      throw serverError(
-        'KILN_ERR_MODEL_API_DISABLED',
-        'registering and unregistering models over HTTP is off; start kiln serve with --enable-model-api to allow it',
-      );
-  };
+  const requireModelApi = () => requireModelApiOf(service, 'HTTP');
 
   app.post<{ Querystring: Record<string, unknown>; Body: Record<string, unknown> | undefined }>(
     '/models',
@@ -112,56 +89,9 @@ export function managementApi(app: FastifyInstance, service: ModelService): void
     },
     async (request, reply) => {
       requireModelApi();
-      const p = { ...(request.body ?? {}), ...stripDefaults(request.query, request.url) } as {
-        url?: string;
-        model_name?: string;
-        batch_size?: number;
-        max_batch_delay?: number;
-        initial_workers?: number;
-        synchronous?: boolean;
-        response_timeout?: number;
-        startup_timeout?: number;
-        handler?: string;
-      };
-      if (p.handler !== undefined) {
-        throw serverError(
-          'KILN_ERR_INVALID_PARAMETER',
-          `Parameter handler cannot be given on register: a Kiln archive carries its handler, bundled when it was made (kiln archive --handler ${p.handler}); archive the model with the handler you want`,
-        );
-      }
-      if (p.url === undefined)
-        throw serverError('KILN_ERR_INVALID_PARAMETER', 'Parameter url is required: the archive file name in the model store');
-      if (p.model_name !== undefined) checkModelName(p.model_name, 'model_name');
-      const path = await service.resolveUrl(p.url);
-      const synchronous = p.synchronous ?? true;
-      const overrides = {
-        ...(p.batch_size === undefined ? {} : { batchSize: p.batch_size }),
-        ...(p.max_batch_delay === undefined ? {} : { maxBatchDelayMs: p.max_batch_delay }),
-        ...(p.initial_workers === undefined ? {} : { minWorkers: p.initial_workers }),
-        ...(p.response_timeout === undefined ? {} : { responseTimeoutS: p.response_timeout }),
-        ...(p.startup_timeout === undefined ? {} : { startupTimeoutS: p.startup_timeout }),
-      };
-      const model = await service.register(path, p.model_name, overrides, synchronous);
-      service.registeredFromApi(model, p.url, overrides);
-      await service.saveSnapshot();
-      if (!synchronous) return reply.code(202).send({ status: 'Processing worker updates...' });
-      if (model.state.kind === 'draining' || model.state.kind === 'stopped') {
-        // A DELETE (or the server stopping) won the race: this request lost to another, not to a fault.
-        throw serverError(
-          'KILN_ERR_MODEL_CONFLICT',
-          `model "${model.name}" version ${model.version} was unregistered while its workers started; register it again if you still want it`,
-        );
-      }
-      if (model.state.kind !== 'ready') {
-        const reason = model.reason;
-        await service.unregister(model);
-        await service.saveSnapshot();
-        throw serverError(
-          'KILN_ERR_SCALE_FAILED',
-          `model "${model.name}" version ${model.version} could not start: ${reason}; it was not registered`,
-        );
-      }
-      return { status: `Model "${model.name}" Version: ${model.version} registered with ${model.readyWorkers} initial workers` };
+      const p = { ...(request.body ?? {}), ...stripDefaults(request.query, request.url) } as RegisterParams;
+      const answer = await registerModel(service, p);
+      return reply.code(answer.code).send(answer.body);
     },
   );
 
@@ -192,26 +122,8 @@ export function managementApi(app: FastifyInstance, service: ModelService): void
   const scale = async (request: FastifyRequest<ScaleRequest>, reply: FastifyReply) => {
     const model = registry.resolve(request.params.model_name, request.params.version);
     const { min_worker: min, max_worker: max = Math.max(1, min), synchronous, timeout = -1 } = request.query;
-    if (max < min)
-      throw serverError('KILN_ERR_INVALID_PARAMETER', `max_worker cannot be less than min_worker (max_worker ${max}, min_worker ${min}).`);
-    const scaling = service.scale(model, min, max);
-    // The new bounds are set already (the workers follow): the snapshot records them now. Until
-    // the race below, a failure of the scaling must not count as unhandled.
-    scaling.catch(() => {});
-    await service.saveSnapshot();
-    if (!synchronous) {
-      void scaling;
-      return reply.code(202).send({ status: 'Processing worker updates...' });
-    }
-    // TorchServe's `timeout`: past it, the answer is 206 and the scaling carries on.
-    let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<'late'>((resolve) => {
-      if (timeout >= 0) timer = setTimeout(() => resolve('late'), timeout * 1000);
-    });
-    const outcome = await Promise.race([scaling, late]);
-    clearTimeout(timer);
-    if (outcome === 'late') return reply.code(206).send({ status: 'Workers scaling in progress...' });
-    return { status: `Workers scaled to ${model.readyWorkers} for model: ${model.name}, version: ${model.version}` };
+    const answer = await scaleModel(service, model, min, max, synchronous, timeout);
+    return reply.code(answer.code).send(answer.body);
   };
   app.put<ScaleRequest>('/models/:model_name', scaleRoute, scale);
   app.put<ScaleRequest>('/models/:model_name/:version', { schema: { ...scaleRoute.schema, params: versionParams } }, scale);
@@ -219,17 +131,7 @@ export function managementApi(app: FastifyInstance, service: ModelService): void
   type UnregisterRequest = { Params: { model_name: string; version?: string } };
   const unregister = async (request: FastifyRequest<UnregisterRequest>) => {
     requireModelApi();
-    const { model_name: name, version } = request.params;
-    const model = registry.resolve(name, version);
-    if (model.version === registry.defaultVersion(name) && registry.versions(name).length > 1) {
-      throw serverError(
-        'KILN_ERR_DEFAULT_VERSION_IN_USE',
-        `version ${model.version} is the default of model "${name}"; set another default first (PUT /models/${name}/{version}/set-default)`,
-      );
-    }
-    await service.unregister(model);
-    await service.saveSnapshot();
-    return { status: `Model "${name}" unregistered` };
+    return (await unregisterModel(service, request.params.model_name, request.params.version)).body;
   };
   const deleteRoute = {
     schema: {
@@ -245,13 +147,173 @@ export function managementApi(app: FastifyInstance, service: ModelService): void
     {
       schema: { summary: 'Make a version the default one', params: versionParams },
     },
-    async (request) => {
-      registry.setDefault(request.params.model_name, request.params.version);
-      await service.saveSnapshot();
-      return { status: `Default version successfully updated for model "${request.params.model_name}" to "${request.params.version}"` };
-    },
+    async (request) => (await setDefaultVersion(service, request.params.model_name, request.params.version)).body,
   );
   methodNotAllowed(app, '/models/:model_name/:version/set-default', ['PUT']);
+}
+
+/*
+ * What each management route does, as plain functions of its parameters: the HTTP routes above and
+ * TorchServe's gRPC management API (grpc/torchserve-grpc.ts) both call them, so the two never
+ * disagree. Each answers the status and body the HTTP route sends; gRPC answers the body as JSON.
+ */
+
+/** A management call's answer: the HTTP status and the body. */
+export interface ManagementAnswer {
+  code: number;
+  body: unknown;
+}
+
+/** Refuses registering and unregistering without --enable-model-api; `over` names the API asked. */
+export function requireModelApiOf(service: ModelService, over: 'HTTP' | 'gRPC'): void {
+  if (!service.config.enableModelApi)
+    throw serverError(
+      'KILN_ERR_MODEL_API_DISABLED',
+      `registering and unregistering models over ${over} is off; start kiln serve with --enable-model-api to allow it`,
+    );
+}
+
+/** The registered models, sorted by name, `limit` from `start` on. */
+export function listModels(service: ModelService, limit: number, start: number) {
+  const { registry } = service;
+  const names = registry.names();
+  const page = names.slice(start, start + limit);
+  const next = start + page.length;
+  return {
+    ...(next < names.length ? { nextPageToken: String(next) } : {}),
+    models: page.map((name) => ({ modelName: name, modelUrl: registry.resolve(name).archive })),
+  };
+}
+
+/** The default version's description, one version's, or with `all` every version's. */
+export async function describeModel(
+  service: ModelService,
+  name: string,
+  version: string | undefined,
+  customized: boolean,
+  requestId: string,
+): Promise<unknown[]> {
+  const { registry } = service;
+  if (version === 'all') {
+    registry.resolve(name);
+    return Promise.all(registry.versions(name).map((model) => describe(model, service, customized, requestId)));
+  }
+  return [await describe(registry.resolve(name, version), service, customized, requestId)];
+}
+
+/** Register's parameters, as POST /models names them. */
+export interface RegisterParams {
+  url?: string;
+  model_name?: string;
+  batch_size?: number;
+  max_batch_delay?: number;
+  initial_workers?: number;
+  synchronous?: boolean;
+  response_timeout?: number;
+  startup_timeout?: number;
+  handler?: string;
+}
+
+/** Registers an archive (the caller checked --enable-model-api) and saves the snapshot. */
+export async function registerModel(service: ModelService, p: RegisterParams): Promise<ManagementAnswer> {
+  if (p.handler !== undefined) {
+    throw serverError(
+      'KILN_ERR_INVALID_PARAMETER',
+      `Parameter handler cannot be given on register: a Kiln archive carries its handler, bundled when it was made (kiln archive --handler ${p.handler}); archive the model with the handler you want`,
+    );
+  }
+  if (p.url === undefined)
+    throw serverError('KILN_ERR_INVALID_PARAMETER', 'Parameter url is required: the archive file name in the model store');
+  if (p.model_name !== undefined) checkModelName(p.model_name, 'model_name');
+  const path = await service.resolveUrl(p.url);
+  const synchronous = p.synchronous ?? true;
+  const overrides = {
+    ...(p.batch_size === undefined ? {} : { batchSize: p.batch_size }),
+    ...(p.max_batch_delay === undefined ? {} : { maxBatchDelayMs: p.max_batch_delay }),
+    ...(p.initial_workers === undefined ? {} : { minWorkers: p.initial_workers }),
+    ...(p.response_timeout === undefined ? {} : { responseTimeoutS: p.response_timeout }),
+    ...(p.startup_timeout === undefined ? {} : { startupTimeoutS: p.startup_timeout }),
+  };
+  const model = await service.register(path, p.model_name, overrides, synchronous);
+  service.registeredFromApi(model, p.url, overrides);
+  await service.saveSnapshot();
+  if (!synchronous) return { code: 202, body: { status: 'Processing worker updates...' } };
+  if (model.state.kind === 'draining' || model.state.kind === 'stopped') {
+    // An unregister (or the server stopping) won the race: this request lost to another, not to a fault.
+    throw serverError(
+      'KILN_ERR_MODEL_CONFLICT',
+      `model "${model.name}" version ${model.version} was unregistered while its workers started; register it again if you still want it`,
+    );
+  }
+  if (model.state.kind !== 'ready') {
+    const reason = model.reason;
+    await service.unregister(model);
+    await service.saveSnapshot();
+    throw serverError(
+      'KILN_ERR_SCALE_FAILED',
+      `model "${model.name}" version ${model.version} could not start: ${reason}; it was not registered`,
+    );
+  }
+  return {
+    code: 200,
+    body: { status: `Model "${model.name}" Version: ${model.version} registered with ${model.readyWorkers} initial workers` },
+  };
+}
+
+/**
+ * Scales a version to min..max workers and saves the snapshot; with `synchronous`, answers once
+ * scaled, or 206 past `timeout` seconds (-1: no limit) while the scaling goes on.
+ */
+export async function scaleModel(
+  service: ModelService,
+  model: ModelVersion,
+  min: number,
+  max: number,
+  synchronous: boolean,
+  timeout: number,
+): Promise<ManagementAnswer> {
+  if (max < min)
+    throw serverError('KILN_ERR_INVALID_PARAMETER', `max_worker cannot be less than min_worker (max_worker ${max}, min_worker ${min}).`);
+  const scaling = service.scale(model, min, max);
+  // The new bounds are set already (the workers follow): the snapshot records them now. Until
+  // the race below, a failure of the scaling must not count as unhandled.
+  scaling.catch(() => {});
+  await service.saveSnapshot();
+  if (!synchronous) {
+    void scaling;
+    return { code: 202, body: { status: 'Processing worker updates...' } };
+  }
+  // TorchServe's `timeout`: past it, the answer is 206 and the scaling carries on.
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<'late'>((resolve) => {
+    if (timeout >= 0) timer = setTimeout(() => resolve('late'), timeout * 1000);
+  });
+  const outcome = await Promise.race([scaling, late]);
+  clearTimeout(timer);
+  if (outcome === 'late') return { code: 206, body: { status: 'Workers scaling in progress...' } };
+  return { code: 200, body: { status: `Workers scaled to ${model.readyWorkers} for model: ${model.name}, version: ${model.version}` } };
+}
+
+/** Unregisters a version (the caller checked --enable-model-api), never the default of several, and saves the snapshot. */
+export async function unregisterModel(service: ModelService, name: string, version: string | undefined): Promise<ManagementAnswer> {
+  const { registry } = service;
+  const model = registry.resolve(name, version);
+  if (model.version === registry.defaultVersion(name) && registry.versions(name).length > 1) {
+    throw serverError(
+      'KILN_ERR_DEFAULT_VERSION_IN_USE',
+      `version ${model.version} is the default of model "${name}"; set another default first (PUT /models/${name}/{version}/set-default)`,
+    );
+  }
+  await service.unregister(model);
+  await service.saveSnapshot();
+  return { code: 200, body: { status: `Model "${name}" unregistered` } };
+}
+
+/** Makes a version its model's default and saves the snapshot. */
+export async function setDefaultVersion(service: ModelService, name: string, version: string): Promise<ManagementAnswer> {
+  service.registry.setDefault(name, version);
+  await service.saveSnapshot();
+  return { code: 200, body: { status: `Default version successfully updated for model "${name}" to "${version}"` } };
 }
 
 /** Query defaults (synchronous) apply only when a field is absent from both query and body. */

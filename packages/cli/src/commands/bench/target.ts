@@ -53,6 +53,8 @@ async function serveArchive(archive: string, options: TargetOptions): Promise<Ta
       managementAddress: 'http://127.0.0.1:0',
       metricsAddress: 'http://127.0.0.1:0',
       grpcAddress: 'off',
+      tsGrpcInferenceAddress: 'off',
+      tsGrpcManagementAddress: 'off',
     },
     env: {},
     file: undefined,
