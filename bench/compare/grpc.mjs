@@ -6,7 +6,7 @@
 //
 // Environment: KILN_GRPC_MODELS [cls,mnv2], KILN_GRPC_WINDOWS [6], KILN_GRPC_SETUPS [1:0:2x1,8:2:1x2]
 // (batchSize:maxBatchDelay:procs×threads), KILN_GRPC_REPORT (also write the table to this file).
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -24,6 +24,16 @@ const setups = (env.KILN_GRPC_SETUPS ?? '1:0:2x1,8:2:1x2').split(',').map((s) =>
   const [procs, threads] = split.split('x').map(Number);
   return { batchSize: Number(batchSize), maxBatchDelay: Number(maxBatchDelay), procs, threads };
 });
+
+/** CPU seconds a process has used (user + system, its threads included). */
+function cpuSeconds(pid) {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat
+    .slice(stat.lastIndexOf(')') + 2)
+    .split(' ')
+    .map(Number);
+  return (fields[11] + fields[12]) / 100;
+}
 
 const dir = mkdtempSync(join(tmpdir(), 'kiln-grpc-bench-'));
 const rows = [];
@@ -54,16 +64,20 @@ try {
           grpc: { proto, model: model.key, input: model.inputName, shape: [1, ...model.dims] },
           ...options,
         });
-      const ratios = { rps: [], p50: [] };
+      const ratios = { rps: [], p50: [], cpu: [] };
       try {
         for (let w = 0; w < windows; w++) {
-          const http = { rps: 0, p50: 0 };
-          const rpc = { rps: 0, p50: 0 };
+          const http = { rps: 0, p50: 0, cpuMs: 0 };
+          const rpc = { rps: 0, p50: 0, cpuMs: 0 };
           const order = w % 2 === 0 ? ['http', 'grpc'] : ['grpc', 'http'];
           for (const which of order) {
             const load = (o) => (which === 'http' ? loadServer(server, o) : grpc(o));
             const out = which === 'http' ? http : rpc;
+            // The server's own CPU per answer at c=32 (warm-up included in both counts): the load
+            // generator's cost, which differs between the two clients, is left out of it.
+            const cpu0 = cpuSeconds(server.child.pid);
             const busy = await load({ concurrency: 32, warmupS: 0.5, durationS: 2 });
+            out.cpuMs = ((cpuSeconds(server.child.pid) - cpu0) * 1000) / (busy.requests * (2.5 / 2));
             const lone = await load({ concurrency: 1, warmupS: 0.5, durationS: 1 });
             for (const r of [busy, lone])
               if (Object.keys(r.errors).length > 0) throw new Error(`${which}: errors ${JSON.stringify(r.errors)}`);
@@ -72,8 +86,9 @@ try {
           }
           ratios.rps.push(rpc.rps / http.rps);
           ratios.p50.push(rpc.p50 / http.p50);
+          ratios.cpu.push(rpc.cpuMs / http.cpuMs);
           process.stderr.write(
-            `${key} ${JSON.stringify(setup)} window ${w + 1}: c=32 gRPC ${rpc.rps.toFixed(0)} / HTTP ${http.rps.toFixed(0)} req/s, c=1 p50 gRPC ${rpc.p50.toFixed(2)} / HTTP ${http.p50.toFixed(2)} ms\n`,
+            `${key} ${JSON.stringify(setup)} window ${w + 1}: c=32 gRPC ${rpc.rps.toFixed(0)} / HTTP ${http.rps.toFixed(0)} req/s, c=1 p50 gRPC ${rpc.p50.toFixed(2)} / HTTP ${http.p50.toFixed(2)} ms, server CPU per answer gRPC ${rpc.cpuMs.toFixed(2)} / HTTP ${http.cpuMs.toFixed(2)} ms\n`,
           );
         }
       } finally {
@@ -90,13 +105,13 @@ const range = (xs) => `${Math.min(...xs).toFixed(2)}–${Math.max(...xs).toFixed
 const table = [
   `${windows} alternating windows per row (c=32 for 2 s, then c=1 for 1 s, each after 0.5 s of warm-up), one Kiln server (threads) per row answering both.`,
   'gRPC: ModelInfer with raw_input_contents (grpc-js client, one channel). HTTP: POST /v2/models/{m}/infer with the binary extension (node:http, keep-alive).',
-  'Above 1: gRPC serves more (throughput) or waits longer (latency).',
+  'Above 1: gRPC serves more (throughput), waits longer (latency) or costs the server more CPU per answer (at c=32; the load generators are left out).',
   '',
-  '| model | batchSize, delay | procs × threads | c=32 req/s gRPC/HTTP (median, range) | c=1 p50 gRPC/HTTP (median, range) |',
-  '|---|---|---|---|---|',
+  '| model | batchSize, delay | procs × threads | c=32 req/s gRPC/HTTP (median, range) | c=1 p50 gRPC/HTTP (median, range) | server CPU per answer gRPC/HTTP |',
+  '|---|---|---|---|---|---|',
   ...rows.map(
     ({ key, setup, ratios }) =>
-      `| ${key} | ${setup.batchSize}, ${setup.maxBatchDelay} ms | ${setup.procs}×${setup.threads} | ${median(ratios.rps).toFixed(3)} (${range(ratios.rps)}) | ${median(ratios.p50).toFixed(3)} (${range(ratios.p50)}) |`,
+      `| ${key} | ${setup.batchSize}, ${setup.maxBatchDelay} ms | ${setup.procs}×${setup.threads} | ${median(ratios.rps).toFixed(3)} (${range(ratios.rps)}) | ${median(ratios.p50).toFixed(3)} (${range(ratios.p50)}) | ${median(ratios.cpu).toFixed(3)} (${range(ratios.cpu)}) |`,
   ),
 ].join('\n');
 console.log(table);

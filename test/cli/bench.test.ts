@@ -149,6 +149,68 @@ describe('kiln bench', () => {
     expect(readReport(join(dir, 'r')).warnings).toContain('concurrency 3: 50 of 50 requests failed (50× 400)');
   });
 
+  test('the grpc protocol sends ModelInfer with raw tensors to the gRPC API it starts, and the server batches the same requests', async () => {
+    const dir = tempDir();
+    const archive = linearArchive(dir, 'linear', 'batchSize: 4\nmaxBatchDelay: 2\n');
+    const run = await bench([archive, '--protocol', 'grpc', '-n', '300', '-c', '1,4', '--warmup', '0.2', '--report', join(dir, 'r')]);
+    expect(run.status).toBe(0);
+    const report = readReport(join(dir, 'r'));
+    expect(report.protocol).toBe('grpc');
+    expect(report.target).toMatchObject({ kind: 'archive', model: 'linear', grpcAddress: expect.stringMatching(/^127\.0\.0\.1:\d+$/) });
+    // One FP32 [1, 4] input: 16 raw bytes.
+    expect(report.input).toMatchObject({ source: 'generated', bytes: 16, description: expect.stringContaining('x FP32 [1, 4]') });
+    expect(report.levels.map((l) => [l.concurrency, l.requests, l.successes, l.errors])).toEqual([
+      [1, 300, 300, {}],
+      [4, 300, 300, {}],
+    ]);
+    for (const level of report.levels) {
+      const server = level.server!;
+      // Every ModelInfer went in exactly one batch.
+      expect(sum(Object.entries(server.batchSizes).map(([size, n]) => Number(size) * n))).toBe(level.requests);
+      expect(level.latencyMs!.p50).toBeGreaterThan(0);
+    }
+    expect(report.levels[0]!.server!.batchSizes).toEqual({ 1: 300 });
+    expect(report.warnings).toContain(
+      'the server counts gRPC requests in its batches but not in kiln_requests_total: its requests by status stay empty',
+    );
+  });
+
+  test('grpc against a running server goes to --grpc-address; a gRPC failure counts by its status name', async () => {
+    const dir = tempDir();
+    const kiln = await startKiln(['--models', `linear=${linearArchive(dir, 'linear', 'batchSize: 2\nmaxBatchDelay: 2\n')}`]);
+    const common = ['--model', 'linear', '--protocol', 'grpc', '-n', '100', '-c', '2', '--warmup', '0'];
+    const run = await bench([
+      kiln.inference,
+      ...common,
+      '--grpc-address',
+      kiln.grpc!,
+      '--metrics-url',
+      `${kiln.metrics}/metrics`,
+      '--report',
+      join(dir, 'r'),
+    ]);
+    expect(run.status).toBe(0);
+    const report = readReport(join(dir, 'r'));
+    expect(report.target).toMatchObject({ kind: 'url', url: kiln.inference, grpcAddress: kiln.grpc });
+    const [level] = report.levels as [LevelResult];
+    expect(level).toMatchObject({ requests: 100, successes: 100, errors: {} });
+    expect(sum(Object.entries(level.server!.batchSizes).map(([size, n]) => Number(size) * n))).toBe(100);
+
+    const closed = await closedPort();
+    const refused = await bench([
+      kiln.inference,
+      ...common,
+      '--grpc-address',
+      `127.0.0.1:${closed}`,
+      '-n',
+      '10',
+      '--report',
+      join(dir, 'x'),
+    ]);
+    expect(refused.status).toBe(1);
+    expect(refused.stderr).toContain('no request succeeded at concurrency 2: 10× grpc-UNAVAILABLE');
+  });
+
   test('the torchserve protocol sends a file as it is, with its content type', async () => {
     const dir = tempDir();
     const archive = linearArchive(dir, 'linear', 'batchSize: 1\n');
@@ -187,6 +249,10 @@ describe('kiln bench', () => {
 
     const badLevels = await bench(['http://127.0.0.1:8080', '--model', 'm', '-c', '1,zero']);
     expect(badLevels.status).toBe(2);
+    const grpcAddress = await bench(['http://127.0.0.1:8080', '--model', 'm', '--grpc-address', '127.0.0.1:8085']);
+    expect(grpcAddress.status).toBe(2);
+    expect(grpcAddress.stderr).toContain('--grpc-address is where --protocol grpc sends its requests');
+
     expect(badLevels.stderr).toContain('--concurrency must be a comma-separated list of client counts, e.g. 1,4,16,64, received "zero"');
 
     const closed = await closedPort();

@@ -29,6 +29,36 @@ function parts(body: Uint8Array, headerLength: number) {
 }
 
 describe('the request kiln bench sends', () => {
+  test('grpc: a ModelInferRequest whose raw_input_contents are exactly v2-binary bytes, headers as metadata', () => {
+    const binary = benchRequest(base);
+    const { header, bytes } = parts(binary.body, Number(binary.headers['inference-header-content-length']));
+    const request = benchRequest({ ...base, protocol: 'grpc', grpcAddress: '127.0.0.1:8085' });
+    expect(request.url).toBe('grpc://127.0.0.1:8085');
+    expect(request.headers).toEqual({ authorization: 'Bearer t' });
+    expect(request.grpc!.model_name).toBe('m');
+    expect(request.grpc!.inputs).toEqual(header.inputs.map(({ name, datatype, shape }) => ({ name, datatype, shape })));
+    expect(request.grpc!.raw_input_contents.map((b) => Buffer.from(b))).toEqual(bytes);
+    const total = bytes.reduce((n, b) => n + b.length, 0);
+    expect(request.input).toMatchObject({ source: 'generated', bytes: total });
+    expect(request.body.length).toBe(total);
+  });
+
+  test("grpc, from a file: a single input's raw bytes go as they are", () => {
+    const file = join(tempDir(), 'row.f32');
+    const raw = Buffer.from(new Float32Array([1, 2, 3, 4]).buffer);
+    writeFileSync(file, raw);
+    const request = benchRequest({
+      ...base,
+      protocol: 'grpc',
+      grpcAddress: 'h:1',
+      inputs: [{ name: 'x', datatype: 'FP32', shape: [-1, 4] }],
+      shapes: {},
+      file,
+    });
+    expect(request.grpc).toEqual({ model_name: 'm', inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 4] }], raw_input_contents: [raw] });
+    expect(request.input).toMatchObject({ source: 'file', bytes: 16, description: 'row.f32: raw FP32 [1, 4] for x' });
+  });
+
   test('v2-binary, generated: a header per input, then little-endian bytes; open dimensions from --shape or 1', () => {
     const request = benchRequest(base);
     expect(request.url).toBe('http://127.0.0.1:8080/v2/models/m/infer');

@@ -1,6 +1,7 @@
 /*
  * The one request `kiln bench` sends over and over: its URL, headers and body, for each protocol,
- * from a file or generated from the model's signature (its KServe v2 metadata).
+ * from a file or generated from the model's signature (its KServe v2 metadata). For `grpc` it is a
+ * ModelInferRequest whose raw_input_contents are the bytes v2-binary would send after its header.
  */
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
@@ -15,10 +16,23 @@ export interface InputSpec {
   shape: number[];
 }
 
+/** A KServe v2 gRPC ModelInferRequest, as @grpc/proto-loader takes it (field names as in the proto). */
+export interface GrpcInferMessage {
+  model_name: string;
+  inputs: { name: string; datatype: string; shape: number[] }[];
+  /** One entry per input, in the order of `inputs`: its little-endian bytes. */
+  raw_input_contents: Uint8Array[];
+}
+
 export interface BenchRequest {
+  /** The HTTP URL; for `grpc`, grpc://host:port. */
   url: string;
+  /** HTTP headers; for `grpc`, the --header values only, sent as metadata. */
   headers: Record<string, string>;
+  /** The HTTP body; for `grpc`, the raw input contents end to end (what the report's byte count measures). */
   body: Uint8Array;
+  /** For `grpc`: the message each ModelInfer sends. */
+  grpc?: GrpcInferMessage;
   input: BenchReport['input'];
   /** Guesses the reader should know about, e.g. open dimensions filled with 1. */
   warnings: string[];
@@ -26,6 +40,8 @@ export interface BenchRequest {
 
 export interface RequestOptions {
   baseUrl: string;
+  /** The KServe v2 gRPC address (host:port), for `grpc`. */
+  grpcAddress?: string | undefined;
   model: string;
   protocol: BenchProtocol;
   inputs: readonly InputSpec[];
@@ -48,16 +64,22 @@ export function benchRequest(options: RequestOptions): BenchRequest {
   const base = options.baseUrl.replace(/\/+$/, '');
   const model = encodeURIComponent(options.model);
   const url = options.protocol === 'torchserve' ? `${base}/predictions/${model}` : `${base}/v2/models/${model}/infer`;
-  const { contentType, body, input } = options.file === undefined ? generatedBody(options) : fileBody(options.file, options);
+  const { contentType, body, input, parts } = options.file === undefined ? generatedBody(options) : fileBody(options.file, options);
   const guessed =
     options.file === undefined
       ? options.inputs.filter((i) => options.shapes[i.name] === undefined && i.shape.slice(1).some((d) => d < 0))
       : [];
+  const warnings = guessed.map(
+    (i) =>
+      `input "${i.name}" has open dimensions [${i.shape.join(', ')}]; 1 was sent for each. Set real ones with --shape ${i.name}=${i.shape.map((d) => (d < 0 ? 'N' : d)).join(',')}`,
+  );
+  if (options.protocol === 'grpc') {
+    const grpc = grpcInferMessage(options.model, parts!);
+    const raw = Buffer.concat(grpc.raw_input_contents);
+    return { warnings, url: `grpc://${options.grpcAddress}`, headers: { ...options.headers }, body: raw, grpc, input };
+  }
   return {
-    warnings: guessed.map(
-      (i) =>
-        `input "${i.name}" has open dimensions [${i.shape.join(', ')}]; 1 was sent for each. Set real ones with --shape ${i.name}=${i.shape.map((d) => (d < 0 ? 'N' : d)).join(',')}`,
-    ),
+    warnings,
     url,
     headers: { ...options.headers, 'content-type': contentType.type, ...contentType.extra, 'content-length': String(body.length) },
     body,
@@ -65,7 +87,30 @@ export function benchRequest(options: RequestOptions): BenchRequest {
   };
 }
 
-type Body = { contentType: { type: string; extra?: Record<string, string> }; body: Uint8Array; input: BenchReport['input'] };
+/** One input's name, datatype, shape and little-endian bytes. */
+export interface TensorPart {
+  name: string;
+  datatype: string;
+  shape: number[];
+  bytes: Buffer;
+}
+
+type Body = {
+  contentType: { type: string; extra?: Record<string, string> };
+  body: Uint8Array;
+  input: BenchReport['input'];
+  /** The tensors, for the binary protocols (v2-binary, grpc). */
+  parts?: TensorPart[];
+};
+
+/** The ModelInferRequest for `grpc`: each input's bytes in raw_input_contents, exactly as v2-binary sends them. */
+export function grpcInferMessage(model: string, parts: readonly TensorPart[]): GrpcInferMessage {
+  return {
+    model_name: model,
+    inputs: parts.map(({ name, datatype, shape }) => ({ name, datatype, shape })),
+    raw_input_contents: parts.map((p) => p.bytes),
+  };
+}
 
 function generatedBody(options: RequestOptions): Body {
   if (options.inputs.length === 0) {
@@ -85,10 +130,13 @@ function generatedBody(options: RequestOptions): Body {
   const description = tensors.map((t) => `${t.name} ${t.datatype} [${t.shape.join(', ')}]`).join(', ');
   // A generated tensor is already a v2 JSON input: {name, datatype, shape, data}.
   const body =
-    options.protocol === 'v2-binary'
+    options.protocol === 'v2-binary' || options.protocol === 'grpc'
       ? binaryBody(tensors)
       : { contentType: { type: 'application/json' }, body: Buffer.from(JSON.stringify({ inputs: tensors })) };
-  return { ...body, input: { source: 'generated', bytes: body.body.length, description: `${description}; pseudo-random values` } };
+  return {
+    ...body,
+    input: { source: 'generated', bytes: bodyBytes(body, options.protocol), description: `${description}; pseudo-random values` },
+  };
 }
 
 function fileBody(file: string, options: RequestOptions): Body {
@@ -109,13 +157,16 @@ function fileBody(file: string, options: RequestOptions): Body {
     if (options.protocol === 'v2-json' || options.inputs.length !== 1) {
       throw cliError(
         'KILN_ERR_USAGE',
-        `--input ${file} is not JSON. With --protocol ${options.protocol}, pass a KServe v2 request body ({"inputs": [...]})${options.protocol === 'v2-binary' ? ', or the raw bytes of a model with one input' : ''}`,
+        `--input ${file} is not JSON. With --protocol ${options.protocol}, pass a KServe v2 request body ({"inputs": [...]})${options.protocol === 'v2-json' ? '' : ', or the raw bytes of a model with one input'}`,
       );
     }
     const spec = options.inputs[0]!;
     const shape = shapeFor(spec, options.shapes[spec.name]);
     const body = binaryParts([{ name: spec.name, datatype: spec.datatype, shape, bytes }]);
-    return { ...body, input: input(`${basename(file)}: raw ${spec.datatype} [${shape.join(', ')}] for ${spec.name}`, body.body.length) };
+    return {
+      ...body,
+      input: input(`${basename(file)}: raw ${spec.datatype} [${shape.join(', ')}] for ${spec.name}`, bodyBytes(body, options.protocol)),
+    };
   }
   const inputs = (json as { inputs?: unknown }).inputs;
   if (!Array.isArray(inputs)) throw cliError('KILN_ERR_USAGE', `--input ${file} must be a KServe v2 request: JSON with an "inputs" list`);
@@ -127,7 +178,12 @@ function fileBody(file: string, options: RequestOptions): Body {
     return { name: t.name, datatype: t.datatype, shape: t.shape, data: t.data.flat(Infinity) as Generated['data'] };
   });
   const body = binaryBody(tensors);
-  return { ...body, input: input(`${basename(file)}, a v2 request sent as binary tensors`, body.body.length) };
+  return { ...body, input: input(`${basename(file)}, a v2 request sent as binary tensors`, bodyBytes(body, options.protocol)) };
+}
+
+/** What the report counts as the request's size: the HTTP body, or for `grpc` the raw input contents. */
+function bodyBytes(body: Pick<Body, 'body' | 'parts'>, protocol: BenchProtocol): number {
+  return protocol === 'grpc' ? (body.parts ?? []).reduce((n, p) => n + p.bytes.length, 0) : body.body.length;
 }
 
 function parseJson(bytes: Buffer): unknown {
@@ -204,12 +260,12 @@ function lengthPrefixed(text: string): Buffer {
   return Buffer.concat([length, bytes]);
 }
 
-function binaryBody(tensors: Generated[]): Pick<Body, 'contentType' | 'body'> {
+function binaryBody(tensors: Generated[]): Pick<Body, 'contentType' | 'body' | 'parts'> {
   return binaryParts(tensors.map((t) => ({ name: t.name, datatype: t.datatype, shape: t.shape, bytes: toBytes(t) })));
 }
 
 /** KServe's binary tensor extension: a JSON header, then each input's bytes; outputs asked for as binary. */
-function binaryParts(parts: { name: string; datatype: string; shape: number[]; bytes: Buffer }[]): Pick<Body, 'contentType' | 'body'> {
+function binaryParts(parts: TensorPart[]): Pick<Body, 'contentType' | 'body' | 'parts'> {
   const header = Buffer.from(
     JSON.stringify({
       inputs: parts.map(({ name, datatype, shape, bytes }) => ({ name, datatype, shape, parameters: { binary_data_size: bytes.length } })),
@@ -219,5 +275,6 @@ function binaryParts(parts: { name: string; datatype: string; shape: number[]; b
   return {
     contentType: { type: 'application/octet-stream', extra: { 'inference-header-content-length': String(header.length) } },
     body: Buffer.concat([header, ...parts.map((p) => p.bytes)]),
+    parts,
   };
 }

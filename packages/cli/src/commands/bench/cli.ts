@@ -20,6 +20,8 @@ export async function execute(args: ParsedArgs, options: ParsedOptions, io: Comm
   const target = await openTarget(args.string(0), {
     model: options.optionalString('model'),
     metricsUrl: options.optionalString('metricsUrl'),
+    protocol: settings.protocol,
+    grpcAddress: settings.grpcAddress,
     cwd: io.cwd,
     warn: (m) => io.stderr(`${m}\n`),
   });
@@ -28,6 +30,7 @@ export async function execute(args: ParsedArgs, options: ParsedOptions, io: Comm
     const inputs = await modelInputs(target, settings.headers);
     const request = benchRequest({
       baseUrl: target.url,
+      grpcAddress: target.grpcAddress,
       model: target.model,
       protocol: settings.protocol,
       inputs,
@@ -36,6 +39,10 @@ export async function execute(args: ParsedArgs, options: ParsedOptions, io: Comm
       headers: settings.headers,
     });
     const warnings: string[] = [...request.warnings];
+    if (settings.protocol === 'grpc' && target.metricsUrl !== undefined) {
+      // The server's kiln_requests_total counts its HTTP inference routes only; batches, queue and phases count gRPC too.
+      warnings.push('the server counts gRPC requests in its batches but not in kiln_requests_total: its requests by status stay empty');
+    }
     const levels: LevelResult[] = [];
     for (const concurrency of settings.concurrency) {
       levels.push(await runLevel(worker, target, request, settings, concurrency, warnings, io));
@@ -49,6 +56,7 @@ export async function execute(args: ParsedArgs, options: ParsedOptions, io: Comm
         url: target.url,
         ...(target.archive === undefined ? {} : { archive: target.archive }),
         model: target.model,
+        ...(request.grpc === undefined ? {} : { grpcAddress: target.grpcAddress }),
         ...(levels.some((l) => l.server !== null) ? { metricsUrl: target.metricsUrl } : {}),
       },
       protocol: settings.protocol,
@@ -115,6 +123,7 @@ async function runLevel(
     warmupS: settings.warmupS,
     stop: { durationS: settings.requests === undefined ? settings.durationS : settings.maxLevelS, requests: settings.requests ?? Infinity },
     timeoutMs: settings.timeoutMs,
+    ...(request.grpc === undefined ? {} : { grpc: { address: target.grpcAddress!, message: request.grpc } }),
   };
   const scrape = async (): Promise<Sample[] | undefined> => {
     if (target.metricsUrl === undefined) return undefined;

@@ -3,7 +3,7 @@
  * this and nothing else, so the three files cannot disagree.
  */
 
-export const BENCH_PROTOCOLS = ['torchserve', 'v2-json', 'v2-binary'] as const;
+export const BENCH_PROTOCOLS = ['torchserve', 'v2-json', 'v2-binary', 'grpc'] as const;
 export type BenchProtocol = (typeof BENCH_PROTOCOLS)[number];
 
 export interface BenchReport {
@@ -22,13 +22,15 @@ export interface BenchReport {
     model: string;
     /** Where the server-side figures were read, or undefined when they could not be. */
     metricsUrl?: string;
+    /** The KServe v2 gRPC address (host:port) the requests went to, for protocol `grpc`. */
+    grpcAddress?: string;
   };
   protocol: BenchProtocol;
   input: {
     source: 'file' | 'generated';
     /** The file, for source `file`. */
     file?: string;
-    /** The request body's size in bytes. */
+    /** The request body's size in bytes; for `grpc`, the tensors' raw bytes (raw_input_contents). */
     bytes: number;
     /** One line, e.g. `input "x" FP32 [1, 3, 224, 224], pseudo-random in [-1, 1)`. */
     description: string;
@@ -55,7 +57,7 @@ export interface LevelResult {
   requests: number;
   /** Answers with status 200. */
   successes: number;
-  /** Failures by HTTP status ("503") or by what went wrong without one ("timeout", "ECONNREFUSED"). */
+  /** Failures by HTTP status ("503"), by gRPC status ("grpc-UNAVAILABLE"), or by what went wrong without one ("timeout", "ECONNREFUSED"). */
   errors: Record<string, number>;
   /** Seconds from the first request sent to the last answer received. */
   durationS: number;

@@ -17,6 +17,8 @@ export interface BenchSettings {
   shapes: Record<string, number[]>;
   headers: Record<string, string>;
   reportDir: string | undefined;
+  /** --grpc-address: where to send `grpc` requests to a URL target. */
+  grpcAddress: string | undefined;
 }
 
 /** The options, checked: each problem is a usage error that names the flag and what it received. */
@@ -26,8 +28,17 @@ export function benchSettings(options: ParsedOptions): BenchSettings {
   if (durationGiven !== undefined && requestsGiven !== undefined) {
     throw cliError('KILN_ERR_USAGE', '--duration and --requests both end a level: give one of them');
   }
+  const protocol = options.choice('protocol', BENCH_PROTOCOLS);
+  const grpcAddress = options.optionalString('grpcAddress');
+  if (grpcAddress !== undefined && protocol !== 'grpc') {
+    throw cliError('KILN_ERR_USAGE', `--grpc-address is where --protocol grpc sends its requests: add --protocol grpc, or leave it out`);
+  }
+  if (grpcAddress !== undefined && !/^(\[[0-9a-fA-F:.]+\]|[^:\s]+):\d+$/.test(grpcAddress)) {
+    throw cliError('KILN_ERR_USAGE', `--grpc-address takes host:port, e.g. 127.0.0.1:8085, received "${grpcAddress}"`);
+  }
   return {
-    protocol: options.choice('protocol', BENCH_PROTOCOLS),
+    protocol,
+    grpcAddress,
     concurrency: options
       .string('concurrency')
       .split(',')

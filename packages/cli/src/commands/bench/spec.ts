@@ -9,15 +9,25 @@ export const benchCommand: CommandSpec = {
   arguments: [{ name: '<target>', description: 'A server URL (http://127.0.0.1:8080) or an archive (.mar, .tar.gz or folder)' }],
   options: [
     { flags: '-m, --model <name>', description: 'The model to load (required with a URL; an archive names its own)' },
-    { flags: '--protocol <protocol>', description: 'How requests are sent', choices: BENCH_PROTOCOLS, default: 'v2-binary' },
+    {
+      flags: '--protocol <protocol>',
+      description: 'How requests are sent: torchserve, KServe v2 JSON or binary over HTTP, or KServe v2 gRPC ModelInfer',
+      choices: BENCH_PROTOCOLS,
+      default: 'v2-binary',
+    },
     {
       flags: '-i, --input <file>',
       description:
-        "The request body. torchserve: any file, content type from its extension. v2-json: a KServe v2 JSON request. v2-binary: a v2 JSON request (sent as binary tensors) or a single input's raw bytes. Default: tensors generated from the model's signature",
+        "The request body. torchserve: any file, content type from its extension. v2-json: a KServe v2 JSON request. v2-binary and grpc: a v2 JSON request (sent as binary tensors) or a single input's raw bytes. Default: tensors generated from the model's signature",
     },
     {
       flags: '--shape <shapes...>',
       description: 'Shapes for generated inputs with open dimensions, NAME=DIMS (e.g. x=1,3,224,224); open dimensions default to 1',
+    },
+    {
+      flags: '--grpc-address <host:port>',
+      description:
+        "With --protocol grpc and a URL: the server's KServe v2 gRPC address (default: the URL's host, port 8085). An archive is served with gRPC on a free port",
     },
     { flags: '-c, --concurrency <list>', description: 'Concurrency levels, comma-separated', default: '1,4,16,64' },
     { flags: '-d, --duration <seconds>', description: 'Length of each level’s measured window (default 10)' },

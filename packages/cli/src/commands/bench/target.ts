@@ -1,10 +1,11 @@
 /*
  * What `kiln bench` loads: a server that is already running (a URL), or an archive that it serves
  * itself, in this process, on free loopback ports. Either way the rest of the bench sees one base
- * URL, one model name and, where it can be read, the metrics URL.
+ * URL, one model name and, where it can be read, the metrics URL (and, for `grpc`, the gRPC address).
  */
 import { cliError } from '../../errors.js';
 import type { InputSpec } from './bench-request.js';
+import type { BenchProtocol } from './report-types.js';
 
 export interface Target {
   kind: 'url' | 'archive';
@@ -13,12 +14,17 @@ export interface Target {
   archive?: string;
   model: string;
   metricsUrl: string | undefined;
+  /** The KServe v2 gRPC address (host:port), for protocol `grpc`. */
+  grpcAddress: string | undefined;
   close(): Promise<void>;
 }
 
 export interface TargetOptions {
   model: string | undefined;
   metricsUrl: string | undefined;
+  protocol: BenchProtocol;
+  /** --grpc-address, for a URL target with protocol `grpc`. */
+  grpcAddress: string | undefined;
   cwd: string;
   warn: (message: string) => void;
 }
@@ -38,13 +44,19 @@ export async function openTarget(target: string, options: TargetOptions): Promis
     const url = new URL(target);
     // Kiln's default layout: inference on 8080, metrics on 8082, on the same host.
     const metricsUrl = options.metricsUrl ?? `${url.protocol}//${url.hostname}:8082/metrics`;
-    return { kind: 'url', url: target.replace(/\/+$/, ''), model: options.model, metricsUrl, close: async () => {} };
+    // …and KServe v2's gRPC on 8085.
+    const grpcAddress = options.protocol === 'grpc' ? (options.grpcAddress ?? `${url.hostname}:8085`) : undefined;
+    return { kind: 'url', url: target.replace(/\/+$/, ''), model: options.model, metricsUrl, grpcAddress, close: async () => {} };
   }
   return serveArchive(target, options);
 }
 
-/** Serves the archive with the server's defaults, but on free ports: nothing else on this machine is disturbed. */
+/**
+ * Serves the archive with the server's defaults, but on free ports: nothing else on this machine is
+ * disturbed. The gRPC API is started only for protocol `grpc`.
+ */
 async function serveArchive(archive: string, options: TargetOptions): Promise<Target> {
+  if (options.grpcAddress !== undefined) options.warn(`--grpc-address ${options.grpcAddress} ignored: kiln bench serves ${archive} itself`);
   const { resolveServerConfig, startServer } = await import('@kiln/server');
   const config = resolveServerConfig({
     flags: {
@@ -52,7 +64,7 @@ async function serveArchive(archive: string, options: TargetOptions): Promise<Ta
       inferenceAddress: 'http://127.0.0.1:0',
       managementAddress: 'http://127.0.0.1:0',
       metricsAddress: 'http://127.0.0.1:0',
-      grpcAddress: 'off',
+      grpcAddress: options.protocol === 'grpc' ? '127.0.0.1:0' : 'off',
       tsGrpcInferenceAddress: 'off',
       tsGrpcManagementAddress: 'off',
     },
@@ -75,6 +87,7 @@ async function serveArchive(archive: string, options: TargetOptions): Promise<Ta
     archive,
     model: model.name,
     metricsUrl: `${server.addresses.metrics}/metrics`,
+    grpcAddress: server.grpcAddress,
     close: () => server.close(),
   };
 }
