@@ -159,8 +159,18 @@ export async function startServer(kilnRoot, dir, contestant, model, setup) {
         '--metrics-address',
         'http://127.0.0.1:0',
       ],
-      // gRPC on a free port: two servers side by side (ab.mjs) must not both ask for 8085.
-      { cwd: dir, env: { ...process.env, KILN_GRPC_ADDRESS: '127.0.0.1:0', ...contestant.env } },
+      // The gRPC APIs on free ports: servers side by side (run.mjs's paired windows, ab.mjs) must not
+      // all ask for 8085, 7070 and 7071.
+      {
+        cwd: dir,
+        env: {
+          ...process.env,
+          KILN_GRPC_ADDRESS: '127.0.0.1:0',
+          KILN_TS_GRPC_INFERENCE_ADDRESS: '127.0.0.1:0',
+          KILN_TS_GRPC_MANAGEMENT_ADDRESS: '127.0.0.1:0',
+          ...contestant.env,
+        },
+      },
     );
   }
   const server = { child, url, body, spawnMs: 0 };
