@@ -3,23 +3,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { runHandler } from '@kiln/handler-sdk/testing';
-import { ElemType } from '../support/onnx-models.js';
+import { ElemType, echoModel } from '../support/onnx-models.js';
 import { archiveModel, post, startKiln, type RunningKiln } from '../support/server.js';
 
 // One model with an input of each kind the cases need, echoed back by Identity nodes.
-const echo = {
-  inputs: [
-    { name: 'bytes', elemType: ElemType.UINT8, dims: ['n', 3] },
-    { name: 'small', elemType: ElemType.INT8, dims: ['n', 1] },
-    { name: 'flag', elemType: ElemType.BOOL, dims: ['n', 1] },
-  ],
-  outputs: [
-    { name: 'bytes_out', elemType: ElemType.UINT8, dims: ['n', 3] },
-    { name: 'small_out', elemType: ElemType.INT8, dims: ['n', 1] },
-    { name: 'flag_out', elemType: ElemType.BOOL, dims: ['n', 1] },
-  ],
-  nodes: ['bytes', 'small', 'flag'].map((n) => ({ opType: 'Identity', inputs: [n], outputs: [`${n}_out`] })),
-};
+const echo = echoModel([
+  { name: 'bytes', elemType: ElemType.UINT8, dims: ['n', 3] },
+  { name: 'small', elemType: ElemType.INT8, dims: ['n', 1] },
+  { name: 'flag', elemType: ElemType.BOOL, dims: ['n', 1] },
+]);
 
 type Input = { name: string; shape: number[]; datatype: string; data: unknown[] };
 const good: Record<string, Input> = {

@@ -5,7 +5,7 @@ import { Client, Metadata, credentials, status, type ServiceDefinition, type Ser
 import { loadSync } from '@grpc/proto-loader';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { kiln as runKiln, REPO_ROOT } from '../support/kiln.js';
-import { ElemType, linearExpected, linearModel, writeModel } from '../support/onnx-models.js';
+import { ElemType, echoModel, linearExpected, linearModel, writeModel } from '../support/onnx-models.js';
 import { linearArchive, post, startKiln, type RunningKiln } from '../support/server.js';
 
 /*
@@ -77,21 +77,16 @@ let grpc: ReturnType<typeof connect>;
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'kiln-grpc-'));
   writeModel(dir, 'linear.onnx', linearModel());
-  writeModel(dir, 'echo.onnx', {
-    inputs: [
+  writeModel(
+    dir,
+    'echo.onnx',
+    echoModel([
       { name: 'i64', elemType: ElemType.INT64, dims: ['n', 2] },
       { name: 'flag', elemType: ElemType.BOOL, dims: ['n', 2] },
       { name: 'text', elemType: ElemType.STRING, dims: ['n', 1] },
       { name: 'bytes', elemType: ElemType.UINT8, dims: ['n', 3] },
-    ],
-    outputs: [
-      { name: 'i64_out', elemType: ElemType.INT64, dims: ['n', 2] },
-      { name: 'flag_out', elemType: ElemType.BOOL, dims: ['n', 2] },
-      { name: 'text_out', elemType: ElemType.STRING, dims: ['n', 1] },
-      { name: 'bytes_out', elemType: ElemType.UINT8, dims: ['n', 3] },
-    ],
-    nodes: ['i64', 'flag', 'text', 'bytes'].map((n) => ({ opType: 'Identity', inputs: [n], outputs: [`${n}_out`] })),
-  });
+    ]),
+  );
   for (const name of ['linear', 'echo']) {
     const run = runKiln(
       ['archive', '--model-name', name, '-v', '1', '--serialized-file', `${name}.onnx`, '--handler', 'tensor', '--export-path', 'store'],

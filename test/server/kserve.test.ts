@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { kiln as runKiln } from '../support/kiln.js';
-import { ElemType, linearExpected, linearModel, writeModel } from '../support/onnx-models.js';
+import { ElemType, echoModel, linearExpected, linearModel, writeModel } from '../support/onnx-models.js';
 import { linearArchive, post, startKiln, type RunningKiln } from '../support/server.js';
 
 const y = (row: number[]) => linearExpected(row).map(Math.fround);
@@ -26,23 +26,17 @@ function chunkedPost(url: string, body: Buffer): Promise<{ status: number; json:
 /** The linear model with the tensor handler, and a model that echoes one input of each datatype. */
 async function serveModels(dir: string): Promise<RunningKiln> {
   writeModel(dir, 'linear.onnx', linearModel());
-  writeModel(dir, 'echo.onnx', {
-    inputs: [
+  writeModel(
+    dir,
+    'echo.onnx',
+    echoModel([
       { name: 'i64', elemType: ElemType.INT64, dims: ['n', 2] },
       { name: 'flag', elemType: ElemType.BOOL, dims: ['n', 2] },
       { name: 'text', elemType: ElemType.STRING, dims: ['n', 1] },
       { name: 'half', elemType: ElemType.FLOAT16, dims: ['n', 2] },
       { name: 'bytes', elemType: ElemType.UINT8, dims: ['n', 3] },
-    ],
-    outputs: [
-      { name: 'i64_out', elemType: ElemType.INT64, dims: ['n', 2] },
-      { name: 'flag_out', elemType: ElemType.BOOL, dims: ['n', 2] },
-      { name: 'text_out', elemType: ElemType.STRING, dims: ['n', 1] },
-      { name: 'half_out', elemType: ElemType.FLOAT16, dims: ['n', 2] },
-      { name: 'bytes_out', elemType: ElemType.UINT8, dims: ['n', 3] },
-    ],
-    nodes: ['i64', 'flag', 'text', 'half', 'bytes'].map((n) => ({ opType: 'Identity', inputs: [n], outputs: [`${n}_out`] })),
-  });
+    ]),
+  );
   linearArchive(dir, 'linear', 'batchSize: 16\nmaxBatchDelay: 200\n', 'mixed');
   linearArchive(dir, 'json-always', 'batchSize: 1\n', 'jsonly');
   for (const name of ['linear', 'echo']) {

@@ -153,6 +153,15 @@ export function writeModel(dir: string, name: string, spec: ModelSpec): string {
 }
 
 /** y = x·W + b with W (4×3) and b (3) known, for a [batch, 4] FP32 input. Outputs `y` [batch, 3]. */
+/** A model that answers each input unchanged as `<name>_out`, through Identity nodes: for round trips. */
+export function echoModel(inputs: readonly ValueSpec[]): ModelSpec {
+  return {
+    inputs: inputs.map((i) => ({ ...i })),
+    outputs: inputs.map((i) => ({ ...i, name: `${i.name}_out` })),
+    nodes: inputs.map((i) => ({ opType: 'Identity', inputs: [i.name], outputs: [`${i.name}_out`] })),
+  };
+}
+
 export const LINEAR_W = [1, 0, 2, -1, 0.5, 3, 0, 1, -2, 2, 1, 0.25];
 export const LINEAR_B = [0.5, -1, 2];
 
