@@ -1,10 +1,10 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Client, Metadata, credentials, status, type ServiceDefinition, type ServiceError } from '@grpc/grpc-js';
-import { loadSync } from '@grpc/proto-loader';
+import { status, type ServiceError } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { kiln as runKiln, REPO_ROOT } from '../support/kiln.js';
+import { grpcClient, KSERVE_SERVICE } from '../support/grpc-client.js';
+import { kiln as runKiln } from '../support/kiln.js';
 import { ElemType, echoModel, linearExpected, linearModel, writeModel } from '../support/onnx-models.js';
 import { linearArchive, post, startKiln, type RunningKiln } from '../support/server.js';
 
@@ -13,9 +13,7 @@ import { linearArchive, post, startKiln, type RunningKiln } from '../support/ser
  * .proto the server ships (packages/server/proto/grpc_service.proto).
  */
 
-const PROTO = join(REPO_ROOT, 'packages/server/proto/grpc_service.proto');
-const definition = loadSync(PROTO, { keepCase: true, longs: Number, enums: String, defaults: false, arrays: true, oneofs: true });
-const service = definition['inference.GRPCInferenceService'] as ServiceDefinition;
+const service = KSERVE_SERVICE();
 const TOKEN = 'grpc-test-token-0123456789';
 
 const y = (row: number[]) => linearExpected(row).map(Math.fround);
@@ -33,40 +31,8 @@ interface InferResponse {
   outputs: Tensor[];
   raw_output_contents: Buffer[];
 }
-type Reply<T> = { ok: true; response: T } | { ok: false; code: number; details: string; kilnCode: unknown };
 
-/** A client of one server's gRPC API: each RPC by name, answering its response or its error. */
-function connect(address: string) {
-  const client = new Client(address, credentials.createInsecure());
-  const withToken = (token: string | undefined) => {
-    const metadata = new Metadata();
-    if (token !== undefined) metadata.set('authorization', `Bearer ${token}`);
-    return metadata;
-  };
-  const call = <T>(method: string, request: object, token?: string): Promise<Reply<T>> => {
-    const m = service[method]!;
-    return new Promise((resolve) => {
-      client.makeUnaryRequest(
-        m.path,
-        m.requestSerialize,
-        m.responseDeserialize,
-        request,
-        withToken(token),
-        (error: ServiceError | null, response?: T) =>
-          resolve(
-            error === null
-              ? { ok: true, response: response! }
-              : { ok: false, code: error.code, details: error.details, kilnCode: error.metadata.get('kiln-error-code')[0] },
-          ),
-      );
-    });
-  };
-  const stream = (token?: string) => {
-    const m = service.ModelStreamInfer!;
-    return client.makeBidiStreamRequest(m.path, m.requestSerialize, m.responseDeserialize, withToken(token));
-  };
-  return { call, stream, close: () => client.close() };
-}
+const connect = (address: string) => grpcClient(address, service);
 
 const floats = (values: number[]) => Buffer.from(new Float32Array(values).buffer);
 const readFloats = (bytes: Buffer) => [...new Float32Array(Uint8Array.from(bytes).buffer)];
@@ -320,7 +286,7 @@ describe('KServe v2 over gRPC', () => {
   });
 
   test('ModelStreamInfer: one answer per request, errors in the stream, the stream ends when the client does', async () => {
-    const stream = grpc.stream();
+    const stream = grpc.bidi('ModelStreamInfer');
     const answers: { error_message: string; infer_response: InferResponse & { parameters?: Record<string, { string_param: string }> } }[] =
       [];
     stream.on('data', (answer: (typeof answers)[number]) => answers.push(answer));
@@ -439,7 +405,7 @@ describe('auth and drain', () => {
       });
       const answer = await client.call<InferResponse>('ModelInfer', infer, TOKEN);
       expect(answer.ok && answer.response.outputs[0]!.contents!.fp32_contents).toEqual(y([1, 2, 3, 4]));
-      const stream = client.stream();
+      const stream = client.bidi('ModelStreamInfer');
       stream.on('data', () => {});
       const ended = await new Promise<ServiceError>((resolve) => stream.on('error', resolve));
       expect(ended.code).toBe(status.UNAUTHENTICATED);
@@ -459,7 +425,7 @@ describe('auth and drain', () => {
         id,
         inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 4], contents: { fp32_contents: [1, 2, 3, 4] } }],
       });
-      const stream = client.stream();
+      const stream = client.bidi('ModelStreamInfer');
       const streamed: { error_message: string; infer_response: InferResponse }[] = [];
       stream.on('data', (answer: (typeof streamed)[number]) => streamed.push(answer));
       const streamEnd = new Promise<ServiceError>((resolve) => stream.on('error', resolve));

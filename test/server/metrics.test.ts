@@ -4,31 +4,11 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { tempDir } from '../support/kiln.js';
 import { linearExpected } from '../support/onnx-models.js';
+import { scrape, total } from '../support/scrape.js';
 import { linearArchive, post, startKiln, until, type RunningKiln } from '../support/server.js';
 
 // Known traffic against a real server, then /metrics and the v2 statistics read back: every count
 // below follows from the requests sent, and the two endpoints must agree.
-
-/** /metrics as a map from series (name and labels, as written) to value. */
-async function scrape(kiln: RunningKiln, query = ''): Promise<Map<string, number>> {
-  const text = await (await fetch(`${kiln.metrics}/metrics${query}`)).text();
-  return new Map(
-    text
-      .split('\n')
-      .filter((line) => line !== '' && !line.startsWith('#'))
-      .map((line) => [line.slice(0, line.lastIndexOf(' ')), Number(line.slice(line.lastIndexOf(' ') + 1))]),
-  );
-}
-
-/** The sum of every series of a family whose labels include all of `having`. */
-function total(samples: Map<string, number>, name: string, having = ''): number {
-  let sum = 0;
-  for (const [series, value] of samples) {
-    const brace = series.indexOf('{');
-    if ((brace === -1 ? series : series.slice(0, brace)) === name && having.split(',').every((l) => series.includes(l))) sum += value;
-  }
-  return sum;
-}
 
 const linear = 'model_name="linear",model_version="1.0"';
 const y = (row: number[]) => linearExpected(row).map(Math.fround);

@@ -240,7 +240,7 @@ export async function startServer(config: ServerConfig, logging?: Logs | ServerL
   if (config.grpcAddress !== undefined && !signal?.aborted) {
     try {
       const { startGrpcApi } = await import('./grpc/grpc-api.js');
-      grpc = await startGrpcApi({ config, inference: inferenceDeps, service }, log);
+      grpc = await startGrpcApi({ config, inference: inferenceDeps, service, metrics: await metricsReady, accessLog: logs.access }, log);
     } catch (error) {
       await Promise.all(Object.values(apps).map((app) => app.close()));
       await stopModels();
@@ -252,7 +252,10 @@ export async function startServer(config: ServerConfig, logging?: Logs | ServerL
   if ((config.tsGrpcInferenceAddress !== undefined || config.tsGrpcManagementAddress !== undefined) && !signal?.aborted) {
     try {
       const { startTorchServeGrpcApis } = await import('./grpc/torchserve-grpc.js');
-      tsGrpc = await startTorchServeGrpcApis({ config, inference: inferenceDeps, service }, log);
+      tsGrpc = await startTorchServeGrpcApis(
+        { config, inference: inferenceDeps, service, metrics: await metricsReady, accessLog: logs.access },
+        log,
+      );
     } catch (error) {
       await Promise.all(Object.values(apps).map((app) => app.close()));
       await grpc?.close(Date.now());

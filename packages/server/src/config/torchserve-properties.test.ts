@@ -53,13 +53,13 @@ describe('translateTorchServeProperties', () => {
       maxResponseSize: 655_350_000,
       modelStore: '/mnt/models/model-store',
       models: ['mnist=mnist.mar'],
+      tsGrpcInferenceAddress: '127.0.0.1:7070',
+      tsGrpcManagementAddress: '127.0.0.1:7071',
     });
     expect(keyOf).toMatchObject({ jobQueueSize: 'job_queue_size', models: 'model_snapshot' });
     const warned = warnings.map((w) => /^config\.properties: (\w+)/.exec(w)?.[1]);
     expect(warned).toEqual([
       'management_address',
-      'grpc_inference_port',
-      'grpc_management_port',
       'number_of_netty_threads',
       'enable_envvars_config',
       'install_py_dep_per_model',
@@ -73,6 +73,17 @@ describe('translateTorchServeProperties', () => {
       "config.properties: model_snapshot: its models are loaded (mnist), but not their settings (minWorkers, maxWorkers, batchSize, maxBatchDelay, responseTimeout): Kiln takes a model's settings from the model-config.yaml in its archive (kiln archive -c)",
     );
     expect(warnings[0]).toContain('the management API stays on its default (http://127.0.0.1:8081)');
+  });
+
+  test("gRPC's host and port keys make one address each, either key's default filling in", () => {
+    expect(translate('grpc_inference_address=0.0.0.0\ngrpc_inference_port=9070\ngrpc_management_address=::1').values).toEqual({
+      tsGrpcInferenceAddress: '0.0.0.0:9070',
+      tsGrpcManagementAddress: '[::1]:7071',
+    });
+    expect(translate('grpc_management_port=9071').values).toEqual({ tsGrpcManagementAddress: '127.0.0.1:9071' });
+    const bad = translate('grpc_inference_address=0.0.0.0\ngrpc_inference_port=70a');
+    expect(bad.values).toEqual({});
+    expect(bad.problems).toEqual(['grpc_inference_port: must be a port number (0 to 65535), received "70a"']);
   });
 
   test.each([

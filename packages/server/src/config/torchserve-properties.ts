@@ -78,8 +78,22 @@ const address = (kiln: 'inferenceAddress' | 'managementAddress' | 'metricsAddres
 const PER_MODEL_KEYS = 'minWorkers, maxWorkers, batchSize, maxBatchDelay, responseTimeout, startupTimeout';
 const NO_GRPC =
   "Kiln's gRPC APIs have no such setting; Kiln serves TorchServe's gRPC APIs on tsGrpcInferenceAddress and tsGrpcManagementAddress (--ts-grpc-inference-address, --ts-grpc-management-address), and KServe v2's on grpcAddress (--grpc-address)";
-const grpcAddress = (api: 'inference' | 'management', option: ServerOptionKey, port: number) =>
-  `Kiln serves TorchServe's gRPC ${api} API on ${option} (--ts-grpc-${api}-address host:port, default 127.0.0.1:${port}); give its host and port there`;
+/**
+ * TorchServe's gRPC address is two keys, a host and a port: both become one `host:port` (each
+ * key's default filling in for the other), read once whichever of the two comes first.
+ */
+const grpcAddress = (api: 'inference' | 'management', kiln: 'tsGrpcInferenceAddress' | 'tsGrpcManagementAddress', port: number): Rule => ({
+  becomes: `\`${kiln}\`, with \`grpc_${api}_address\` (default 127.0.0.1) and \`grpc_${api}_port\` (default ${port}) as its host and port.`,
+  read: (_value, t) => {
+    const host = t.props.get(`grpc_${api}_address`)?.trim() || '127.0.0.1';
+    const given = t.props.get(`grpc_${api}_port`)?.trim() || String(port);
+    if (!/^\d{1,5}$/.test(given) || Number(given) > 65535) {
+      if (t.key === `grpc_${api}_port`) t.problem(`must be a port number (0 to 65535), received "${given}"`);
+      return;
+    }
+    t.set(kiln, `${host.includes(':') && !host.startsWith('[') ? `[${host}]` : host}:${given}`);
+  },
+});
 const NO_TLS = 'Kiln serves plain HTTP; terminate TLS in a proxy in front of it';
 const NOT_KILN = "it sets TorchServe's Java frontend or Python workers, which Kiln has no counterpart for";
 
@@ -189,10 +203,10 @@ export const TORCHSERVE_KEYS: Readonly<Record<string, Rule>> = {
   number_of_netty_threads: unused("Kiln's HTTP servers run on Node's event loop, with no thread pool to size"),
   netty_client_threads: unused("Kiln's HTTP servers run on Node's event loop, with no thread pool to size"),
   number_of_gpu: unused("each model's model-config.yaml names its devices (deviceType, deviceIds)"),
-  grpc_inference_address: unused(grpcAddress('inference', 'tsGrpcInferenceAddress', 7070)),
-  grpc_management_address: unused(grpcAddress('management', 'tsGrpcManagementAddress', 7071)),
-  grpc_inference_port: unused(grpcAddress('inference', 'tsGrpcInferenceAddress', 7070)),
-  grpc_management_port: unused(grpcAddress('management', 'tsGrpcManagementAddress', 7071)),
+  grpc_inference_address: grpcAddress('inference', 'tsGrpcInferenceAddress', 7070),
+  grpc_management_address: grpcAddress('management', 'tsGrpcManagementAddress', 7071),
+  grpc_inference_port: grpcAddress('inference', 'tsGrpcInferenceAddress', 7070),
+  grpc_management_port: grpcAddress('management', 'tsGrpcManagementAddress', 7071),
   grpc_inference_max_connection_age_ms: unused(NO_GRPC),
   grpc_management_max_connection_age_ms: unused(NO_GRPC),
   grpc_inference_max_connection_age_grace_ms: unused(NO_GRPC),

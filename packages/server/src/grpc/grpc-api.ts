@@ -6,6 +6,7 @@ import { isLoopback, tokensMatch } from '../http/security.js';
 import type { ServerLog } from '../observability/logs.js';
 import type { InferRequestMessage, InferResponseMessage } from './grpc-codec.js';
 import type { ClientGone } from '../batching/batcher.js';
+import { grpcObserver, measured, type CallNotes, type ObservedCall } from './grpc-observe.js';
 import { infer, reported, unaryRpcs, type GrpcServiceDeps } from './grpc-service.js';
 import { GRPC_CODES, GRPC_STATUS_OF } from './grpc-status.js';
 
@@ -15,6 +16,7 @@ import { GRPC_CODES, GRPC_STATUS_OF } from './grpc-status.js';
  */
 export const PROTO_DIR = fileURLToPath(new URL('../../proto/', import.meta.url));
 export const PROTO_FILE = 'grpc_service.proto';
+const SERVICE = 'inference.GRPCInferenceService';
 
 /** How proto-loader gives messages to the RPCs: the .proto's field names, int64 as numbers, empty lists present. */
 export const LOAD_OPTIONS = { keepCase: true, longs: Number, enums: String, defaults: false, arrays: true, objects: true, oneofs: true };
@@ -68,20 +70,62 @@ export function statusOf(grpc: GrpcJs, log: ServerLog) {
   };
 }
 
-/** Unary RPCs checked by `denied`, their failures answered by `status`; `gone` is set when the client cancels. */
+/** What a gRPC API counts and logs of its inference calls (grpc-observe.ts). */
+export interface CallBooks {
+  /** The service's full name, for the access log's path. */
+  service: string;
+  /** The methods counted: the inference ones. */
+  methods: ReadonlySet<string>;
+  record: (call: ObservedCall) => void;
+  sizeOf: (message: unknown) => number;
+}
+
+/** A unary RPC as the APIs write it: `gone` is set when the client cancels; `notes` is what the books read. */
+export type UnaryRpc<Request> = (request: Request, gone: ClientGone, notes: CallNotes) => Promise<object>;
+
+/**
+ * Unary RPCs checked by `denied`, their failures answered by `status`; the `books` methods are
+ * counted and logged once their status is sent, refusals included.
+ */
 export function unaryHandler(
   denied: (method: string, metadata: Grpc.Metadata) => KilnError | undefined,
   status: (error: unknown) => Partial<Grpc.StatusObject>,
+  books?: CallBooks,
 ) {
-  return <Request>(method: string, rpc: (request: Request, gone: ClientGone) => Promise<object>): Grpc.handleUnaryCall<Request, object> =>
+  return <Request>(method: string, rpc: UnaryRpc<Request>): Grpc.handleUnaryCall<Request, object> =>
     (call, callback) => {
+      const started = performance.now();
+      const notes: CallNotes = {};
+      const record =
+        books !== undefined && books.methods.has(method)
+          ? (error: KilnError | undefined, response?: object) =>
+              books.record({
+                path: `/${books.service}/${method}`,
+                peer: call.getPeer(),
+                started,
+                notes,
+                error,
+                bytesIn: books.sizeOf(call.request),
+                bytesOut: books.sizeOf(response),
+              })
+          : undefined;
       const refused = denied(method, call.metadata);
-      if (refused !== undefined) return callback(status(refused));
+      if (refused !== undefined) {
+        callback(status(refused));
+        return record?.(refused);
+      }
       const gone = { aborted: false };
       call.once('cancelled', () => (gone.aborted = true));
-      rpc(call.request, gone).then(
-        (response) => callback(null, response),
-        (error: unknown) => callback(status(error)),
+      rpc(call.request, gone, notes).then(
+        (response) => {
+          callback(null, response);
+          record?.(undefined, response);
+        },
+        (error: unknown) => {
+          const kiln = toKilnError(error);
+          callback(status(kiln));
+          record?.(kiln);
+        },
       );
     };
 }
@@ -138,13 +182,16 @@ export async function startGrpcApi(deps: GrpcServiceDeps, log: ServerLog): Promi
   const { config, inference } = deps;
   const loaded = await loadGrpc([PROTO_FILE]);
   const { grpc } = loaded;
-  const service = loaded.service('inference.GRPCInferenceService');
+  const inferMethods = ['ModelInfer', 'ModelStreamInfer'];
+  const { definition: service, sizeOf } = measured(loaded.service(SERVICE), inferMethods);
+  const observe = grpcObserver(deps, 'v2-grpc');
+  const books = observe === undefined ? undefined : { service: SERVICE, methods: new Set(inferMethods), record: observe, sizeOf };
 
   const token = config.token !== undefined && config.authApis.includes('inference') ? config.token : undefined;
   // --health-auth off opens what probes call, as over HTTP (/v2/health/live and /ready).
   const denied = tokenCheck(token, new Set(config.healthAuth ? [] : ['ServerLive', 'ServerReady']));
   const status = statusOf(grpc, log);
-  const unary = unaryHandler(denied, status);
+  const unary = unaryHandler(denied, status, books);
 
   /** Open streams: each ends itself once the server is closing and its requests are answered. */
   const streams = new Set<() => void>();
@@ -181,11 +228,15 @@ export async function startGrpcApi(deps: GrpcServiceDeps, log: ServerLog): Promi
     // when it is ready and names its request by id.
     call.on('data', (message: InferRequestMessage) => {
       pending++;
-      infer(inference, message, gone)
+      const started = performance.now();
+      const notes: CallNotes = {};
+      let failed: KilnError | undefined;
+      infer(inference, message, gone, notes)
         .then(
           (response) => ({ error_message: '', infer_response: response }),
           (error: unknown) => {
             const kiln = toKilnError(error);
+            failed = kiln;
             status(kiln); // logged as a unary call's would be
             const named: InferResponseMessage = {
               model_name: message.model_name ?? '',
@@ -200,6 +251,16 @@ export async function startGrpcApi(deps: GrpcServiceDeps, log: ServerLog): Promi
         )
         .then((response) => {
           if (!finished && !gone.aborted) call.write(response);
+          // Each request of a stream is counted and logged as a ModelInfer is, with the stream's path.
+          observe?.({
+            path: `/${SERVICE}/ModelStreamInfer`,
+            peer: call.getPeer(),
+            started,
+            notes,
+            error: failed,
+            bytesIn: sizeOf(message),
+            bytesOut: sizeOf(response),
+          });
           pending--;
           settle();
         });

@@ -10,6 +10,7 @@ import type { ClientGone } from '../batching/batcher.js';
 import type { ModelService } from '../registry/model-service.js';
 import type { ModelVersion } from '../registry/model-version.js';
 import { SERVER_VERSION } from '../version.js';
+import type { CallNotes, ObserveDeps } from './grpc-observe.js';
 import { encodeGrpcInferResponse, parseGrpcInferRequest, type InferRequestMessage, type InferResponseMessage } from './grpc-codec.js';
 
 /*
@@ -19,7 +20,7 @@ import { encodeGrpcInferResponse, parseGrpcInferRequest, type InferRequestMessag
  * disagree.
  */
 
-export interface GrpcServiceDeps {
+export interface GrpcServiceDeps extends ObserveDeps {
   config: ServerConfig;
   inference: InferenceDeps;
   service: ModelService;
@@ -59,7 +60,7 @@ export function unaryRpcs(deps: GrpcServiceDeps) {
         outputs: (model.signature?.outputs ?? []).map(tensor),
       };
     },
-    ModelInfer: (request: InferRequestMessage, gone: ClientGone) => infer(inference, request, gone),
+    ModelInfer: (request: InferRequestMessage, gone: ClientGone, notes: CallNotes) => infer(inference, request, gone, notes),
     ModelConfig: async (request: ModelRef) => ({ config: tritonConfig(resolve(request)) }),
     ModelStatistics: async (request: ModelRef) => {
       const versions: readonly ModelVersion[] = !request.name
@@ -91,14 +92,23 @@ export function unaryRpcs(deps: GrpcServiceDeps) {
  * One ModelInfer (or one request of a ModelStreamInfer): decoded as the v2 HTTP route decodes its
  * body, queued on the same batcher, so gRPC and HTTP requests join the same batches.
  */
-export async function infer(deps: InferenceDeps, message: InferRequestMessage, gone: ClientGone): Promise<InferResponseMessage> {
+export async function infer(
+  deps: InferenceDeps,
+  message: InferRequestMessage,
+  gone: ClientGone,
+  notes: CallNotes,
+): Promise<InferResponseMessage> {
   if (deps.closing()) throw serverError('KILN_ERR_SHUTTING_DOWN', 'the server is shutting down and takes no new requests');
   const model = resolveAsTriton(deps.registry, message.model_name ?? '', message.model_version || undefined);
+  notes.version = model; // a refusal from here on is counted against the model, as over HTTP
   const parsed = parseGrpcInferRequest(message, model.signature, { allowNonFinite: model.config.allowNonFinite, id: message.id ?? '' });
   const requestId = randomUUID();
+  notes.requestId = requestId;
+  notes.trace = {};
   const result = await model.submit(
     { id: requestId, body: new Uint8Array(), contentType: undefined, headers: {}, query: {}, tensors: parsed.tensors },
     gone,
+    notes.trace,
   );
   deps.onResult?.(model, result, requestId);
   if (!result.ok) {

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type * as Grpc from '@grpc/grpc-js';
+import { toKilnError, type KilnError } from '@kiln/handler-sdk/errors';
 import { renderBody, type WireRequest } from '@kiln/handler-sdk/runtime';
 import { serverError } from '../errors.js';
 import type { ClientGone } from '../batching/batcher.js';
@@ -17,6 +18,7 @@ import {
 } from '../http/management-api.js';
 import type { ServerLog } from '../observability/logs.js';
 import { drainGrpc, listenGrpc, loadGrpc, statusOf, tokenCheck, unaryHandler, type GrpcApi } from './grpc-api.js';
+import { grpcObserver, measured, type CallNotes } from './grpc-observe.js';
 import { reported, type GrpcServiceDeps } from './grpc-service.js';
 
 /*
@@ -76,26 +78,53 @@ export async function startTorchServeGrpcApis(deps: GrpcServiceDeps, log: Server
     // --health-auth off opens Ping, as it opens GET /ping.
     const denied = tokenCheck(token, new Set(config.healthAuth ? [] : ['Ping']));
     const rpcs = inferenceRpcs(deps);
-    const unary = unaryHandler(denied, status);
+    const inferMethods = ['Predictions', 'StreamPredictions'];
+    const { definition, sizeOf } = measured(service(INFERENCE_SERVICE), inferMethods);
+    const observe = grpcObserver(deps, 'torchserve-grpc');
+    const unary = unaryHandler(
+      denied,
+      status,
+      observe === undefined ? undefined : { service: INFERENCE_SERVICE, methods: new Set(inferMethods), record: observe, sizeOf },
+    );
     const streamPredictions: Grpc.handleServerStreamingCall<PredictionsRequestMessage, object> = (call) => {
+      const started = performance.now();
+      const notes: CallNotes = {};
+      const record = (error: KilnError | undefined, response?: object) =>
+        observe?.({
+          path: `/${INFERENCE_SERVICE}/StreamPredictions`,
+          peer: call.getPeer(),
+          started,
+          notes,
+          error,
+          bytesIn: sizeOf(call.request),
+          bytesOut: sizeOf(response),
+        });
       const refused = denied('StreamPredictions', call.metadata);
-      if (refused !== undefined) return void call.emit('error', status(refused));
+      if (refused !== undefined) {
+        call.emit('error', status(refused));
+        return record(refused);
+      }
       const gone = { aborted: false };
       call.once('cancelled', () => (gone.aborted = true));
       // A Kiln handler answers once: the stream carries that one answer, as TorchServe's does for a
       // handler that does not stream.
-      rpcs.Predictions(call.request, gone).then(
+      rpcs.Predictions(call.request, gone, notes).then(
         (response) => {
           if (gone.aborted) return;
           call.write(response);
           call.end();
+          record(undefined, response);
         },
-        (error: unknown) => call.emit('error', status(error)),
+        (error: unknown) => {
+          const kiln = toKilnError(error);
+          call.emit('error', status(kiln));
+          record(kiln);
+        },
       );
     };
     inference = await start(
       config.tsGrpcInferenceAddress,
-      service(INFERENCE_SERVICE),
+      definition,
       { Ping: unary('Ping', rpcs.Ping), Predictions: unary('Predictions', rpcs.Predictions), StreamPredictions: streamPredictions },
       'inference',
       token,
@@ -132,11 +161,14 @@ export function inferenceRpcs(deps: GrpcServiceDeps) {
       const problems = healthProblems(inference);
       return { health: JSON.stringify(problems.length > 0 ? { status: 'Unhealthy', problems } : { status: 'Healthy' }) };
     },
-    Predictions: async (request: PredictionsRequestMessage, gone: ClientGone) => {
+    Predictions: async (request: PredictionsRequestMessage, gone: ClientGone, notes: CallNotes) => {
       if (inference.closing()) throw serverError('KILN_ERR_SHUTTING_DOWN', 'the server is shutting down and takes no new requests');
       const model = inference.registry.resolve(required(request.model_name, 'model_name'), request.model_version || undefined);
+      notes.version = model;
+      notes.trace = {};
       const wire = toWireRequest(request);
-      const result = await model.submit(wire, gone);
+      notes.requestId = wire.id;
+      const result = await model.submit(wire, gone, notes.trace);
       inference.onResult?.(model, result, wire.id);
       if (!result.ok) {
         reported.add(result.error);

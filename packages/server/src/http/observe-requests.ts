@@ -35,6 +35,8 @@ export interface AccessRecord {
   model: string | undefined;
   version: string | undefined;
   status: number;
+  /** The gRPC status code, for a gRPC call (whose `status` is the HTTP status of the same outcome). */
+  grpcStatus?: number | undefined;
   errorCode: string | undefined;
   bytesIn: number;
   bytesOut: number;

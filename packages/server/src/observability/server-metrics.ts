@@ -32,7 +32,8 @@ export interface VersionView {
 
 /** How an inference route's request ended, for kiln_requests_total and TorchServe's RequestsNXX. */
 export interface Answered {
-  api: 'torchserve' | 'v2' | 'v1';
+  /** The HTTP routes' APIs, and the gRPC APIs' (whose `status` is the HTTP status of the same outcome). */
+  api: 'torchserve' | 'v2' | 'v1' | 'v2-grpc' | 'torchserve-grpc';
   status: number;
   errorCode: string;
   /** The version whose queue the request reached, or that the path named; undefined for neither. */
