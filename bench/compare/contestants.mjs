@@ -148,6 +148,8 @@ export async function startServer(kilnRoot, dir, contestant, model, setup) {
     child = start(
       process.execPath,
       [
+        // KILN_BENCH_NODE_ARGS: node's own flags for the Kiln server (--cpu-prof --cpu-prof-dir=...).
+        ...(process.env.KILN_BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? []),
         join(kilnRoot, 'packages/cli/bin/kiln.js'),
         'serve',
         '--models',

@@ -5,20 +5,26 @@
 //   npm run build && node bench/compare/grpc.mjs
 //
 // Environment: KILN_GRPC_MODELS [cls,mnv2], KILN_GRPC_WINDOWS [6], KILN_GRPC_SETUPS [1:0:2x1,8:2:1x2]
-// (batchSize:maxBatchDelay:procs×threads), KILN_GRPC_REPORT (also write the table to this file).
+// (batchSize:maxBatchDelay:procs×threads), KILN_GRPC_CLIENT [http2] (or grpc-js: see load.mjs),
+// KILN_GRPC_REPORT (also write the table to this file).
+//
+// Both clients run on this machine's cores beside the server, so each one's own CPU per answer is
+// reported too, and the transport floor (transport-floor.mjs): the c=1 p50 of a bare grpc-js server
+// against a bare node:http one for the same request bytes, with no model and no Kiln.
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadServer, prepare, startServer, stopServer } from './contestants.mjs';
 import { clsModel, writeConvNet } from './models.mjs';
-import { runLoad } from './procs.mjs';
+import { runLoad, start, waitForLine } from './procs.mjs';
 import { median } from './report.mjs';
 
 const env = process.env;
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const proto = join(root, 'packages/server/proto/grpc_service.proto');
 const windows = Number(env.KILN_GRPC_WINDOWS ?? 6);
+const client = env.KILN_GRPC_CLIENT ?? 'http2';
 const setups = (env.KILN_GRPC_SETUPS ?? '1:0:2x1,8:2:1x2').split(',').map((s) => {
   const [batchSize, maxBatchDelay, split] = s.split(':');
   const [procs, threads] = split.split('x').map(Number);
@@ -61,14 +67,14 @@ try {
           url: `grpc://${address}`,
           bodyFile: model.bodies.naive.file, // the raw float32 input: what raw_input_contents carries
           headers: {},
-          grpc: { proto, model: model.key, input: model.inputName, shape: [1, ...model.dims] },
+          grpc: { proto, model: model.key, input: model.inputName, shape: [1, ...model.dims], client },
           ...options,
         });
-      const ratios = { rps: [], p50: [], cpu: [] };
+      const ratios = { rps: [], p50: [], cpu: [], client: [] };
       try {
         for (let w = 0; w < windows; w++) {
-          const http = { rps: 0, p50: 0, cpuMs: 0 };
-          const rpc = { rps: 0, p50: 0, cpuMs: 0 };
+          const http = { rps: 0, p50: 0, cpuMs: 0, clientMs: 0 };
+          const rpc = { rps: 0, p50: 0, cpuMs: 0, clientMs: 0 };
           const order = w % 2 === 0 ? ['http', 'grpc'] : ['grpc', 'http'];
           for (const which of order) {
             const load = (o) => (which === 'http' ? loadServer(server, o) : grpc(o));
@@ -83,35 +89,47 @@ try {
               if (Object.keys(r.errors).length > 0) throw new Error(`${which}: errors ${JSON.stringify(r.errors)}`);
             out.rps = busy.rps;
             out.p50 = lone.p50;
+            out.clientMs = busy.clientCpuMsPerAnswer;
           }
           ratios.rps.push(rpc.rps / http.rps);
           ratios.p50.push(rpc.p50 / http.p50);
           ratios.cpu.push(rpc.cpuMs / http.cpuMs);
+          ratios.client.push(rpc.clientMs / http.clientMs);
           process.stderr.write(
-            `${key} ${JSON.stringify(setup)} window ${w + 1}: c=32 gRPC ${rpc.rps.toFixed(0)} / HTTP ${http.rps.toFixed(0)} req/s, c=1 p50 gRPC ${rpc.p50.toFixed(2)} / HTTP ${http.p50.toFixed(2)} ms, server CPU per answer gRPC ${rpc.cpuMs.toFixed(2)} / HTTP ${http.cpuMs.toFixed(2)} ms\n`,
+            `${key} ${JSON.stringify(setup)} window ${w + 1}: c=32 gRPC ${rpc.rps.toFixed(0)} / HTTP ${http.rps.toFixed(0)} req/s, c=1 p50 gRPC ${rpc.p50.toFixed(2)} / HTTP ${http.p50.toFixed(2)} ms, server CPU per answer gRPC ${rpc.cpuMs.toFixed(2)} / HTTP ${http.cpuMs.toFixed(2)} ms, client CPU per answer gRPC ${rpc.clientMs.toFixed(2)} / HTTP ${http.clientMs.toFixed(2)} ms\n`,
           );
         }
       } finally {
         await stopServer(server);
       }
-      rows.push({ key, setup, ratios });
+      rows.push({ key, setup, ratios, floor: await transportFloor(model) });
     }
   }
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }
 
+/** The transport floor for this model's request bytes, in its own process (transport-floor.mjs). */
+async function transportFloor(model) {
+  const child = start(process.execPath, [
+    join(root, 'bench/compare/transport-floor.mjs'),
+    String(readFileSync(model.bodies.naive.file).length),
+  ]);
+  return JSON.parse(await waitForLine(child, /^\{/));
+}
+
 const range = (xs) => `${Math.min(...xs).toFixed(2)}–${Math.max(...xs).toFixed(2)}`;
+const cell = (xs) => `${median(xs).toFixed(3)} (${range(xs)})`;
 const table = [
   `${windows} alternating windows per row (c=32 for 2 s, then c=1 for 1 s, each after 0.5 s of warm-up), one Kiln server (threads) per row answering both.`,
-  'gRPC: ModelInfer with raw_input_contents (grpc-js client, one channel). HTTP: POST /v2/models/{m}/infer with the binary extension (node:http, keep-alive).',
-  'Above 1: gRPC serves more (throughput), waits longer (latency) or costs the server more CPU per answer (at c=32; the load generators are left out).',
+  `gRPC: ModelInfer with raw_input_contents, encoded once (${client === 'grpc-js' ? "@grpc/grpc-js's Client" : "node:http2 writing gRPC's framing"}, one connection). HTTP: POST /v2/models/{m}/infer with the binary extension (node:http, keep-alive).`,
+  'Above 1: gRPC serves more (throughput), waits longer (latency) or costs more CPU per answer (at c=32), the server or the load generator. Transport floor: c=1 p50 of a bare grpc-js unary call against a bare node:http POST of the same request bytes, no model, no Kiln (transport-floor.mjs).',
   '',
-  '| model | batchSize, delay | procs × threads | c=32 req/s gRPC/HTTP (median, range) | c=1 p50 gRPC/HTTP (median, range) | server CPU per answer gRPC/HTTP |',
-  '|---|---|---|---|---|---|',
+  '| model | batchSize, delay | procs × threads | c=32 req/s gRPC/HTTP (median, range) | c=1 p50 gRPC/HTTP (median, range) | server CPU per answer gRPC/HTTP | client CPU per answer gRPC/HTTP | transport floor c=1 p50 gRPC/HTTP |',
+  '|---|---|---|---|---|---|---|---|',
   ...rows.map(
-    ({ key, setup, ratios }) =>
-      `| ${key} | ${setup.batchSize}, ${setup.maxBatchDelay} ms | ${setup.procs}×${setup.threads} | ${median(ratios.rps).toFixed(3)} (${range(ratios.rps)}) | ${median(ratios.p50).toFixed(3)} (${range(ratios.p50)}) | ${median(ratios.cpu).toFixed(3)} (${range(ratios.cpu)}) |`,
+    ({ key, setup, ratios, floor }) =>
+      `| ${key} | ${setup.batchSize}, ${setup.maxBatchDelay} ms | ${setup.procs}×${setup.threads} | ${cell(ratios.rps)} | ${cell(ratios.p50)} | ${cell(ratios.cpu)} | ${cell(ratios.client)} | ${(floor.grpcP50 / floor.httpP50).toFixed(2)} (${floor.grpcP50.toFixed(2)} / ${floor.httpP50.toFixed(2)} ms, ${(floor.requestBytes / 1024).toFixed(0)} KiB) |`,
   ),
 ].join('\n');
 console.log(table);

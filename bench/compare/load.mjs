@@ -6,8 +6,8 @@
 //
 // Options: url, bodyFile, headers, concurrency, and a stop condition: durationS (a fixed window
 // after warmupS seconds whose answers are not counted) or requests (a fixed count, for the memory
-// test). With `grpc` ({ proto, model, input, shape }), url is `grpc://127.0.0.1:port` and each
-// request is a KServe v2 ModelInfer with bodyFile's bytes as raw_input_contents. Only 127.0.0.1
+// test). With `grpc` ({ proto, model, input, shape, client }), url is `grpc://127.0.0.1:port` and
+// each request is a KServe v2 ModelInfer with bodyFile's bytes as raw_input_contents. Only 127.0.0.1
 // is accepted: this tool never loads anything else.
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
@@ -40,20 +40,74 @@ setTimeout(() => finish('deadline'), budgetS * 1000).unref();
 
 const grpcSend = options.grpc ? await grpcSender(options.grpc) : undefined;
 
-/** A unary ModelInfer per call, on one channel (HTTP/2 multiplexes the concurrent calls). */
-async function grpcSender({ proto, model, input, shape }) {
-  const grpc = await import('@grpc/grpc-js');
+/**
+ * A unary ModelInfer per call, on one HTTP/2 connection (the concurrent calls multiplexed on it).
+ * The request is encoded once and the answers are not decoded (the first one is, and checked), as
+ * the HTTP client sends one body and reads the answer's bytes: the generator's own protobuf cost
+ * stays out of a comparison of servers. The client is `http2` (default): node:http2 writing gRPC's
+ * framing itself (a 5-byte prefix, `grpc-status` in the trailers), a lean client as grpcio's C core
+ * is; or `grpc-js`, @grpc/grpc-js's Client, which costs about 1 ms of CPU per call of 100 KB here.
+ */
+async function grpcSender({ proto, model, input, shape, client = 'http2' }) {
   const loader = await import('@grpc/proto-loader');
   const definition = loader.loadSync(proto, { keepCase: true, longs: String, enums: String, defaults: false, oneofs: true });
-  const { inference } = /** @type {any} */ (grpc.loadPackageDefinition(definition));
-  const client = new inference.GRPCInferenceService(`${url.hostname}:${url.port}`, grpc.credentials.createInsecure(), {
-    'grpc.max_receive_message_length': 64 << 20,
-    'grpc.max_send_message_length': 64 << 20,
+  const method = /** @type {import('@grpc/grpc-js').MethodDefinition<object, object>} */ (
+    /** @type {any} */ (definition['inference.GRPCInferenceService']).ModelInfer
+  );
+  const encoded = method.requestSerialize({
+    model_name: model,
+    inputs: [{ name: input, datatype: 'FP32', shape }],
+    raw_input_contents: [body],
   });
-  const message = { model_name: model, inputs: [{ name: input, datatype: 'FP32', shape }], raw_input_contents: [body] };
+  let checked = false;
+  /** @param {Buffer} answer @returns {number | string} */
+  const check = (answer) => {
+    if (checked) return 200;
+    const decoded = /** @type {{ raw_output_contents?: Buffer[] }} */ (method.responseDeserialize(answer));
+    if (!decoded.raw_output_contents?.[0]?.length) return 'grpc-no-raw-output';
+    checked = true;
+    return 200;
+  };
+  if (client === 'grpc-js') {
+    const grpc = await import('@grpc/grpc-js');
+    const channel = new grpc.Client(`${url.hostname}:${url.port}`, grpc.credentials.createInsecure(), {
+      'grpc.max_receive_message_length': 64 << 20,
+      'grpc.max_send_message_length': 64 << 20,
+    });
+    /** @param {Buffer} bytes */
+    const same = (bytes) => bytes;
+    return () =>
+      new Promise((resolve) => {
+        channel.makeUnaryRequest(method.path, same, same, encoded, { deadline: Date.now() + timeoutMs }, (error, answer) =>
+          resolve(error ? `grpc-${error.code}` : check(/** @type {Buffer} */ (answer))),
+        );
+      });
+  }
+  const http2 = await import('node:http2');
+  const session = http2.connect(`http://${url.hostname}:${url.port}`);
+  session.on('error', () => {});
+  // gRPC's message framing: not compressed (0), then the length, big-endian; built once.
+  const framed = Buffer.alloc(5 + encoded.length);
+  framed.writeUInt32BE(encoded.length, 1);
+  encoded.copy(framed, 5);
+  const headers = { ':method': 'POST', ':path': method.path, 'content-type': 'application/grpc', te: 'trailers' };
   return () =>
     new Promise((resolve) => {
-      client.ModelInfer(message, { deadline: Date.now() + timeoutMs }, (error) => resolve(error ? `grpc-${error.code}` : 200));
+      const stream = session.request(headers, { endStream: false });
+      const chunks = [];
+      let status;
+      stream.setTimeout(timeoutMs, () => stream.close(http2.constants.NGHTTP2_CANCEL));
+      stream.on('response', (h) => (status = h['grpc-status'])); // a trailers-only answer (an error) has it here
+      stream.on('trailers', (h) => (status = h['grpc-status']));
+      stream.on('data', (chunk) => chunks.push(chunk));
+      stream.on('error', () => resolve('grpc-stream-error'));
+      stream.on('close', () => {
+        if (status === undefined) return resolve('grpc-no-status');
+        if (status !== '0') return resolve(`grpc-${status}`);
+        if (checked) return resolve(200);
+        resolve(check(Buffer.concat(chunks).subarray(5)));
+      });
+      stream.end(framed);
     });
 }
 
@@ -81,12 +135,18 @@ let finished = false;
 let windowStart = performance.now();
 let windowEnd = 0;
 
+// This generator's own CPU time over the window: what a client pays per answer.
+let cpuStart = process.cpuUsage();
+let cpuWindow;
+
 function startMeasuring() {
   phase = 'measure';
   windowStart = performance.now();
+  cpuStart = process.cpuUsage();
   if (options.durationS)
     setTimeout(() => {
       windowEnd = performance.now();
+      cpuWindow = process.cpuUsage(cpuStart);
       phase = 'done';
     }, options.durationS * 1000);
 }
@@ -133,7 +193,13 @@ function finish(why) {
     p90: pct(90),
     p99: pct(99),
     max: sorted.at(-1) ?? null,
+    clientCpuMsPerAnswer: cpuPerAnswer(cpuWindow ?? process.cpuUsage(cpuStart), sorted.length),
     ...(why ? { aborted: why } : {}),
   };
   process.stdout.write(`${JSON.stringify(result)}\n`, () => process.exit(0));
+}
+
+/** CPU milliseconds (user + system) per answer counted, or null for none. */
+function cpuPerAnswer({ user, system }, answers) {
+  return answers > 0 ? (user + system) / 1000 / answers : null;
 }

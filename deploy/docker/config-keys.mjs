@@ -12,7 +12,11 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 
-/** The TorchServe keys whose Kiln option the entrypoint may set (server-config.md's table). */
+/**
+ * The TorchServe keys whose Kiln option the entrypoint may set (server-config.md's table, which the server's
+ * torchserve-properties.ts renders; docker-image.test.ts keeps the two in step). TorchServe's gRPC address is
+ * two keys, a host and a port: either one sets the Kiln option, the other's default filling in.
+ */
 const FROM_PROPERTIES = {
   inference_address: 'inferenceAddress',
   management_address: 'managementAddress',
@@ -20,6 +24,10 @@ const FROM_PROPERTIES = {
   model_store: 'modelStore',
   load_models: 'models',
   model_snapshot: 'models',
+  grpc_inference_address: 'tsGrpcInferenceAddress',
+  grpc_inference_port: 'tsGrpcInferenceAddress',
+  grpc_management_address: 'tsGrpcManagementAddress',
+  grpc_management_port: 'tsGrpcManagementAddress',
 };
 
 /** The keys of a Java properties file, as java.util.Properties reads it (java-properties.ts in the server). */

@@ -23,6 +23,12 @@
 #   gRPC          KServe v2 gRPC on 0.0.0.0:8085 unless KILN_GRPC_ADDRESS or the config file sets it. When
 #                 the config file sets the inference address (KServe's config.properties puts REST on
 #                 8085), gRPC is off unless KILN_GRPC_ADDRESS asks for it.
+#   TS gRPC       TorchServe's gRPC APIs: inference on 0.0.0.0:7070, management on 0.0.0.0:7071, each
+#                 unless its variable (KILN_TS_GRPC_INFERENCE_ADDRESS, KILN_TS_GRPC_MANAGEMENT_ADDRESS) or
+#                 the config file sets it (config.properties: grpc_inference_address or grpc_inference_port,
+#                 and the grpc_management_* pair). When the config file sets the inference address, both
+#                 stay where the file or the server's defaults put them (127.0.0.1:7070 and :7071), as in
+#                 TorchServe: under KServe, its wrapper calls them from inside the pod.
 #   Models        Unless the flags, the variables or the config file name models or a model store:
 #                 KILN_MODEL_STORE=$KILN_MODELS_DIR and KILN_MODELS=all, every archive in the folder.
 #   Token         Unless KILN_TOKEN, KILN_TOKEN_FILE, --token-file or the config file's tokenFile gives
@@ -115,6 +121,14 @@ if [ -z "${KILN_GRPC_ADDRESS:-}" ] && ! file_sets grpcAddress; then
     export KILN_GRPC_ADDRESS=off
   else
     export KILN_GRPC_ADDRESS=0.0.0.0:8085
+  fi
+fi
+if ! file_sets inferenceAddress; then
+  if [ -z "${KILN_TS_GRPC_INFERENCE_ADDRESS:-}" ] && ! file_sets tsGrpcInferenceAddress; then
+    export KILN_TS_GRPC_INFERENCE_ADDRESS=0.0.0.0:7070
+  fi
+  if [ -z "${KILN_TS_GRPC_MANAGEMENT_ADDRESS:-}" ] && ! file_sets tsGrpcManagementAddress; then
+    export KILN_TS_GRPC_MANAGEMENT_ADDRESS=0.0.0.0:7071
   fi
 fi
 

@@ -1,6 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { renderTorchServeKeysTable } from '@kiln/server';
 import { describe, expect, onTestFinished, test } from 'vitest';
 import { REPO_ROOT } from '../support/kiln.js';
 import { linearExpected } from '../support/onnx-models.js';
@@ -70,7 +71,7 @@ describe('the Dockerfile', () => {
     const check = finalOps('HEALTHCHECK');
     expect(check).toHaveLength(1);
     expect(check[0]).toMatch(/CMD \["node", "\/opt\/kiln\/deploy\/docker\/healthcheck\.mjs"\]$/);
-    expect(finalOps('EXPOSE')).toEqual(['8080 8081 8082 8085']);
+    expect(finalOps('EXPOSE')).toEqual(['8080 8081 8082 8085 7070 7071']);
     expect(finalOps('VOLUME')).toEqual(['/mnt/models']);
     const env = finalOps('ENV').join(' ').split(/\s+/);
     expect(env).toContain('KILN_STATE_DIR=/var/lib/kiln');
@@ -127,6 +128,8 @@ describe('entrypoint.sh decides', () => {
       KILN_MANAGEMENT_ADDRESS: 'http://0.0.0.0:8081',
       KILN_METRICS_ADDRESS: 'http://0.0.0.0:8082',
       KILN_GRPC_ADDRESS: '0.0.0.0:8085',
+      KILN_TS_GRPC_INFERENCE_ADDRESS: '0.0.0.0:7070',
+      KILN_TS_GRPC_MANAGEMENT_ADDRESS: '0.0.0.0:7071',
       KILN_MODEL_STORE: dir.models,
       KILN_MODELS: 'all',
       KILN_TOKEN_FILE: tokenFile,
@@ -156,14 +159,37 @@ describe('entrypoint.sh decides', () => {
     const run = invocation([], dir.env);
     expect(run.env.TS_CONFIG_FILE).toBe(join(dir.models, 'config/config.properties'));
     // inference_address, management_address (dropped by Kiln: it is inference_address's port) and
-    // metrics_address are the file's to decide, and so are model_store and model_snapshot.
-    for (const name of ['KILN_INFERENCE_ADDRESS', 'KILN_MANAGEMENT_ADDRESS', 'KILN_METRICS_ADDRESS', 'KILN_MODELS', 'KILN_MODEL_STORE']) {
+    // metrics_address are the file's to decide, and so are model_store and model_snapshot, and
+    // TorchServe's gRPC addresses (grpc_inference_port, grpc_management_port: on 127.0.0.1, where
+    // KServe's wrapper calls them).
+    const fileKeys = spawnSync(process.execPath, [join(DOCKER, 'config-keys.mjs'), run.env.TS_CONFIG_FILE!, 'properties'], {
+      encoding: 'utf8',
+    });
+    expect(fileKeys.stdout.trim().split(' ')).toEqual(
+      expect.arrayContaining(['inferenceAddress', 'tsGrpcInferenceAddress', 'tsGrpcManagementAddress']),
+    );
+    for (const name of [
+      'KILN_INFERENCE_ADDRESS',
+      'KILN_MANAGEMENT_ADDRESS',
+      'KILN_METRICS_ADDRESS',
+      'KILN_TS_GRPC_INFERENCE_ADDRESS',
+      'KILN_TS_GRPC_MANAGEMENT_ADDRESS',
+      'KILN_MODELS',
+      'KILN_MODEL_STORE',
+    ]) {
       expect(run.env[name], name).toBeUndefined();
     }
     expect(run.env.KILN_TOKEN_FILE).toBe(join(dir.state, 'token'));
     // The file's REST address is KServe's 8085, gRPC's default port: gRPC is off unless asked for.
     expect(run.env.KILN_GRPC_ADDRESS).toBe('off');
     expect(run.stderr).toContain("KServe's layout");
+
+    // Without the gRPC keys, TorchServe's gRPC APIs stay on the server's 127.0.0.1 defaults all the same.
+    writeFileSync(join(dir.models, 'config/config.properties'), KSERVE_PROPERTIES.replace(/^grpc_.*\n/gm, ''));
+    const withoutGrpcKeys = invocation([], dir.env);
+    expect(withoutGrpcKeys.env.TS_CONFIG_FILE).toBe(join(dir.models, 'config/config.properties'));
+    expect(withoutGrpcKeys.env.KILN_TS_GRPC_INFERENCE_ADDRESS).toBeUndefined();
+    expect(withoutGrpcKeys.env.KILN_TS_GRPC_MANAGEMENT_ADDRESS).toBeUndefined();
   });
 
   test('a config file fills only what it leaves out; a variable, a flag or a secret file is kept', () => {
@@ -175,6 +201,24 @@ describe('entrypoint.sh decides', () => {
     expect(withYaml.env.KILN_MODELS).toBe('all');
     expect(withYaml.env.KILN_TOKEN_FILE).toBeUndefined();
     expect(existsSync(join(dir.state, 'token'))).toBe(false);
+    // The file moved the inference API: TorchServe's gRPC APIs stay where the file (or the server) puts them.
+    expect(withYaml.env.KILN_TS_GRPC_INFERENCE_ADDRESS).toBeUndefined();
+    expect(withYaml.env.KILN_TS_GRPC_MANAGEMENT_ADDRESS).toBeUndefined();
+
+    // Each of TorchServe's gRPC addresses yields to the file (either key of its pair) or its variable alone.
+    const grpcDir = layout();
+    writeFileSync(join(grpcDir.root, 'grpc.yaml'), 'tsGrpcInferenceAddress: 127.0.0.1:7070\n');
+    const grpcYaml = invocation(['--config', join(grpcDir.root, 'grpc.yaml')], grpcDir.env);
+    expect(grpcYaml.env.KILN_TS_GRPC_INFERENCE_ADDRESS).toBeUndefined();
+    expect(grpcYaml.env.KILN_TS_GRPC_MANAGEMENT_ADDRESS).toBe('0.0.0.0:7071');
+    expect(grpcYaml.env.KILN_INFERENCE_ADDRESS).toBe('http://0.0.0.0:8080');
+    writeFileSync(join(grpcDir.root, 'grpc.properties'), 'grpc_management_address=127.0.0.1\n');
+    const grpcProperties = invocation(['--ts-config', join(grpcDir.root, 'grpc.properties')], grpcDir.env);
+    expect(grpcProperties.env.KILN_TS_GRPC_INFERENCE_ADDRESS).toBe('0.0.0.0:7070');
+    expect(grpcProperties.env.KILN_TS_GRPC_MANAGEMENT_ADDRESS).toBeUndefined();
+    const grpcVariable = invocation([], { ...grpcDir.env, KILN_TS_GRPC_INFERENCE_ADDRESS: 'off' });
+    expect(grpcVariable.env.KILN_TS_GRPC_INFERENCE_ADDRESS).toBe('off');
+    expect(grpcVariable.env.KILN_TS_GRPC_MANAGEMENT_ADDRESS).toBe('0.0.0.0:7071');
 
     const given = invocation(['--models=a.mar', '--token-file', '/t'], {
       ...dir.env,
@@ -195,6 +239,23 @@ describe('entrypoint.sh decides', () => {
     expect(none.env.KILN_TOKEN_FILE).toBeUndefined();
     expect(none.stderr).toContain('no token: KILN_GENERATE_TOKEN=false');
     expect(existsSync(join(dir.state, 'token'))).toBe(false);
+  });
+
+  test("config-keys.mjs reports each config.properties key whose option the entrypoint fills in, as the server's table maps it", () => {
+    const consulted = new Set([...readFileSync(ENTRYPOINT, 'utf8').matchAll(/file_sets (\w+)/g)].map((m) => m[1]!));
+    // Each row of the server's table: the TorchServe key, and the Kiln option it becomes (the first `name`).
+    const rows = [...renderTorchServeKeysTable().matchAll(/^\| `(\w+)` \| `(\w+)`/gm)].map((m) => [m[1]!, m[2]!] as const);
+    const filled = rows.filter(([, option]) => consulted.has(option));
+    expect(filled.map(([key]) => key)).toEqual(
+      expect.arrayContaining(['inference_address', 'load_models', 'grpc_inference_port', 'grpc_management_address']),
+    );
+    const dir = layout();
+    for (const [key, option] of filled) {
+      const file = join(dir.root, `${key}.properties`);
+      writeFileSync(file, `${key}=1\n`);
+      const keys = spawnSync(process.execPath, [join(DOCKER, 'config-keys.mjs'), file, 'properties'], { encoding: 'utf8' });
+      expect(keys.stdout, key).toBe(`${option}\n`);
+    }
   });
 
   test('other kiln commands and other programs run as they are', () => {
@@ -252,10 +313,9 @@ describe('entrypoint.sh serves', () => {
     mkdirSync(join(dir.models, 'config'));
     mkdirSync(store);
     copyFileSync(linearArchive(dir.root, 'linear', 'batchSize: 1\n'), join(store, 'linear.mar'));
-    const properties = KSERVE_PROPERTIES.replace(/http:\/\/0\.0\.0\.0:\d+/g, 'http://127.0.0.1:0').replace(
-      '/mnt/models/model-store',
-      store,
-    );
+    const properties = KSERVE_PROPERTIES.replace(/http:\/\/0\.0\.0\.0:\d+/g, 'http://127.0.0.1:0')
+      .replace(/^(grpc_\w+_port)=\d+$/gm, '$1=0')
+      .replace('/mnt/models/model-store', store);
     writeFileSync(join(dir.models, 'config/config.properties'), properties);
     const secret = join(dir.root, 'kiln-token');
     writeFileSync(secret, 'a-token-from-a-kubernetes-secret\n');
@@ -265,6 +325,9 @@ describe('entrypoint.sh serves', () => {
     expect(kiln.output()).toContain("KServe's layout");
     expect(kiln.output()).toMatch(new RegExp(`auth: the token from the file ${escape(secret)} \\(KILN_TOKEN_FILE\\)`));
     expect(kiln.output()).toContain('install_py_dep_per_model is not used');
+    // TorchServe's gRPC APIs where the file puts them, on loopback, not 0.0.0.0.
+    expect(kiln.output()).toMatch(/torchserve grpc inference API listening on 127\.0\.0\.1:\d+/);
+    expect(kiln.output()).toMatch(/torchserve grpc management API listening on 127\.0\.0\.1:\d+/);
     expect(existsSync(join(dir.state, 'token'))).toBe(false);
 
     const row = [2, 0, -1, 0.25];

@@ -81,6 +81,8 @@ export const ZERO_ADDRESSES = {
   KILN_MANAGEMENT_ADDRESS: 'http://127.0.0.1:0',
   KILN_METRICS_ADDRESS: 'http://127.0.0.1:0',
   KILN_GRPC_ADDRESS: '127.0.0.1:0',
+  KILN_TS_GRPC_INFERENCE_ADDRESS: '127.0.0.1:0',
+  KILN_TS_GRPC_MANAGEMENT_ADDRESS: '127.0.0.1:0',
 };
 
 export const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');

@@ -5,7 +5,7 @@ import { ScaledObject, type IScaledObject } from '@kubernetes-models/keda/keda.s
 import { ServiceMonitor } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/ServiceMonitor';
 import { MODEL_CONFIG_DEFAULTS } from '@kiln/handler-sdk';
 import { resolveServerConfig } from '@kiln/server';
-import { Deployment, type IDeployment } from 'kubernetes-models/apps/v1/Deployment';
+import { Deployment } from 'kubernetes-models/apps/v1/Deployment';
 import { HorizontalPodAutoscaler, type IHorizontalPodAutoscaler } from 'kubernetes-models/autoscaling/v2/HorizontalPodAutoscaler';
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1/PodDisruptionBudget';
 import { ConfigMap, type IConfigMap } from 'kubernetes-models/v1/ConfigMap';
@@ -15,7 +15,7 @@ import { Service } from 'kubernetes-models/v1/Service';
 import { describe, expect, test } from 'vitest';
 import { parse } from 'yaml';
 import { renderChart, type RenderOptions } from '../support/helm-render.js';
-import { KNOWN_VARIABLES, ROOT, readManifests, typeCheck, validateSchema, type Manifest } from './schemas.js';
+import { KNOWN_VARIABLES, ROOT, all, kilnContainer, one, readManifests, typeCheck, validateSchema, type Manifest } from './schemas.js';
 
 // deploy/kubernetes and the Helm chart in deploy/helm/kiln: valid Kubernetes objects, offline, and right about
 // Kiln: its probes, ports, config, token, shutdown arithmetic and the metric the autoscalers read.
@@ -47,25 +47,6 @@ const renders: [string, Manifest[]][] = [
   ['the chart with its defaults', chart()],
   ...Object.entries(VALUE_SETS).map(([name, values]): [string, Manifest[]] => [`the chart with ${name}`, chart({ values })]),
 ];
-
-/** The objects of one kind. */
-function all<T>(manifests: Manifest[], is: (v: unknown) => v is T): T[] {
-  const found: T[] = [];
-  for (const { object } of manifests) if (is(object)) found.push(object);
-  return found;
-}
-
-function one<T>(manifests: Manifest[], is: (v: unknown) => v is T): T {
-  const found = all(manifests, is);
-  expect(found).toHaveLength(1);
-  return found[0]!;
-}
-
-function kilnContainer(deployment: IDeployment): IContainer {
-  const containers = deployment.spec?.template.spec?.containers ?? [];
-  expect(containers.map((c) => c.name)).toEqual(['kiln']);
-  return containers[0]!;
-}
 
 /** An object's metadata, before it is known to be any kind in particular. */
 function metadataOf(object: Record<string, unknown>): { name?: unknown; labels?: unknown } {
@@ -99,6 +80,9 @@ describe.each(renders)('%s', (_, manifests) => {
       { name: 'inference', containerPort: 8080, protocol: 'TCP' },
       { name: 'management', containerPort: 8081, protocol: 'TCP' },
       { name: 'metrics', containerPort: 8082, protocol: 'TCP' },
+      { name: 'grpc', containerPort: 8085, protocol: 'TCP' },
+      { name: 'ts-grpc', containerPort: 7070, protocol: 'TCP' },
+      { name: 'ts-grpc-mgmt', containerPort: 7071, protocol: 'TCP' },
     ]);
     expect(container.startupProbe?.httpGet).toEqual({ path: '/v2/health/ready', port: 'inference' });
     expect(container.readinessProbe?.httpGet).toEqual({ path: '/v2/health/ready', port: 'inference' });
@@ -196,6 +180,9 @@ describe.each(renders)('%s', (_, manifests) => {
       ['inference', 8080, 'inference'],
       ['management', 8081, 'management'],
       ['metrics', 8082, 'metrics'],
+      ['grpc', 8085, 'grpc'],
+      ['ts-grpc', 7070, 'ts-grpc'],
+      ['ts-grpc-mgmt', 7071, 'ts-grpc-mgmt'],
     ]);
     for (const port of service.spec!.ports!) expect(ports).toContain(port.targetPort);
     for (const pdb of all(manifests, PodDisruptionBudget.is)) {

@@ -2,16 +2,18 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { ScaledObject } from '@kubernetes-models/keda/keda.sh/v1alpha1/ScaledObject';
 import { ServiceMonitor } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/ServiceMonitor';
-import { Deployment } from 'kubernetes-models/apps/v1/Deployment';
+import { Deployment, type IDeployment } from 'kubernetes-models/apps/v1/Deployment';
 import { HorizontalPodAutoscaler } from 'kubernetes-models/autoscaling/v2/HorizontalPodAutoscaler';
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1/PodDisruptionBudget';
 import { ConfigMap } from 'kubernetes-models/v1/ConfigMap';
+import type { IContainer } from 'kubernetes-models/v1/Container';
 import { PersistentVolumeClaim } from 'kubernetes-models/v1/PersistentVolumeClaim';
 import { Pod } from 'kubernetes-models/v1/Pod';
 import { Secret } from 'kubernetes-models/v1/Secret';
 import { Service } from 'kubernetes-models/v1/Service';
 import { SERVER_OPTIONS } from '@kiln/server';
 import ts from 'typescript';
+import { expect } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 
 /**
@@ -148,4 +150,23 @@ export function typeCheck(entries: { label: string; value: unknown; type?: { mod
     const label = labels.findLast((l) => l.line <= line)?.label ?? '?';
     return `${label}: ${ts.flattenDiagnosticMessageText(d.messageText, ' ')}`;
   });
+}
+
+/** The objects of one kind. */
+export function all<T>(manifests: Manifest[], is: (v: unknown) => v is T): T[] {
+  const found: T[] = [];
+  for (const { object } of manifests) if (is(object)) found.push(object);
+  return found;
+}
+
+export function one<T>(manifests: Manifest[], is: (v: unknown) => v is T): T {
+  const found = all(manifests, is);
+  expect(found).toHaveLength(1);
+  return found[0]!;
+}
+
+export function kilnContainer(deployment: IDeployment): IContainer {
+  const containers = deployment.spec?.template.spec?.containers ?? [];
+  expect(containers.map((c) => c.name)).toEqual(['kiln']);
+  return containers[0]!;
 }

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type * as Grpc from '@grpc/grpc-js';
 import type { KilnError } from '@kiln/handler-sdk/errors';
 import type { RequestTrace } from '../batching/batcher.js';
-import type { AccessRecord } from '../http/observe-requests.js';
+import type { AccessRecord } from '../observability/access-record.js';
 import type { ServerMetrics } from '../observability/server-metrics.js';
 import type { ModelVersion } from '../registry/model-version.js';
 import { GRPC_CODES, GRPC_STATUS_OF } from './grpc-status.js';

@@ -14,7 +14,8 @@ import { inferenceApi, type InferenceDeps } from './inference-api.js';
 import { managementApi } from './management-api.js';
 import type { ServerMetrics } from '../observability/server-metrics.js';
 import { metricsApi } from './metrics-api.js';
-import { observeRequests, type AccessRecord } from './observe-requests.js';
+import type { AccessRecord } from '../observability/access-record.js';
+import { observeRequests } from './observe-requests.js';
 import { statusApi } from './status-api.js';
 import { allowOrigins, HEALTH_ROUTES, isLoopback, requireToken } from './security.js';
 

@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { RequestTrace } from '../batching/batcher.js';
+import type { AccessRecord } from '../observability/access-record.js';
 import type { ServerMetrics } from '../observability/server-metrics.js';
 import type { ModelVersion } from '../registry/model-version.js';
 import type { ModelRegistry } from '../registry/registry.js';
@@ -24,25 +25,6 @@ declare module 'fastify' {
   interface FastifyRequest {
     kiln: RequestNotes | null;
   }
-}
-
-/** One line of the access log: no body and no header value ever goes in one. */
-export interface AccessRecord {
-  requestId: string;
-  remoteAddress: string;
-  method: string;
-  path: string;
-  model: string | undefined;
-  version: string | undefined;
-  status: number;
-  /** The gRPC status code, for a gRPC call (whose `status` is the HTTP status of the same outcome). */
-  grpcStatus?: number | undefined;
-  errorCode: string | undefined;
-  bytesIn: number;
-  bytesOut: number;
-  queueMs: number | undefined;
-  batchSize: number | undefined;
-  totalMs: number;
 }
 
 export interface ObserveOptions {

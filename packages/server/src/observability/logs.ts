@@ -3,7 +3,7 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import type { DestinationStream, Level, Logger } from 'pino';
 import type PinoPretty from 'pino-pretty';
-import type { AccessRecord } from '../http/observe-requests.js';
+import type { AccessRecord } from '../observability/access-record.js';
 
 export type LogFormat = 'json' | 'pretty';
 export type LogLevelName = 'debug' | 'info' | 'warn' | 'error';
