@@ -14,6 +14,8 @@ export default defineConfig({
     env: {
       KILN_LOG_FORMAT: 'pretty',
       KILN_SNAPSHOT: 'false',
+      // The provider probe (a child process loading ONNX Runtime) runs only where a test asks for it.
+      KILN_PROBE_PROVIDERS: 'false',
       KILN_GRPC_ADDRESS: '127.0.0.1:0',
       KILN_TS_GRPC_INFERENCE_ADDRESS: '127.0.0.1:0',
       KILN_TS_GRPC_MANAGEMENT_ADDRESS: '127.0.0.1:0',

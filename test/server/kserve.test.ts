@@ -94,6 +94,7 @@ describe('KServe v2', () => {
         output: [{ name: 'y', data_type: 'TYPE_FP32', dims: [3] }],
         dynamic_batching: { max_queue_delay_microseconds: 200_000 },
         instance_group: [{ name: 'mixed', kind: 'KIND_CPU', count: 1 }],
+        parameters: { execution_providers: { string_value: 'cpu' } },
       },
     });
     const echo = (await get('/v2/models/echo/versions/1/config')).json as {

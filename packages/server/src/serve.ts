@@ -12,6 +12,7 @@ import type { GrpcApi } from './grpc/grpc-api.js';
 import type { TorchServeGrpcApis } from './grpc/torchserve-grpc.js';
 import type { ServerMetrics } from './observability/server-metrics.js';
 import { residentBytes } from './pool/resident-memory.js';
+import { serverDevices } from './registry/devices.js';
 import type { LoadContext } from './registry/load-version.js';
 import type { ModelVersion } from './registry/model-version.js';
 import { ModelService } from './registry/model-service.js';
@@ -103,10 +104,12 @@ export async function startServer(config: ServerConfig, logging?: Logs | ServerL
     return metricsNow;
   });
   let closing = false;
+  const devices = serverDevices(config, log);
   const context: LoadContext = {
     workDir,
     server: config,
     metrics: metricsReady,
+    devices: devices.planner,
     logLevel: logs.level,
     events: (model) => ({
       // The model's log names the model already (as registered; the handler's `model` is the manifest's).
@@ -296,6 +299,16 @@ export async function startServer(config: ServerConfig, logging?: Logs | ServerL
     .then((models) => models.filter((m): m is ModelVersion => m !== undefined));
   // Folders of killed servers are cleaned once the models are up: never on the way to a first answer.
   void loaded.then(() => removeStaleWorkDirs(dirname(workDir), log));
+  // The providers this machine can run, logged once: also off the way to a first answer.
+  // (A child process of about 0.4 s of CPU: after the first answer, or a while after the models are up.)
+  if (config.probeProviders) {
+    const settled = new Promise((resolve) => setTimeout(resolve, OTHER_APIS_WAIT_MS).unref());
+    void loaded
+      .then(() => Promise.race([firstAnswer, settled]))
+      .then(() => {
+        if (!closing) void devices.probeAll();
+      });
+  }
 
   return {
     addresses,

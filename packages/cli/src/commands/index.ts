@@ -1,6 +1,7 @@
 import type { CommandSpec } from '../command-spec.js';
 import { archiveCommand } from './archive/spec.js';
 import { benchCommand } from './bench/spec.js';
+import { doctorCommand } from './doctor/spec.js';
 import { initCommand } from './init/spec.js';
 import { inspectCommand } from './inspect/spec.js';
 import { migrateCommand } from './migrate/spec.js';
@@ -16,4 +17,5 @@ export const COMMANDS: readonly CommandSpec[] = [
   serveCommand,
   benchCommand,
   migrateCommand,
+  doctorCommand,
 ];

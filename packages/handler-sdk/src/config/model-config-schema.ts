@@ -124,7 +124,8 @@ export const MODEL_CONFIG_KEYS = {
       type: '`cpu` or `gpu`',
       default: '`cpu`',
       unit: '—',
-      meaning: 'Where the model runs. It also sets the default `executionProviders`.',
+      meaning:
+        'Where the model runs. It also sets the defaults of `executionProviders`, `intraOpNumThreads` (1 on a GPU), `batchSize` (8 on a GPU) and `maxBatchDelay` (`auto` on a GPU).',
       torchServe: 'TorchServe also accepts other cases (`GPU`). Without the key it uses GPUs when it finds any.',
     },
   ),
@@ -134,7 +135,8 @@ export const MODEL_CONFIG_KEYS = {
       type: 'list of distinct integers ≥ 0',
       default: '`[]`',
       unit: 'GPU ids',
-      meaning: "The GPUs the model's workers use. Not checked against `deviceType`.",
+      meaning:
+        "The GPUs the model's workers use, round-robin. Empty: the server's GPUs (`numberOfGpu`), shared round-robin among all GPU models' workers. Not checked against `deviceType`.",
       torchServe: 'Same',
     },
   ),
@@ -145,7 +147,18 @@ export const MODEL_CONFIG_KEYS = {
       default: '`[cpu]`, or `[cuda, cpu]` when `deviceType` is `gpu`',
       unit: '—',
       meaning:
-        'ONNX Runtime execution providers, in order of preference. `cuda` and `tensorrt` need onnxruntime-node installed with CUDA (`ONNXRUNTIME_NODE_INSTALL=cuda12`). The bundled Linux binary includes `webgpu`.',
+        "ONNX Runtime execution providers, in order of preference. The server tries them in that order and runs on the first that loads on this machine; describe, the v2 config, the status page and the metrics show that one. `cuda` and `tensorrt` need onnxruntime-node's CUDA provider (`npm run install:gpu`); the bundled Linux binary includes `webgpu`, which needs a Vulkan driver. See [gpu.md](../guides/gpu.md).",
+      torchServe: 'Kiln only',
+    },
+  ),
+  fallback: key<boolean>(
+    { type: 'boolean' },
+    {
+      type: 'boolean',
+      default: '`true`',
+      unit: '—',
+      meaning:
+        "Whether a model that asks for GPU providers may run on the CPU when none of them loads here. `true`: one warning names the missing library and the fix, and the model runs on `cpu`. `false`: the model's load fails with `KILN_ERR_PROVIDER_UNAVAILABLE`, naming what is missing.",
       torchServe: 'Kiln only',
     },
   ),
@@ -242,7 +255,9 @@ export interface ModelConfig {
   deviceType: 'cpu' | 'gpu';
   deviceIds: readonly number[];
   executionProviders: readonly ExecutionProvider[];
-  /** Undefined lets the server divide the cores among the workers. */
+  /** May the model run on the CPU when none of its GPU providers loads? */
+  fallback: boolean;
+  /** Undefined lets the server divide the cores among the workers (GPU models: 1 each). */
   intraOpNumThreads: number | undefined;
   /** Undefined takes the server's default (`--isolation`). */
   isolation: Isolation | undefined;

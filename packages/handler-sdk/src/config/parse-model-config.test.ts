@@ -68,6 +68,7 @@ describe('parseModelConfig', () => {
       deviceType: 'cpu',
       deviceIds: [],
       executionProviders: ['cpu'],
+      fallback: true,
       intraOpNumThreads: undefined,
       isolation: undefined,
       workerHeapLimitMb: undefined,
@@ -86,7 +87,7 @@ describe('parseModelConfig', () => {
 
   test('reports every problem at once, each with its line', () => {
     expect(problems('batchSize: 8\nbatch_delay: 5\nminWorkers: zero\n\ndeviceType: tpu\nexecutionProviders: [cuda, cuda]\n')).toEqual([
-      'cfg.yaml:2: unknown key "batch_delay" (known keys: minWorkers, maxWorkers, scaleUpAfter, scaleDownAfter, batchSize, maxBatchDelay, maxLatencyMs, responseTimeout, startupTimeout, jobQueueSize, clientTimeoutInMills, deviceType, deviceIds, executionProviders, intraOpNumThreads, isolation, workerHeapLimitMb, allowNonFinite, handler)',
+      'cfg.yaml:2: unknown key "batch_delay" (known keys: minWorkers, maxWorkers, scaleUpAfter, scaleDownAfter, batchSize, maxBatchDelay, maxLatencyMs, responseTimeout, startupTimeout, jobQueueSize, clientTimeoutInMills, deviceType, deviceIds, executionProviders, fallback, intraOpNumThreads, isolation, workerHeapLimitMb, allowNonFinite, handler)',
       'cfg.yaml:3: minWorkers: must be integer',
       'cfg.yaml:5: deviceType: must be one of "cpu", "gpu"',
       'cfg.yaml:6: executionProviders: must not repeat an item (items 0 and 1 are the same)',

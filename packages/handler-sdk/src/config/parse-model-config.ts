@@ -52,6 +52,9 @@ function yaml(): typeof import('yaml') {
   return createRequire(import.meta.url)('yaml') as typeof import('yaml');
 }
 
+/** What `deviceType: gpu` changes in the defaults (docs/guides/gpu.md). */
+export const GPU_DEFAULTS = Object.freeze({ batchSize: 8, maxBatchDelayMs: 'auto', intraOpNumThreads: 1 } as const);
+
 /** Fills in defaults and converts TorchServe's key names to Kiln's unit-bearing ones. */
 export function resolveModelConfig(file: ModelConfigFile = {}): ModelConfig {
   const d = MODEL_CONFIG_DEFAULTS;
@@ -62,8 +65,9 @@ export function resolveModelConfig(file: ModelConfigFile = {}): ModelConfig {
     maxWorkers: file.maxWorkers ?? Math.max(1, minWorkers),
     scaleUpAfterMs: file.scaleUpAfter ?? d.scaleUpAfterMs,
     scaleDownAfterS: file.scaleDownAfter ?? d.scaleDownAfterS,
-    batchSize: file.batchSize ?? d.batchSize,
-    maxBatchDelayMs: file.maxBatchDelay ?? d.maxBatchDelayMs,
+    // On a GPU a batch costs little more than one request: batching is on unless the file says.
+    batchSize: file.batchSize ?? (deviceType === 'gpu' ? GPU_DEFAULTS.batchSize : d.batchSize),
+    maxBatchDelayMs: file.maxBatchDelay ?? (deviceType === 'gpu' ? GPU_DEFAULTS.maxBatchDelayMs : d.maxBatchDelayMs),
     maxLatencyMs: file.maxLatencyMs,
     responseTimeoutS: file.responseTimeout ?? d.responseTimeoutS,
     startupTimeoutS: file.startupTimeout ?? d.startupTimeoutS,
@@ -72,7 +76,9 @@ export function resolveModelConfig(file: ModelConfigFile = {}): ModelConfig {
     deviceType,
     deviceIds: Object.freeze([...(file.deviceIds ?? [])]),
     executionProviders: Object.freeze([...(file.executionProviders ?? (deviceType === 'gpu' ? ['cuda', 'cpu'] : ['cpu']))]),
-    intraOpNumThreads: file.intraOpNumThreads,
+    fallback: file.fallback ?? true,
+    // A GPU worker's CPU threads only feed the GPU: one each, unless the file says.
+    intraOpNumThreads: file.intraOpNumThreads ?? (deviceType === 'gpu' ? GPU_DEFAULTS.intraOpNumThreads : undefined),
     isolation: file.isolation,
     workerHeapLimitMb: file.workerHeapLimitMb,
     allowNonFinite: file.allowNonFinite ?? false,

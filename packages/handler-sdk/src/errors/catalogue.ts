@@ -88,6 +88,11 @@ export const SERVER_ERRORS = {
     status: 500,
     meaning: 'The workers of a model registered over the management API could not be started; it was not registered.',
   },
+  KILN_ERR_PROVIDER_UNAVAILABLE: {
+    status: 500,
+    meaning:
+      'An execution provider is needed and does not load on this machine: a model asks for GPU providers with `fallback: false` and none loads, `kiln doctor --require` names one that does not, or `kiln doctor --install cuda` could not install the CUDA provider.',
+  },
   KILN_ERR_DEFAULT_VERSION_IN_USE: {
     status: 403,
     meaning: 'The default version of a model cannot be unregistered while other versions exist.',

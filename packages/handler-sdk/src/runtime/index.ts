@@ -57,3 +57,9 @@ export type { MetricSample, MetricSink } from './metrics.js';
 export type { PhaseTimings } from '../handler/types.js';
 export { contentTypeFor } from './content-type.js';
 export { MODEL_NAME_PATTERN, checkModelName } from '../manifest/model-name.js';
+
+// The execution-provider probe runs ONNX Runtime in a child process: importing it loads no native code.
+export { explain as explainProviderFailure, probeProviders, providerSummary } from '../providers/probe.js';
+export type { ProviderReport, ProviderStatus } from '../providers/probe.js';
+export { listNvidiaGpus, parseNvidiaSmi } from '../providers/gpus.js';
+export type { NvidiaGpu, NvidiaGpuReport } from '../providers/gpus.js';

@@ -72,6 +72,10 @@ export interface ServerConfig {
   logDir: string | undefined;
   /** Write the management API's changes to stateDir/snapshot.json, and restore them at start. */
   snapshot: boolean;
+  /** The GPUs GPU models' workers share; undefined: those nvidia-smi lists. */
+  numberOfGpu: number | undefined;
+  /** Probe and log the loadable execution providers once the models are up. */
+  probeProviders: boolean;
   /** An absolute path. */
   stateDir: string;
   /**
@@ -165,6 +169,8 @@ export function resolveServerConfig(sources: ConfigSources = {}): ServerConfig {
     accessLog: merged.accessLog === 'off' || merged.accessLog === 'stdout' ? merged.accessLog : resolve(cwd, merged.accessLog),
     logDir: merged.logDir === undefined ? undefined : resolve(cwd, merged.logDir),
     snapshot: merged.snapshot,
+    numberOfGpu: merged.numberOfGpu,
+    probeProviders: merged.probeProviders,
     stateDir: resolve(cwd, merged.stateDir),
     warnings: Object.freeze([...(file?.warnings ?? [])]),
   });

@@ -187,6 +187,23 @@ export const SERVER_OPTIONS = {
     meaning:
       "What the workers of a model version whose `model-config.yaml` has no `isolation` are: threads of the server's process (batches cross without a copy; a native crash ends the whole server) or child processes (a native crash ends only that worker). See [lifecycle.md](lifecycle.md#workers) and [0004-worker-isolation.md](../decisions/0004-worker-isolation.md).",
   }),
+  numberOfGpu: option(integer(0, 1024), {
+    flag: '--number-of-gpu <n>',
+    env: 'KILN_NUMBER_OF_GPU',
+    unit: 'GPUs',
+    help: 'GPUs the workers of GPU models share, round-robin (default: those nvidia-smi lists)',
+    meaning:
+      "The GPUs (ids 0 to n − 1) that the workers of `deviceType: gpu` models without `deviceIds` take, round-robin, each model starting where the one before left off. Unset: the GPUs `nvidia-smi` lists, asked once when the first GPU model loads; none when it is not there. TorchServe's `number_of_gpu`. See [gpu.md](../guides/gpu.md#devices).",
+  }),
+  probeProviders: option(boolean, {
+    default: true,
+    flag: '--no-probe-providers',
+    env: 'KILN_PROBE_PROVIDERS',
+    unit: '—',
+    help: 'Do not find out and log, at start, which execution providers load on this machine',
+    meaning:
+      'On (the default): once the models are up, the server finds out in a child process which ONNX Runtime execution providers load on this machine (`cpu`, `webgpu`, `cuda`, `tensorrt`) and logs them once, each missing one with its reason. Off: only when a model asks for a provider other than `cpu`, which always happens. See [gpu.md](../guides/gpu.md#providers).',
+  }),
   maxResponseSize: option(integer(1), {
     default: 6_553_500,
     flag: '--max-response-size <bytes>',

@@ -202,7 +202,7 @@ export const TORCHSERVE_KEYS: Readonly<Record<string, Rule>> = {
   unregister_model_timeout: unused('unregistering a version answers its queued requests for at most drainTimeout (--drain-timeout)'),
   number_of_netty_threads: unused("Kiln's HTTP servers run on Node's event loop, with no thread pool to size"),
   netty_client_threads: unused("Kiln's HTTP servers run on Node's event loop, with no thread pool to size"),
-  number_of_gpu: unused("each model's model-config.yaml names its devices (deviceType, deviceIds)"),
+  number_of_gpu: into('numberOfGpu', integer),
   grpc_inference_address: grpcAddress('inference', 'tsGrpcInferenceAddress', 7070),
   grpc_management_address: grpcAddress('management', 'tsGrpcManagementAddress', 7071),
   grpc_inference_port: grpcAddress('inference', 'tsGrpcInferenceAddress', 7070),

@@ -78,6 +78,9 @@ function describe(
     state: version.state.kind,
     ...(version.state.kind === 'ready' ? {} : { reason: version.reason }),
     isolation: version.isolation,
+    // The provider its sessions run on, never only the one asked for.
+    executionProvider: version.providers[0],
+    gpus: version.onGpu ? version.gpus : [],
     batchSize: c.batchSize,
     maxBatchDelay: c.maxBatchDelayMs,
     jobQueueSize: c.jobQueueSize,

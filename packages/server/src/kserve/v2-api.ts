@@ -170,6 +170,20 @@ export function tritonConfig(model: ModelVersion) {
     ...(batches && c.batchSize > 1
       ? { dynamic_batching: { max_queue_delay_microseconds: c.maxBatchDelayMs === 'auto' ? 0 : c.maxBatchDelayMs * 1000 } }
       : {}),
-    instance_group: [{ name: model.name, kind: c.deviceType === 'gpu' ? 'KIND_GPU' : 'KIND_CPU', count: c.minWorkers }],
+    instance_group: [instanceGroup(model)],
+    // Triton's config has no field for an ONNX Runtime provider: the ones in use, first the one
+    // that runs, as a parameter (Triton's own parameters are string_value maps too).
+    parameters: { execution_providers: { string_value: model.providers.join(',') } },
+  };
+}
+
+/** KIND_GPU only when the version's sessions really run on a GPU provider, with the GPUs its workers took. */
+function instanceGroup(model: ModelVersion) {
+  const onGpu = model.onGpu;
+  return {
+    name: model.name,
+    kind: onGpu ? 'KIND_GPU' : 'KIND_CPU',
+    count: model.config.minWorkers,
+    ...(onGpu && model.gpus.length > 0 ? { gpus: model.gpus } : {}),
   };
 }

@@ -26,6 +26,9 @@ export interface WorkerView {
 export interface VersionView {
   name: string;
   version: string;
+  /** The execution provider its sessions run on. */
+  provider: string;
+  onGpu: boolean;
   queued: number;
   workers: readonly WorkerView[];
 }
@@ -144,6 +147,17 @@ export class ServerMetrics {
         this.reset();
         for (const v of views())
           for (const w of v.workers) this.set({ model_name: v.name, model_version: v.version, worker: w.id }, w.memoryBytes);
+      },
+    });
+    new Gauge({
+      name: 'kiln_model_execution_provider',
+      help: "1 for the ONNX Runtime execution provider each model version's sessions run on (not the one its config asked for), with the device: cpu or gpu.",
+      labelNames: [...model, 'provider', 'device'],
+      registers,
+      collect() {
+        this.reset();
+        for (const v of views())
+          this.set({ model_name: v.name, model_version: v.version, provider: v.provider, device: v.onGpu ? 'gpu' : 'cpu' }, 1);
       },
     });
     collectDefaultMetrics({ register: this.registry });

@@ -1,6 +1,7 @@
 import { sdkError, type KilnError } from '@kiln/handler-sdk/errors';
 import {
   fromWireError,
+  type Device,
   type HandlerHooks,
   type Isolation,
   type MetricSample,
@@ -46,7 +47,10 @@ export interface WorkerSpec {
  */
 export class PoolWorker {
   state: WorkerState = 'starting';
+  /** The execution providers its session runs with, as it reported once loaded; the first is the one in use. */
   providers: string[] = [];
+  /** The device it was loaded on. */
+  device: Device | undefined;
   /** The handler's optional hooks, as the worker reported them when it loaded; undefined until then. */
   hooks: HandlerHooks | undefined;
   /** The handler's last fatal error, or the worker's last stderr line: why it died. */
@@ -101,6 +105,7 @@ export class PoolWorker {
         this.loadSettled = undefined;
         resolve(error);
       };
+      this.device = spec.device;
       this.transport.send({ type: 'load', ...spec });
     });
   }

@@ -7,6 +7,7 @@ import type { ServerConfig } from '../config/server-config.js';
 import { PoolWorker, type WorkerEvents } from '../pool/pool-worker.js';
 import type { ServerMetrics } from '../observability/server-metrics.js';
 import type { Prestarted } from '../pool/worker-pool.js';
+import type { DevicePlanner } from './devices.js';
 import { ModelVersion } from './model-version.js';
 
 /** Values that override the archive's model-config (from the management API). */
@@ -29,6 +30,8 @@ export interface LoadContext {
   logLevel?: LogLevel | undefined;
   /** Each registered version's series are made here (loaded while the first workers boot). */
   metrics?: Promise<ServerMetrics> | undefined;
+  /** Chooses each version's providers and GPUs (devices.ts); without it, the config's own. */
+  devices?: DevicePlanner | undefined;
 }
 
 /**
@@ -77,12 +80,16 @@ export async function loadVersion(
       resolveModelConfig({ minWorkers: context.server.workers, jobQueueSize: context.server.jobQueueSize, ...file }),
       overrides,
     );
+    // The providers that load on this machine, and the GPUs: a model with fallback: false whose
+    // GPU providers do not load fails here, before any worker is asked to load it.
+    const plan = await context.devices?.plan(modelName, config);
     const version = new ModelVersion({
       name: modelName,
       version: manifest.model.modelVersion,
       archive,
       manifest,
-      config,
+      config: plan?.config ?? config,
+      ...(plan === undefined ? {} : { device: plan.device, requested: plan.requested }),
       modelDir,
       isolation: config.isolation ?? context.server.isolation,
       events: context.events(modelName),

@@ -19,6 +19,9 @@ import type { WorkerEvents } from '../pool/pool-worker.js';
 import { defaultIntraOpThreads } from '../pool/threads.js';
 import { WorkerPool, type Prestarted } from '../pool/worker-pool.js';
 import { Autoscaler, type ScaleTimings } from '../pool/autoscale.js';
+import type { RequestedDevice } from './devices.js';
+
+const GPU_PROVIDERS: ReadonlySet<string> = new Set(['cuda', 'tensorrt', 'webgpu']);
 
 /** Where a model version is in its life. Only `ready` takes requests. */
 export type VersionState =
@@ -38,6 +41,10 @@ export interface VersionSpec {
   events: WorkerEvents;
   /** The server's --log-level, for the handlers' context.logger (info unless told). */
   logLevel?: LogLevel | undefined;
+  /** Each worker's device (devices.ts); default: the config's deviceIds round-robin, GPU 0 when none. */
+  device?: (index: number) => Device;
+  /** What the model-config asked for, where this machine changed it (devices.ts). */
+  requested?: RequestedDevice;
 }
 
 export interface WorkerDescription {
@@ -47,8 +54,13 @@ export interface WorkerDescription {
   memoryUsage: number;
   pid: number | undefined;
   threadId: number | undefined;
+  /** Whether its session runs on a GPU provider. */
   gpu: boolean;
   gpuUsage: string;
+  /** The GPU it was given, for a GPU worker. */
+  deviceId?: number;
+  /** The execution provider its session runs on; undefined until it has loaded. */
+  executionProvider: string | undefined;
 }
 
 /**
@@ -99,7 +111,7 @@ export class ModelVersion {
       responseTimeoutMs: config.responseTimeoutS * 1000,
       startupTimeoutMs: config.startupTimeoutS * 1000,
       intraOpNumThreads: config.intraOpNumThreads ?? defaultIntraOpThreads(Math.max(1, config.minWorkers)),
-      device: deviceFor(config),
+      device: spec.device ?? deviceFor(config),
       logLevel: spec.logLevel ?? 'info',
       events: {
         ...spec.events,
@@ -299,9 +311,11 @@ export class ModelVersion {
       responseTimeout: c.responseTimeoutS,
       startupTimeout: c.startupTimeoutS,
       clientTimeoutInMills: c.clientTimeoutMs,
+      // What runs, never only what was asked for: the providers of a loaded worker's session.
       deviceType: c.deviceType,
       deviceIds: c.deviceIds,
-      executionProviders: c.executionProviders,
+      executionProviders: this.providers,
+      requested: this.spec.requested ?? { deviceType: c.deviceType, executionProviders: c.executionProviders },
       workerHeapLimitMb: c.workerHeapLimitMb,
       loadedAtStartup: this.loadedAtStartup,
       workers: this.workers(memoryOf),
@@ -315,6 +329,8 @@ export class ModelVersion {
     return {
       name: this.name,
       version: this.version,
+      provider: this.providers[0] ?? 'cpu',
+      onGpu: this.onGpu,
       queued: this.batcher.queued,
       workers: this.pool.list().map((w) => ({
         id: w.id,
@@ -333,9 +349,29 @@ export class ModelVersion {
       memoryUsage: w.transport.threadId === undefined ? memoryOf(w.transport.pid) : w.heapBytes,
       pid: w.transport.pid,
       threadId: w.transport.threadId,
-      gpu: this.current.deviceType === 'gpu',
+      gpu: w.providers.length > 0 && GPU_PROVIDERS.has(w.providers[0]!),
       gpuUsage: 'N/A',
+      ...(w.device?.type === 'gpu' && w.device.id !== undefined ? { deviceId: w.device.id } : {}),
+      executionProvider: w.providers[0],
     }));
+  }
+
+  /** Whether its sessions run on a GPU execution provider. */
+  get onGpu(): boolean {
+    return GPU_PROVIDERS.has(this.providers[0] ?? '');
+  }
+
+  /** The GPUs the version's workers were given. */
+  get gpus(): number[] {
+    return [...new Set(this.pool.list().flatMap((w) => (w.device?.type === 'gpu' && w.device.id !== undefined ? [w.device.id] : [])))];
+  }
+
+  /**
+   * The execution providers the version's sessions run with, the one in use first: a loaded
+   * worker's, or, before any has loaded, those the version will try (which load on this machine).
+   */
+  get providers(): readonly string[] {
+    return this.pool.list().find((w) => w.providers.length > 0)?.providers ?? this.current.executionProviders;
   }
 
   /** The pool's health may have changed: a worker came up, ended, or the pool gave up. */

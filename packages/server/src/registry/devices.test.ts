@@ -1,0 +1,130 @@
+import { resolveModelConfig, type ProviderReport } from '@kiln/handler-sdk/runtime';
+import { describe, expect, test } from 'vitest';
+import { DevicePlanner, chooseProviders, roundRobin } from './devices.js';
+
+/** A probe's report: `loadable` names the providers that load; the others carry a reason and a fix. */
+function report(...loadable: string[]): ProviderReport {
+  return {
+    onnxruntime: '1.30.0',
+    providers: ['cpu', 'webgpu', 'cuda', 'tensorrt'].map((name) =>
+      loadable.includes(name)
+        ? { name, bundled: name === 'cpu' || name === 'webgpu', loadable: true }
+        : { name, bundled: false, loadable: false, reason: `${name} is missing here`, fix: `install ${name}` },
+    ),
+  };
+}
+
+const gpuModel = (extra: object = {}) => resolveModelConfig({ deviceType: 'gpu', ...extra });
+
+describe('chooseProviders', () => {
+  test('keeps a config whose providers all load, unchanged and unwarned', () => {
+    const config = gpuModel();
+    expect(chooseProviders('m', config, report('cpu', 'cuda'))).toEqual({ config });
+  });
+
+  test('a GPU model whose GPU providers do not load runs on the CPU, with one warning naming each reason and fix', () => {
+    const { config, warning } = chooseProviders('resnet', gpuModel(), report('cpu'));
+    expect(config).toMatchObject({ deviceType: 'cpu', executionProviders: ['cpu'] });
+    expect(warning).toBe(
+      'model "resnet" runs on the CPU: none of the execution providers it asks for (cuda) loads on this machine. cuda: cuda is missing here (fix: install cuda)',
+    );
+  });
+
+  test('fallback: false makes it KILN_ERR_PROVIDER_UNAVAILABLE, naming what is missing', () => {
+    const run = () => chooseProviders('resnet', gpuModel({ fallback: false, executionProviders: ['tensorrt', 'cuda'] }), report('cpu'));
+    expect(run).toThrow(
+      expect.objectContaining({
+        code: 'KILN_ERR_PROVIDER_UNAVAILABLE',
+        message: expect.stringContaining(
+          'model "resnet" asks for tensorrt, cuda with fallback: false, and none of them loads on this machine. tensorrt: tensorrt is missing here (fix: install tensorrt); cuda: cuda is missing here',
+        ),
+      }),
+    );
+  });
+
+  test('a GPU provider that loads is kept when another is dropped, and the dropped one is warned', () => {
+    const { config, warning } = chooseProviders('m', gpuModel({ executionProviders: ['tensorrt', 'cuda', 'cpu'] }), report('cpu', 'cuda'));
+    expect(config).toMatchObject({ deviceType: 'gpu', executionProviders: ['cuda', 'cpu'] });
+    expect(warning).toMatch(/^model "m" runs on cuda: tensorrt does not load on this machine\. tensorrt: tensorrt is missing here/);
+  });
+
+  test('webgpu first, then cpu: cpu when webgpu does not load; fallback: false refuses it, though the list names cpu', () => {
+    const config = resolveModelConfig({ executionProviders: ['webgpu', 'cpu'], fallback: false });
+    expect(() => chooseProviders('m', config, report('cpu'))).toThrow(/asks for webgpu with fallback: false/);
+    const lenient = chooseProviders('m', resolveModelConfig({ executionProviders: ['webgpu', 'cpu'] }), report('cpu'));
+    expect(lenient.config.executionProviders).toEqual(['cpu']);
+  });
+});
+
+describe('roundRobin and DevicePlanner: GPUs for workers', () => {
+  test('the n-th worker takes the next GPU of the list, from the offset', () => {
+    expect([0, 1, 2, 3, 4].map((i) => roundRobin([2, 5], 0)(i).id)).toEqual([2, 5, 2, 5, 2]);
+    expect([0, 1, 2].map((i) => roundRobin([0, 1, 2, 3], 3)(i).id)).toEqual([3, 0, 1]);
+  });
+
+  const planner = (gpus: number, loadable = ['cpu', 'cuda']) => {
+    const warnings: string[] = [];
+    const probes: string[][] = [];
+    const planned = new DevicePlanner({
+      probe: async (names) => {
+        probes.push([...names]);
+        return report(...loadable);
+      },
+      gpuCount: async () => gpus,
+      warn: (message) => warnings.push(message),
+    });
+    return { planned, warnings, probes };
+  };
+
+  test("models without deviceIds share the server's GPUs: each starts where the one before left off", async () => {
+    const { planned } = planner(4);
+    const a = await planned.plan('a', gpuModel({ minWorkers: 3 }));
+    const b = await planned.plan('b', gpuModel({ minWorkers: 2 }));
+    const c = await planned.plan('c', gpuModel({ minWorkers: 1 }));
+    expect([0, 1, 2].map((i) => a.device(i).id)).toEqual([0, 1, 2]);
+    expect([0, 1].map((i) => b.device(i).id)).toEqual([3, 0]);
+    expect(c.device(0)).toEqual({ type: 'gpu', id: 1 });
+  });
+
+  test("a model's deviceIds are its own, round-robin from the first", async () => {
+    const { planned } = planner(8);
+    await planned.plan('a', gpuModel({ minWorkers: 2 }));
+    const b = await planned.plan('b', gpuModel({ minWorkers: 3, deviceIds: [6, 7] }));
+    expect([0, 1, 2].map((i) => b.device(i).id)).toEqual([6, 7, 6]);
+  });
+
+  test('no GPU counted and none listed: GPU 0, the provider default', async () => {
+    const { planned } = planner(0);
+    expect((await planned.plan('a', gpuModel())).device(3)).toEqual({ type: 'gpu', id: 0 });
+  });
+
+  test('a CPU model is not probed and its workers are on the CPU; a GPU model falling back is on the CPU too', async () => {
+    const { planned, probes, warnings } = planner(2, ['cpu']);
+    const cpu = await planned.plan('cpu-model', resolveModelConfig({}));
+    expect(probes).toEqual([]);
+    expect(cpu.device(0)).toEqual({ type: 'cpu', id: undefined });
+    const fell = await planned.plan('gpu-model', gpuModel());
+    expect(probes).toEqual([['cuda', 'cpu']]);
+    expect(fell.device(0)).toEqual({ type: 'cpu', id: undefined });
+    expect(fell.requested).toEqual({ deviceType: 'gpu', executionProviders: ['cuda', 'cpu'] });
+    expect(warnings).toHaveLength(1);
+  });
+});
+
+describe('deviceType: gpu defaults', () => {
+  test('batching on (8, auto) and one intra-op thread, unless the file says', () => {
+    expect(resolveModelConfig({ deviceType: 'gpu' })).toMatchObject({
+      batchSize: 8,
+      maxBatchDelayMs: 'auto',
+      intraOpNumThreads: 1,
+      executionProviders: ['cuda', 'cpu'],
+      fallback: true,
+    });
+    expect(resolveModelConfig({ deviceType: 'gpu', batchSize: 1, maxBatchDelay: 10, intraOpNumThreads: 4 })).toMatchObject({
+      batchSize: 1,
+      maxBatchDelayMs: 10,
+      intraOpNumThreads: 4,
+    });
+    expect(resolveModelConfig({})).toMatchObject({ batchSize: 1, maxBatchDelayMs: 100, intraOpNumThreads: undefined });
+  });
+});

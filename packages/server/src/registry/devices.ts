@@ -1,0 +1,134 @@
+import {
+  listNvidiaGpus,
+  probeProviders,
+  providerSummary,
+  type Device,
+  type ExecutionProvider,
+  type ModelConfig,
+  type ProviderReport,
+  type ProviderStatus,
+} from '@kiln/handler-sdk/runtime';
+import type { ServerConfig } from '../config/server-config.js';
+import { serverError } from '../errors.js';
+import type { ServerLog } from '../observability/logs.js';
+
+/*
+ * What a model's workers run on. Its execution providers are kept only where they load on this
+ * machine (the probe, run once per server in a child process), so that a worker never meets
+ * ONNX Runtime's raw failure; a model whose GPU providers all fail runs on the CPU with one warning,
+ * or, with `fallback: false`, fails its load. GPU workers take GPUs round-robin: over the model's
+ * deviceIds, or over the server's numberOfGpu, each model starting where the one before left off,
+ * so that several models spread over the GPUs as TorchServe's global counter spreads them.
+ */
+
+const GPU_PROVIDERS: ReadonlySet<string> = new Set(['cuda', 'tensorrt', 'webgpu']);
+
+/** What the model-config asked for, before this machine had its say: describe shows it beside what runs. */
+export interface RequestedDevice {
+  deviceType: ModelConfig['deviceType'];
+  executionProviders: readonly ExecutionProvider[];
+}
+
+export interface DevicePlan {
+  /** The config the workers get: providers that load here, and the device type they make. */
+  config: ModelConfig;
+  requested: RequestedDevice;
+  /** The n-th worker's device. */
+  device: (index: number) => Device;
+}
+
+export interface DevicePlannerOptions {
+  /** The providers of `names` that load on this machine (probeProviders, memoized by the caller). */
+  probe: (names: readonly string[]) => Promise<ProviderReport>;
+  /** The GPUs workers share when a model lists no deviceIds: numberOfGpu, or those nvidia-smi sees. */
+  gpuCount: () => Promise<number>;
+  warn: (message: string) => void;
+}
+
+export class DevicePlanner {
+  /** Where the next model's workers start on the server's GPUs. */
+  private nextGpu = 0;
+
+  constructor(private readonly options: DevicePlannerOptions) {}
+
+  async plan(model: string, config: ModelConfig): Promise<DevicePlan> {
+    const requested = { deviceType: config.deviceType, executionProviders: config.executionProviders };
+    const wantsOther = config.executionProviders.some((p) => p !== 'cpu');
+    const chosen = wantsOther ? chooseProviders(model, config, await this.options.probe(config.executionProviders)) : { config };
+    if (chosen.warning !== undefined) this.options.warn(chosen.warning);
+    if (chosen.config.deviceType !== 'gpu') return { config: chosen.config, requested, device: () => ({ type: 'cpu', id: undefined }) };
+    const ids = chosen.config.deviceIds.length > 0 ? chosen.config.deviceIds : range(await this.options.gpuCount());
+    // No GPU counted (no nvidia-smi, numberOfGpu 0) and none listed: GPU 0, the provider's own default.
+    const gpus = ids.length > 0 ? ids : [0];
+    const offset = chosen.config.deviceIds.length > 0 ? 0 : this.nextGpu;
+    if (chosen.config.deviceIds.length === 0) this.nextGpu += Math.max(1, chosen.config.minWorkers);
+    return { config: chosen.config, requested, device: roundRobin(gpus, offset) };
+  }
+}
+
+/** The n-th worker takes `gpus[(offset + n) % gpus.length]`. */
+export function roundRobin(gpus: readonly number[], offset = 0): (index: number) => Device {
+  return (index) => ({ type: 'gpu', id: gpus[(offset + index) % gpus.length]! });
+}
+
+const range = (n: number) => Array.from({ length: n }, (_, i) => i);
+
+/**
+ * The providers of `config` that load on this machine, in the config's order. When every GPU
+ * provider it asked for is missing: with `fallback`, the CPU, and a warning naming each missing
+ * provider's library and fix; without, KILN_ERR_PROVIDER_UNAVAILABLE. A provider dropped while
+ * another GPU provider loads is warned too.
+ */
+export function chooseProviders(model: string, config: ModelConfig, report: ProviderReport): { config: ModelConfig; warning?: string } {
+  const status = (name: string): ProviderStatus =>
+    report.providers.find((p) => p.name === name) ?? { name, bundled: false, loadable: name === 'cpu' };
+  const missing = config.executionProviders.map(status).filter((p) => !p.loadable);
+  if (missing.length === 0) return { config };
+  const kept = config.executionProviders.filter((p) => status(p).loadable);
+  const why = missing
+    .map((p) => `${p.name}: ${p.reason ?? 'it does not load here'}${p.fix === undefined ? '' : ` (fix: ${p.fix})`}`)
+    .join('; ');
+  const gpuAsked = config.executionProviders.filter((p) => GPU_PROVIDERS.has(p));
+  const gpuKept = kept.filter((p) => GPU_PROVIDERS.has(p));
+  if (gpuAsked.length > 0 && gpuKept.length === 0) {
+    if (!config.fallback) {
+      throw serverError(
+        'KILN_ERR_PROVIDER_UNAVAILABLE',
+        `model "${model}" asks for ${gpuAsked.join(', ')} with fallback: false, and none of them loads on this machine. ${why}. Run kiln doctor for what this machine has, or set fallback: true to run on the CPU`,
+      );
+    }
+    return {
+      config: Object.freeze({ ...config, deviceType: 'cpu', executionProviders: Object.freeze(['cpu'] as const) }),
+      warning: `model "${model}" runs on the CPU: none of the execution providers it asks for (${gpuAsked.join(', ')}) loads on this machine. ${why}`,
+    };
+  }
+  const executionProviders = kept.length > 0 ? kept : (['cpu'] as const);
+  return {
+    config: Object.freeze({ ...config, executionProviders: Object.freeze([...executionProviders]) }),
+    warning: `model "${model}" runs on ${executionProviders[0]}: ${missing.map((p) => p.name).join(', ')} ${missing.length === 1 ? 'does' : 'do'} not load on this machine. ${why}`,
+  };
+}
+
+/**
+ * The server's planner: one probe of every provider, run the first time a model asks for one other
+ * than cpu or when `probeAll` is called (serve.ts, once the models are up, with --probe-providers),
+ * and logged once; the GPU count from numberOfGpu, or nvidia-smi, asked once.
+ */
+export function serverDevices(
+  config: Pick<ServerConfig, 'numberOfGpu'>,
+  log: ServerLog,
+): { planner: DevicePlanner; probeAll: () => Promise<ProviderReport> } {
+  let report: Promise<ProviderReport> | undefined;
+  const probeAll = () =>
+    (report ??= probeProviders().then((found) => {
+      log.info(`execution providers: ${providerSummary(found)}`);
+      return found;
+    }));
+  let gpus: Promise<number> | undefined;
+  const gpuCount = () =>
+    (gpus ??=
+      config.numberOfGpu !== undefined
+        ? Promise.resolve(config.numberOfGpu)
+        : listNvidiaGpus(process.env).then((found) => found.gpus.length));
+  return { planner: new DevicePlanner({ probe: probeAll, gpuCount, warn: (message) => log.warn(message) }), probeAll };
+}
