@@ -1,6 +1,5 @@
 import { arch, platform } from 'node:os';
-import { probeProviders, type ProviderStatus } from '@kiln/handler-sdk/runtime';
-import { listNvidiaGpus, type NvidiaGpuReport } from '@kiln/handler-sdk/runtime';
+import { listNvidiaGpus, probeProviders, type NvidiaGpuReport, type ProviderStatus } from '@kiln/handler-sdk/runtime';
 import { findOnnxRuntime, GPU_PACKAGE, type OnnxRuntimePackage } from './onnxruntime-package.js';
 import { findVulkanLoader, type VulkanLoaderReport } from './vulkan-loader.js';
 
