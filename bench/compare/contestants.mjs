@@ -170,6 +170,9 @@ export async function startServer(kilnRoot, dir, contestant, model, setup) {
           KILN_GRPC_ADDRESS: '127.0.0.1:0',
           KILN_TS_GRPC_INFERENCE_ADDRESS: '127.0.0.1:0',
           KILN_TS_GRPC_MANAGEMENT_ADDRESS: '127.0.0.1:0',
+          // The provider probe (a child process of about 0.4 s of CPU, once, after the first answer)
+          // would land in the first measured window: the windows measure the steady state.
+          KILN_PROBE_PROVIDERS: 'false',
           ...contestant.env,
         },
       },
