@@ -84,7 +84,8 @@ async function grpcSender({ proto, model, input, shape, client = 'http2' }) {
       });
   }
   const http2 = await import('node:http2');
-  const session = http2.connect(`http://${url.hostname}:${url.port}`);
+  // Node's default cap on a session's buffered memory (10 MB) is less than 32 requests of 600 KB in flight.
+  const session = http2.connect(`http://${url.hostname}:${url.port}`, { maxSessionMemory: 1024 });
   session.on('error', () => {});
   // gRPC's message framing: not compressed (0), then the length, big-endian; built once.
   const framed = Buffer.alloc(5 + encoded.length);
@@ -100,7 +101,7 @@ async function grpcSender({ proto, model, input, shape, client = 'http2' }) {
       stream.on('response', (h) => (status = h['grpc-status'])); // a trailers-only answer (an error) has it here
       stream.on('trailers', (h) => (status = h['grpc-status']));
       stream.on('data', (chunk) => chunks.push(chunk));
-      stream.on('error', () => resolve('grpc-stream-error'));
+      stream.on('error', (error) => resolve(`grpc-stream-error: ${error.message}`));
       stream.on('close', () => {
         if (status === undefined) return resolve('grpc-no-status');
         if (status !== '0') return resolve(`grpc-${status}`);

@@ -11,6 +11,7 @@ import {
   type WireTensor,
 } from '@kiln/handler-sdk/runtime';
 import { toBinary } from '../kserve/v2-codec.js';
+import { lentBuffers } from '../pool/lent-buffers.js';
 
 /*
  * ModelInferRequest → the tensors the v2 HTTP route hands the batcher, and outputs →
@@ -112,7 +113,7 @@ export function parseGrpcInferRequest(
       if (hasValues(input.contents)) {
         throw bad(`input "${name}" sets contents while the request has raw_input_contents; send every input one way or the other`);
       }
-      decoded = decodeClientTensor({ name, datatype: input.datatype, shape, bytes: raw[i]! }, signature, options);
+      decoded = decodeClientTensor({ name, datatype: input.datatype, shape, bytes: lent(raw[i]!) }, signature, options);
     } else {
       inputSpec(name, signature); // an unknown input is named before its contents are looked at
       decoded = decodeClientTensor({ name, datatype: input.datatype, shape, data: typedValues(name, input) }, signature, options);
@@ -123,6 +124,20 @@ export function parseGrpcInferRequest(
   const outputs = message.outputs?.length ? message.outputs.map((o, i) => requestedOutput(o.name, i, signature)) : undefined;
   return { id: options.id, tensors, outputs, raw: raw.length > 0 };
 }
+
+/**
+ * Raw contents copied into a buffer of the server's pool (lent-buffers.ts), which the worker thread
+ * gives back with its batch: one copy, where the view of grpc-js's message would be copied anyway
+ * when it is not aligned, into fresh memory each time (its page faults and the collections they set
+ * off cost more than the copy). Small contents are left where they lie.
+ */
+function lent(bytes: Uint8Array): Uint8Array {
+  if (bytes.byteLength < LENT_FROM) return bytes;
+  const copy = new Uint8Array(lentBuffers.take(bytes.byteLength), 0, bytes.byteLength);
+  copy.set(bytes);
+  return copy;
+}
+const LENT_FROM = 16 * 1024;
 
 function hasValues(contents: TensorContents | null | undefined): boolean {
   return contents != null && Object.values(contents).some((values) => Array.isArray(values) && values.length > 0);
