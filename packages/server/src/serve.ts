@@ -1,5 +1,5 @@
-import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
-import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
@@ -7,6 +7,7 @@ import type { KilnError } from '@kiln/handler-sdk/errors';
 import { checkModelName } from '@kiln/handler-sdk/runtime';
 import type { ApiName, ServerConfig } from './config/server-config.js';
 import { serverError } from './errors.js';
+import { claimWorkDir, removeStaleWorkDirs, useTmpdir } from './work-dir.js';
 import type { InferenceDeps } from './http/inference-api.js';
 import type { GrpcApi } from './grpc/grpc-api.js';
 import type { TorchServeGrpcApis } from './grpc/torchserve-grpc.js';
@@ -81,7 +82,7 @@ export async function startServer(config: ServerConfig, logging?: Logs | ServerL
   const sources = modelSources(config); // checked before anything listens: a bad --models stops here
   const workDir = await mkdtemp(join(tmpdir(), 'kiln-server-'));
   // Whose folder this is, so that a later server can tell it was left by one that was killed.
-  await writeFile(join(workDir, OWNER_FILE), `${process.pid}\n`);
+  await claimWorkDir(workDir);
   const restoreTmpdir = useTmpdir(join(workDir, 'tmp'));
   const snapshot = config.snapshot ? new SnapshotFile(config.stateDir, (message) => log.warn(message)) : undefined;
   const plan = restorePlan(snapshot?.read(), sources);
@@ -338,54 +339,6 @@ export async function startServer(config: ServerConfig, logging?: Logs | ServerL
       log.info('stopped');
       logs.flush();
     },
-  };
-}
-
-/** The file in a work folder that names the server process it belongs to. */
-const OWNER_FILE = 'server.pid';
-
-/**
- * Removes the work folders (`kiln-server-*` beside this server's) of servers that are gone: killed
- * with SIGKILL, or by the OOM killer, they could not clean up. A folder whose server is still
- * running, or with no owner file, is left alone.
- */
-async function removeStaleWorkDirs(parent: string, log: ServerLog): Promise<void> {
-  const removed: string[] = [];
-  for (const entry of await readdir(parent).catch(() => [])) {
-    if (!entry.startsWith('kiln-server-')) continue;
-    const pid = Number((await readFile(join(parent, entry, OWNER_FILE), 'utf8').catch(() => '')).trim());
-    if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid || isAlive(pid)) continue;
-    await rm(join(parent, entry), { recursive: true, force: true }).then(
-      () => removed.push(entry),
-      () => {},
-    );
-  }
-  if (removed.length > 0) log.info(`removed ${removed.length} work folder(s) left by servers that were killed: ${removed.join(', ')}`);
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM'; // someone else's process: alive
-  }
-}
-
-/**
- * Points TMPDIR at a folder of the server's own, inside its work folder, so that what ONNX Runtime
- * writes there for every session (`.ses`, `mat-debug-<pid>.log`), and what handlers write to
- * os.tmpdir(), is removed when the server stops. Worker threads share the process's environment;
- * each worker process gets a folder of its own below this one. Returns the undo.
- */
-function useTmpdir(dir: string): () => void {
-  mkdirSync(dir);
-  const before = process.env.TMPDIR;
-  process.env.TMPDIR = dir;
-  return () => {
-    if (process.env.TMPDIR !== dir) return; // changed since by someone else: theirs now
-    if (before === undefined) delete process.env.TMPDIR;
-    else process.env.TMPDIR = before;
   };
 }
 
