@@ -24,17 +24,22 @@ export default class Linear extends BaseHandler<{ row: number[] }, { y: number[]
 `;
 const THROW_LINE = 13; // the `throw new Error` line above
 
-function project(handler = HANDLER) {
+function project(handler = HANDLER, config?: string) {
   const dir = tempDir();
+  const configArgs = config === undefined ? [] : ['-c', 'model-config.yaml'];
+  if (config !== undefined) writeFileSync(join(dir, 'model-config.yaml'), config);
   writeModel(dir, 'linear.onnx', linearModel());
   writeFileSync(join(dir, 'handler.ts'), handler);
   writeFileSync(join(dir, 'a.json'), JSON.stringify({ row: [1, 2, 3, 4] }));
   writeFileSync(join(dir, 'b.json'), JSON.stringify({ row: [0, -1, 0.5, 2] }));
   writeFileSync(join(dir, 'huge.json'), JSON.stringify({ row: [1000, 0, 0, 0] }));
   writeFileSync(join(dir, 'bad.json'), JSON.stringify({ nope: true }));
-  const run = kiln(['archive', '--model-name', 'linear', '-v', '1', '--serialized-file', 'linear.onnx', '--handler', 'handler.ts'], {
-    cwd: dir,
-  });
+  const run = kiln(
+    ['archive', '--model-name', 'linear', '-v', '1', '--serialized-file', 'linear.onnx', '--handler', 'handler.ts', ...configArgs],
+    {
+      cwd: dir,
+    },
+  );
   expect(run.stderr).not.toContain('error');
   return dir;
 }
@@ -130,5 +135,32 @@ describe('kiln predict', () => {
     expect(run.status).toBe(1);
     expect(run.stderr).toContain('KILN_ERR_FILE_NOT_FOUND');
     expect(run.stderr).toContain('missing.json');
+  });
+
+  // This machine has no GPU, and onnxruntime-node is installed without its CUDA provider.
+  test('a model that asks for the GPU runs on the CPU with one warning naming the missing library and the fix', () => {
+    const dir = project(HANDLER, 'deviceType: gpu\n');
+    const run = kiln(['predict', 'linear.mar', 'a.json'], { cwd: dir });
+    expect(run.status).toBe(0);
+    expect(run.stdout).toContain(`== a.json: 200\n${JSON.stringify({ y: linearExpected([1, 2, 3, 4]).map(Math.fround) }, null, 2)}`);
+    const warnings = run.stderr.split('\n').filter((line) => line.startsWith('[warn]'));
+    expect(warnings).toEqual([
+      expect.stringMatching(
+        /^\[warn\] model "linear" runs on the CPU: none of the execution providers it asks for \(cuda\) loads on this machine\. cuda: onnxruntime-node was installed without its CUDA provider \(libonnxruntime_providers_shared\.so is missing\) \(fix: run `npm run install:gpu`/,
+      ),
+    ]);
+    // ONNX Runtime's own red error never reaches the terminal.
+    expect(run.stderr).not.toMatch(/\[E:onnxruntime|provider_bridge_ort|Failed to load library/);
+  });
+
+  test('fallback: false: KILN_ERR_PROVIDER_UNAVAILABLE, naming what is missing, and no prediction', () => {
+    const dir = project(HANDLER, 'deviceType: gpu\nfallback: false\n');
+    const run = kiln(['predict', 'linear.mar', 'a.json'], { cwd: dir });
+    expect(run.status).toBe(1);
+    expect(run.stdout).toBe('');
+    expect(run.stderr).toContain(
+      'error KILN_ERR_PROVIDER_UNAVAILABLE: model "linear" asks for cuda with fallback: false, and none of them loads on this machine. cuda: onnxruntime-node was installed without its CUDA provider',
+    );
+    expect(run.stderr).not.toMatch(/\[E:onnxruntime|provider_bridge_ort/);
   });
 });

@@ -1,9 +1,11 @@
+import { BaseHandler, tensor, type HandlerContext, type KilnRequest, type Tensors } from '@kiln/handler-sdk';
 import { probeProviders, providerSummary } from '@kiln/handler-sdk/runtime';
+import { runHandler } from '@kiln/handler-sdk/testing';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { linearExpected } from '../support/onnx-models.js';
+import { linearExpected, linearModel, writeModel } from '../support/onnx-models.js';
 import { scrape } from '../support/scrape.js';
 import { linearArchive, post, startKiln, until, type RunningKiln } from '../support/server.js';
 
@@ -120,5 +122,42 @@ describe('a model that asks for the GPU, on a machine without one', () => {
     // The server still serves the other model.
     expect((await post(`${kiln.inference}/predictions/ongpu`, { row: [0, 0, 0, 1] })).status).toBe(200);
     expect(kiln.output()).not.toMatch(RAW_ORT);
+  });
+});
+
+describe('runHandler (the SDK testing API) with a config that asks for the GPU', () => {
+  test('the handler sees the providers that load here, and the warning goes to the log sink', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kiln-providers-sdk-'));
+    try {
+      const model = writeModel(dir, 'linear.onnx', linearModel());
+      const seen: { level: string; message: string }[] = [];
+      let providers: readonly string[] = [];
+      let device = '';
+      class Linear extends BaseHandler<{ row: number[] }, number[]> {
+        override async initialize(context: HandlerContext): Promise<void> {
+          providers = context.executionProviders;
+          device = context.device.type;
+          await super.initialize(context);
+        }
+        override preprocess(request: KilnRequest<{ row: number[] }>): Tensors {
+          return { x: tensor('float32', request.json!.row, [4]) };
+        }
+        override postprocess(output: Tensors): number[] {
+          return [...(output.y!.data as Float32Array)];
+        }
+      }
+      const [result] = await runHandler(Linear, [{ json: { row: [1, 2, 3, 4] } }], {
+        modelPath: model,
+        config: { deviceType: 'gpu' },
+        logSink: (level, message) => seen.push({ level, message }),
+      });
+      expect(result!.json).toEqual(linearExpected([1, 2, 3, 4]).map(Math.fround));
+      expect(providers).toEqual(['cpu']);
+      expect(device).toBe('cpu');
+      expect(seen).toEqual([{ level: 'warn', message: expect.stringContaining('model "test-model" runs on the CPU') }]);
+      expect(seen[0]!.message).toContain('libonnxruntime_providers_shared.so is missing');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

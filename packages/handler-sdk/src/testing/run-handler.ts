@@ -8,7 +8,14 @@ import type { Handler, HandlerContext } from '../handler/types.js';
 import type { Datatype } from '../manifest/datatypes.js';
 import type { Manifest, Signature, TensorSpec } from '../manifest/manifest.js';
 import { TENSOR_TYPE_TO_DATATYPE } from '../tensor/datatypes.js';
-import { createContext, initializeHandler, loadModel, type LoadedModel } from '../worker/load-model.js';
+import {
+  createContext,
+  initializeHandler,
+  loadModel,
+  settleProvidersFor,
+  type LoadedModel,
+  type LoadOptions,
+} from '../worker/load-model.js';
 import type { LogSink } from '../runtime/logger.js';
 import type { MetricSample } from '../runtime/metrics.js';
 import { runBatch } from '../worker/run-batch.js';
@@ -135,7 +142,7 @@ async function load(
   cleanup: (() => Promise<void>)[],
 ): Promise<LoadedModel> {
   const metricSink = (s: MetricSample) => metrics.push(s);
-  const sinks = { metricSink, ...(options.logSink === undefined ? {} : { logSink: options.logSink }) };
+  const sinks = { metricSink, probeProviders: true, ...(options.logSink === undefined ? {} : { logSink: options.logSink }) };
   if (typeof target === 'string') {
     if ((await stat(target)).isDirectory()) return loadModel(target, sinks);
     let dir = options.unpackDir;
@@ -149,15 +156,15 @@ async function load(
     return loadModel(join(dir, 'model'), sinks);
   }
   const handler: Handler = typeof target === 'function' ? new target() : target;
-  const context = await syntheticContext(options, metricSink);
+  const context = await syntheticContext(options, sinks);
   await initializeHandler(handler, context);
   return { handler, context };
 }
 
 /** A context like the one an archive would give, for a handler tested on its own. */
-async function syntheticContext(options: RunOptions, metricSink: (s: MetricSample) => void): Promise<HandlerContext> {
+async function syntheticContext(options: RunOptions, sinks: Pick<LoadOptions, 'metricSink' | 'logSink'>): Promise<HandlerContext> {
   const modelName = options.modelName ?? 'test-model';
-  const config = resolveModelConfig(options.config ?? {});
+  const config = await settleProvidersFor(modelName, resolveModelConfig(options.config ?? {}), sinks);
   const signature = options.modelPath === undefined ? undefined : await readSignature(options.modelPath);
   const manifest: Manifest = {
     createdOn: '01/01/2026 00:00:00',
@@ -174,7 +181,7 @@ async function syntheticContext(options: RunOptions, metricSink: (s: MetricSampl
     files: {},
   };
   const modelDir = options.modelDir ?? (options.modelPath === undefined ? process.cwd() : dirname(options.modelPath));
-  return createContext(manifest, modelDir, config, { metricSink });
+  return createContext(manifest, modelDir, config, sinks);
 }
 
 /** The model's signature as ONNX Runtime reports it (named dynamic dimensions become -1). */

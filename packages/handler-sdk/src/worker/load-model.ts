@@ -12,6 +12,7 @@ import type { Device, Handler, HandlerContext } from '../handler/types.js';
 import type { Manifest } from '../manifest/manifest.js';
 import { MANIFEST_PATH } from '../manifest/manifest.js';
 import { parseManifest } from '../manifest/validate-manifest.js';
+import { settleProviders } from '../providers/choose.js';
 import { registerHandlerExternals } from './externals.js';
 import { createLogger, type LogLevel, type LogSink } from '../runtime/logger.js';
 import { createMetrics, type MetricSink } from '../runtime/metrics.js';
@@ -31,6 +32,12 @@ export interface LoadOptions {
    */
   manifest?: Manifest;
   config?: ModelConfig;
+  /**
+   * Keep only the config's execution providers that load on this machine, found out in a child
+   * process, with one warning for those dropped (settleProviders). runHandler and `kiln predict` ask
+   * for this; the server has decided already, once per model.
+   */
+  probeProviders?: boolean;
 }
 
 export interface LoadedModel {
@@ -46,13 +53,20 @@ export interface LoadedModel {
 export async function loadModel(modelDir: string, options: LoadOptions = {}): Promise<LoadedModel> {
   const manifest = options.manifest ?? parseManifest(await readFile(join(modelDir, MANIFEST_PATH)), `${modelDir}/${MANIFEST_PATH}`);
   const { configFile } = manifest.model;
-  const config =
+  let config =
     options.config ??
     resolveModelConfig(parseModelConfig(configFile === undefined ? '' : await readFile(join(modelDir, configFile), 'utf8'), configFile));
+  if (options.probeProviders === true) config = await settleProvidersFor(manifest.model.modelName, config, options);
   const context = createContext(manifest, modelDir, config, options);
   const handler = await importHandler(manifest.model.handler, modelDir);
   await initializeHandler(handler, context);
   return { handler, context };
+}
+
+/** settleProviders, with its warning on the model's log, as the handler's own lines go. */
+export function settleProvidersFor(model: string, config: ModelConfig, options: Pick<LoadOptions, 'logSink'>): Promise<ModelConfig> {
+  const logger = createLogger(model, options.logSink);
+  return settleProviders(model, config, (message) => logger.warn(message));
 }
 
 /** The context a worker gives its handler; runHandler builds the same one for tests. */

@@ -2,14 +2,13 @@ import {
   listNvidiaGpus,
   probeProviders,
   providerSummary,
+  settleProviders,
   type Device,
   type ExecutionProvider,
   type ModelConfig,
   type ProviderReport,
-  type ProviderStatus,
 } from '@kiln/handler-sdk/runtime';
 import type { ServerConfig } from '../config/server-config.js';
-import { serverError } from '../errors.js';
 import type { ServerLog } from '../observability/logs.js';
 
 /*
@@ -20,8 +19,6 @@ import type { ServerLog } from '../observability/logs.js';
  * deviceIds, or over the server's numberOfGpu, each model starting where the one before left off,
  * so that several models spread over the GPUs as TorchServe's global counter spreads them.
  */
-
-const GPU_PROVIDERS: ReadonlySet<string> = new Set(['cuda', 'tensorrt', 'webgpu']);
 
 /** What the model-config asked for, before this machine had its say: describe shows it beside what runs. */
 export interface RequestedDevice {
@@ -53,16 +50,14 @@ export class DevicePlanner {
 
   async plan(model: string, config: ModelConfig): Promise<DevicePlan> {
     const requested = { deviceType: config.deviceType, executionProviders: config.executionProviders };
-    const wantsOther = config.executionProviders.some((p) => p !== 'cpu');
-    const chosen = wantsOther ? chooseProviders(model, config, await this.options.probe(config.executionProviders)) : { config };
-    if (chosen.warning !== undefined) this.options.warn(chosen.warning);
-    if (chosen.config.deviceType !== 'gpu') return { config: chosen.config, requested, device: () => ({ type: 'cpu', id: undefined }) };
-    const ids = chosen.config.deviceIds.length > 0 ? chosen.config.deviceIds : range(await this.options.gpuCount());
+    const settled = await settleProviders(model, config, this.options.warn, this.options.probe);
+    if (settled.deviceType !== 'gpu') return { config: settled, requested, device: () => ({ type: 'cpu', id: undefined }) };
+    const ids = settled.deviceIds.length > 0 ? settled.deviceIds : range(await this.options.gpuCount());
     // No GPU counted (no nvidia-smi, numberOfGpu 0) and none listed: GPU 0, the provider's own default.
     const gpus = ids.length > 0 ? ids : [0];
-    const offset = chosen.config.deviceIds.length > 0 ? 0 : this.nextGpu;
-    if (chosen.config.deviceIds.length === 0) this.nextGpu += Math.max(1, chosen.config.minWorkers);
-    return { config: chosen.config, requested, device: roundRobin(gpus, offset) };
+    const offset = settled.deviceIds.length > 0 ? 0 : this.nextGpu;
+    if (settled.deviceIds.length === 0) this.nextGpu += Math.max(1, settled.minWorkers);
+    return { config: settled, requested, device: roundRobin(gpus, offset) };
   }
 }
 
@@ -72,42 +67,6 @@ export function roundRobin(gpus: readonly number[], offset = 0): (index: number)
 }
 
 const range = (n: number) => Array.from({ length: n }, (_, i) => i);
-
-/**
- * The providers of `config` that load on this machine, in the config's order. When every GPU
- * provider it asked for is missing: with `fallback`, the CPU, and a warning naming each missing
- * provider's library and fix; without, KILN_ERR_PROVIDER_UNAVAILABLE. A provider dropped while
- * another GPU provider loads is warned too.
- */
-export function chooseProviders(model: string, config: ModelConfig, report: ProviderReport): { config: ModelConfig; warning?: string } {
-  const status = (name: string): ProviderStatus =>
-    report.providers.find((p) => p.name === name) ?? { name, bundled: false, loadable: name === 'cpu' };
-  const missing = config.executionProviders.map(status).filter((p) => !p.loadable);
-  if (missing.length === 0) return { config };
-  const kept = config.executionProviders.filter((p) => status(p).loadable);
-  const why = missing
-    .map((p) => `${p.name}: ${p.reason ?? 'it does not load here'}${p.fix === undefined ? '' : ` (fix: ${p.fix})`}`)
-    .join('; ');
-  const gpuAsked = config.executionProviders.filter((p) => GPU_PROVIDERS.has(p));
-  const gpuKept = kept.filter((p) => GPU_PROVIDERS.has(p));
-  if (gpuAsked.length > 0 && gpuKept.length === 0) {
-    if (!config.fallback) {
-      throw serverError(
-        'KILN_ERR_PROVIDER_UNAVAILABLE',
-        `model "${model}" asks for ${gpuAsked.join(', ')} with fallback: false, and none of them loads on this machine. ${why}. Run kiln doctor for what this machine has, or set fallback: true to run on the CPU`,
-      );
-    }
-    return {
-      config: Object.freeze({ ...config, deviceType: 'cpu', executionProviders: Object.freeze(['cpu'] as const) }),
-      warning: `model "${model}" runs on the CPU: none of the execution providers it asks for (${gpuAsked.join(', ')}) loads on this machine. ${why}`,
-    };
-  }
-  const executionProviders = kept.length > 0 ? kept : (['cpu'] as const);
-  return {
-    config: Object.freeze({ ...config, executionProviders: Object.freeze([...executionProviders]) }),
-    warning: `model "${model}" runs on ${executionProviders[0]}: ${missing.map((p) => p.name).join(', ')} ${missing.length === 1 ? 'does' : 'do'} not load on this machine. ${why}`,
-  };
-}
 
 /**
  * The server's planner: one probe of every provider, run the first time a model asks for one other
