@@ -359,11 +359,26 @@ function judge(r) {
 }
 
 function printSummary() {
-  section(`summary (${cpuMode ? 'CPU rehearsal: cpu against cpu, no GPU used; not a GPU result' : 'GPU'})`);
+  // A GPU provider with no GPU listed ran on whatever adapter it found: Mesa's software Vulkan
+  // driver (scripts/soft-vulkan.sh), for one. Its figures prove the path, not a GPU's speed.
+  const what = cpuMode
+    ? 'CPU rehearsal: cpu against cpu, no GPU used; not a GPU result'
+    : report.machine.gpus === null || report.machine.gpus.length === 0
+      ? 'no GPU listed by nvidia-smi: the provider ran on the adapter it found, a software one perhaps; not a GPU result'
+      : 'GPU';
+  section(`summary (${what})`);
+  // Columns as wide as their longest cell, two spaces apart, so that no cell runs into the next.
+  const checks = report.providers.flatMap((r) => r.checks);
+  const width = (cells) => Math.max(0, ...cells.map((cell) => cell.length)) + 2;
+  const [nameW, valueW, targetW] = [
+    width(checks.map((c) => c.name)),
+    width(checks.map((c) => c.value)),
+    width(checks.map((c) => c.target)),
+  ];
   for (const r of report.providers) {
     for (const c of r.checks) {
       const verdict = c.pass === null ? '' : c.pass ? 'PASS' : 'FAIL';
-      line(`${r.provider.padEnd(8)}${c.name.padEnd(42)}${c.value.padEnd(24)}${c.target.padEnd(24)}${verdict}`.trimEnd());
+      line(`${r.provider.padEnd(8)}${c.name.padEnd(nameW)}${c.value.padEnd(valueW)}${c.target.padEnd(targetW)}${verdict}`.trimEnd());
     }
     for (const e of r.errors) line(`${r.provider.padEnd(8)}error: ${e.split('\n')[0]}`);
   }

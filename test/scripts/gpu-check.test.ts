@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { expect, test } from 'vitest';
 import { processesUsing } from '../support/hygiene.js';
 import { REPO_ROOT, tempDir } from '../support/kiln.js';
+import { noSoftVulkan, requireSoftVulkan } from '../support/soft-vulkan.js';
 
 // scripts/gpu-check.sh is written for the device machine (an H200, reached once per session); what
 // a machine without a GPU can check is its CPU rehearsal, which runs every stage the GPU run does,
@@ -111,6 +112,60 @@ test('the CPU rehearsal runs every stage and reports the figures, cpu against cp
   // Everything it started (the server, its workers, the load generators) has ended.
   expect(processesUsing(tmp)).toEqual([]);
 }, 45_000);
+
+test.skipIf(noSoftVulkan)(
+  'on WebGPU (Mesa software Vulkan): every stage on a provider that is not the CPU, and not called a GPU result',
+  () => {
+    const out = tempDir('kiln-gpu-check-out-');
+    const tmp = tempDir('kiln-gpu-check-tmp-');
+    // The conv net takes about 0.2 s an image on lavapipe: few and short windows, 8 clients.
+    const run = script(
+      'gpu-check.sh',
+      {
+        ...requireSoftVulkan(),
+        OUT: out,
+        TMPDIR: tmp,
+        KILN_GPU_CHECK_PROVIDER: 'webgpu',
+        KILN_GPU_CHECK_WARMUP: '0.2',
+        KILN_GPU_CHECK_SECONDS: '0.5',
+        KILN_GPU_CHECK_KILN_SECONDS: '2',
+        KILN_GPU_CHECK_BATCHES: '1,4',
+        KILN_GPU_CHECK_BATCH_SIZE: '4',
+        KILN_GPU_CHECK_CONCURRENCY: '8',
+        KILN_GPU_CHECK_LOAD_PROCESSES: '1',
+      },
+      90_000,
+    );
+    expect([0, 1], run.stdout).toContain(run.status);
+    const text = run.stdout;
+    expect(text).toMatch(/^webgpu +loads$/m);
+    expect(text).toContain('== in-process session.run on webgpu (1 intra-op thread) ==');
+    expect(text).toMatch(/max \|webgpu − cpu\| = \S+ \(outputs up to [\d.]+; tolerance 1\.00e-3\)/);
+    expect(text).toContain('describe: deviceType gpu, executionProviders [webgpu], workers on [webgpu]');
+    expect(text).toContain('metrics: kiln_model_execution_provider{provider="webgpu", device="gpu"} 1');
+    expect(text).toContain(
+      '== summary (no GPU listed by nvidia-smi: the provider ran on the adapter it found, a software one perhaps; not a GPU result) ==',
+    );
+    const report = JSON.parse(readFileSync(join(out, 'gpu-check.json'), 'utf8')) as Report;
+    expect(report).toMatchObject({ mode: 'gpu', exitCode: run.status });
+    const [webgpu] = report.providers;
+    expect(webgpu).toMatchObject({ provider: 'webgpu', device: 'gpu', errors: [] });
+    // WebGPU's kernels against the CPU's: the check that would catch a wrong shader, and it must pass.
+    expect(webgpu!.correctness).toMatchObject({ against: 'cpu', tolerance: 1e-3 });
+    expect(webgpu!.correctness.maxAbsDiff).toBeLessThan(1e-3);
+    expect(webgpu!.kiln).toMatchObject({ providerOk: true, errors: {}, inUse: { deviceType: 'gpu', workers: ['webgpu'] } });
+    expect(webgpu!.kiln.answerMaxAbsDiff).toBeLessThan(1e-3);
+    // Every row of the summary keeps its columns apart.
+    for (const row of text
+      .slice(text.indexOf('== summary'))
+      .split('\n')
+      .filter((l) => l.startsWith('webgpu  '))) {
+      expect(row).not.toMatch(/\S(PASS|FAIL)$/);
+    }
+    expect(processesUsing(tmp)).toEqual([]);
+  },
+  100_000,
+);
 
 test.skipIf(hasVulkanLoader)('asked for webgpu where it does not load, it refuses at once and names the missing loader', () => {
   const out = tempDir('kiln-gpu-check-out-');

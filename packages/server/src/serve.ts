@@ -353,7 +353,9 @@ export function readyLine(model: ModelVersion): string {
   const c = model.config;
   if (model.state.kind !== 'ready') return `model ${model.name} ${model.version} FAILED: ${model.reason}`;
   const workers = model.readyWorkers;
-  return `model ${model.name} ${model.version} ready: ${workers} ${model.isolation} worker${workers === 1 ? '' : 's'}, batchSize ${c.batchSize}, maxBatchDelay ${c.maxBatchDelayMs === 'auto' ? 'auto' : `${c.maxBatchDelayMs} ms`}, jobQueueSize ${c.jobQueueSize}`;
+  const gpus = model.gpus;
+  const where = model.onGpu ? ` on ${model.providers[0]}${gpus.length > 0 ? ` (GPU ${gpus.join(', ')})` : ''}` : '';
+  return `model ${model.name} ${model.version} ready: ${workers} ${model.isolation} worker${workers === 1 ? '' : 's'}${where}, batchSize ${c.batchSize}, maxBatchDelay ${c.maxBatchDelayMs === 'auto' ? 'auto' : `${c.maxBatchDelayMs} ms`}, jobQueueSize ${c.jobQueueSize}`;
 }
 
 /** `name=path`, `path` or `all` (every archive in the model store). Relative paths look in the model store first. */

@@ -9,7 +9,8 @@ import { probeProviders, type ProviderReport, type ProviderStatus } from './prob
  * the same way before they load a model in-process.
  */
 
-const GPU_PROVIDERS: ReadonlySet<string> = new Set(['cuda', 'tensorrt', 'webgpu']);
+/** The execution providers that run on a GPU. */
+export const GPU_PROVIDERS: ReadonlySet<string> = new Set(['cuda', 'tensorrt', 'webgpu']);
 
 /**
  * The providers of `config` that load on this machine, in the config's order. When every GPU

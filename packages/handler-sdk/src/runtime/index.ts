@@ -61,6 +61,6 @@ export { MODEL_NAME_PATTERN, checkModelName } from '../manifest/model-name.js';
 // The execution-provider probe runs ONNX Runtime in a child process: importing it loads no native code.
 export { explain as explainProviderFailure, probeProviders, providerSummary } from '../providers/probe.js';
 export type { ProviderReport, ProviderStatus } from '../providers/probe.js';
-export { chooseProviders, settleProviders } from '../providers/choose.js';
+export { GPU_PROVIDERS, chooseProviders, settleProviders } from '../providers/choose.js';
 export { listNvidiaGpus, parseNvidiaSmi } from '../providers/gpus.js';
 export type { NvidiaGpu, NvidiaGpuReport } from '../providers/gpus.js';

@@ -11,6 +11,7 @@ import type {
   Signature,
   WireRequest,
 } from '@kiln/handler-sdk/runtime';
+import { GPU_PROVIDERS } from '@kiln/handler-sdk/runtime';
 import { Batcher, type ClientGone, type RequestTrace } from '../batching/batcher.js';
 import { serverError } from '../errors.js';
 import type { VersionView } from '../observability/server-metrics.js';
@@ -20,8 +21,6 @@ import { defaultIntraOpThreads } from '../pool/threads.js';
 import { WorkerPool, type Prestarted } from '../pool/worker-pool.js';
 import { Autoscaler, type ScaleTimings } from '../pool/autoscale.js';
 import type { RequestedDevice } from './devices.js';
-
-const GPU_PROVIDERS: ReadonlySet<string> = new Set(['cuda', 'tensorrt', 'webgpu']);
 
 /** Where a model version is in its life. Only `ready` takes requests. */
 export type VersionState =
