@@ -1,9 +1,10 @@
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { KILN_BIN, REPO_ROOT, tempDir, type KilnRun } from '../support/kiln.js';
+import { writeCommand } from '../support/fake-commands.js';
 import { rawZip, type RawEntry } from '../support/raw-zip.js';
 
 // onnxruntime-node as @kiln/handler-sdk resolves it: the copy `kiln doctor` reports on. Its bin
@@ -37,12 +38,7 @@ function doctor(args: string[], env: NodeJS.ProcessEnv = {}): KilnRun {
 }
 
 /** A folder with an executable `name` that runs `script` (sh). */
-function fakeCommand(name: string, script: string): string {
-  const dir = tempDir('kiln-fake-bin-');
-  writeFileSync(join(dir, name), `#!/bin/sh\n${script}\n`);
-  chmodSync(join(dir, name), 0o755);
-  return dir;
-}
+const fakeCommand = (name: string, script: string) => writeCommand(tempDir('kiln-fake-bin-'), name, script);
 
 const provider = (providers: Provider[], name: string) => providers.find((p) => p.name === name)!;
 

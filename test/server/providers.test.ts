@@ -2,9 +2,10 @@ import { BaseHandler, tensor, type HandlerContext, type KilnRequest, type Tensor
 import { probeProviders, providerSummary } from '@kiln/handler-sdk/runtime';
 import { runHandler } from '@kiln/handler-sdk/testing';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { FAKE_GPU_USAGE, fakeNvidiaSmi } from '../support/fake-commands.js';
 import { linearExpected, linearModel, writeModel } from '../support/onnx-models.js';
 import { scrape } from '../support/scrape.js';
 import { linearArchive, post, startKiln, until, type RunningKiln } from '../support/server.js';
@@ -51,7 +52,8 @@ describe('a model that asks for the GPU, on a machine without one', () => {
     linearArchive(dir, 'linear', 'deviceType: gpu\nfallback: false\n', 'strict');
     kiln = await startKiln(['--model-store', 'store', '--models', 'ongpu=ongpu.mar', '--enable-model-api', '--number-of-gpu', '2'], {
       cwd: dir,
-      env: { KILN_PROBE_PROVIDERS: 'true' },
+      // An nvidia-smi that lists two busy GPUs: the GPU metrics report them, whatever the models run on.
+      env: { KILN_PROBE_PROVIDERS: 'true', PATH: `${fakeNvidiaSmi(join(dir, 'bin'))}:${process.env.PATH}` },
       shared: true,
     });
   });
@@ -94,7 +96,7 @@ describe('a model that asks for the GPU, on a machine without one', () => {
     });
     const workers = described!.workers as { gpu: boolean; executionProvider: string; deviceId?: number }[];
     expect(workers).toHaveLength(2);
-    for (const worker of workers) expect(worker).toMatchObject({ gpu: false, executionProvider: 'cpu' });
+    for (const worker of workers) expect(worker).toMatchObject({ gpu: false, gpuUsage: 'N/A', executionProvider: 'cpu' });
     expect(workers.some((w) => w.deviceId !== undefined)).toBe(false);
 
     const config = (await (await fetch(`${kiln.inference}/v2/models/ongpu/config`)).json()) as Record<string, unknown>;
@@ -107,6 +109,18 @@ describe('a model that asks for the GPU, on a machine without one', () => {
     const samples = await scrape(kiln);
     expect(samples.get('kiln_model_execution_provider{model_name="ongpu",model_version="1.0",provider="cpu",device="cpu"}')).toBe(1);
     expect([...samples.keys()].filter((k) => k.startsWith('kiln_model_execution_provider'))).toHaveLength(1);
+  });
+
+  test("the GPU metrics report the GPUs nvidia-smi lists, in Kiln's units and TorchServe's", async () => {
+    const samples = await scrape(kiln);
+    for (const gpu of FAKE_GPU_USAGE) {
+      const labels = `{gpu="${gpu.index}",uuid="${gpu.uuid}"}`;
+      expect(samples.get(`kiln_gpu_utilization_ratio${labels}`)).toBe(gpu.utilizationGpu / 100);
+      expect(samples.get(`kiln_gpu_memory_used_bytes${labels}`)).toBe(gpu.memoryUsedMib * 2 ** 20);
+      expect(samples.get(`kiln_gpu_memory_total_bytes${labels}`)).toBe(gpu.memoryTotalMib * 2 ** 20);
+      expect(samples.get(`GPUUtilization{Level="Host",DeviceId="${gpu.index}",Hostname="${hostname()}"}`)).toBe(gpu.utilizationGpu);
+      expect(samples.get(`GPUMemoryUsed{Level="Host",DeviceId="${gpu.index}",Hostname="${hostname()}"}`)).toBe(gpu.memoryUsedMib);
+    }
   });
 
   test('fallback: false: the model is not registered, and the answer says what is missing and what to do', async () => {

@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { fakeNvidiaSmi } from '../support/fake-commands.js';
 import { kiln as kilnCli } from '../support/kiln.js';
 import { linearExpected } from '../support/onnx-models.js';
 import { scrape } from '../support/scrape.js';
@@ -43,7 +44,8 @@ describe.skipIf(noSoftVulkan)('a model on WebGPU (Mesa software Vulkan)', () => 
     linearArchive(dir, 'linear', config, 'wg');
     kiln = await startKiln(['--model-store', 'store', '--models', 'wg=wg.mar'], {
       cwd: dir,
-      env: { ...env, KILN_PROBE_PROVIDERS: 'true' },
+      // nvidia-smi, faked: GPU 0's usage in describe.
+      env: { ...env, KILN_PROBE_PROVIDERS: 'true', PATH: `${fakeNvidiaSmi(join(dir, 'bin'))}:${process.env.PATH}` },
       shared: true,
     });
   }, 60_000);
@@ -73,7 +75,12 @@ describe.skipIf(noSoftVulkan)('a model on WebGPU (Mesa software Vulkan)', () => 
     });
     const workers = described!.workers as Record<string, unknown>[];
     expect(workers).toHaveLength(1);
-    expect(workers[0]).toMatchObject({ gpu: true, executionProvider: 'webgpu', deviceId: 0 });
+    expect(workers[0]).toMatchObject({
+      gpu: true,
+      executionProvider: 'webgpu',
+      deviceId: 0,
+      gpuUsage: 'gpuId::0 utilization.gpu [%]::35 % utilization.memory [%]::12 % memory.used [MiB]::4023 MiB',
+    });
 
     const config = (await (await fetch(`${kiln.inference}/v2/models/wg/config`)).json()) as Record<string, unknown>;
     expect(config.instance_group).toEqual([{ name: 'wg', kind: 'KIND_GPU', count: 1, gpus: [0] }]);

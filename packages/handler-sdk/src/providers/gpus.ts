@@ -23,14 +23,68 @@ const NVIDIA_SMI_TIMEOUT_MS = 10_000;
  * The GPUs nvidia-smi sees. Told apart: no nvidia-smi at all, and an nvidia-smi that fails (the
  * driver's tools are there but the driver or the device is not), because the fixes differ.
  */
-export function listNvidiaGpus(env: NodeJS.ProcessEnv): Promise<NvidiaGpuReport> {
+export async function listNvidiaGpus(env: NodeJS.ProcessEnv): Promise<NvidiaGpuReport> {
+  const { nvidiaSmi, stdout, error } = await nvidiaSmiQuery(QUERY, env);
+  return { nvidiaSmi, gpus: nvidiaSmi === 'listed' ? parseNvidiaSmi(stdout) : [], ...(error === undefined ? {} : { error }) };
+}
+
+/** What one GPU is doing now, as nvidia-smi reports it. */
+export interface GpuUsage {
+  index: number;
+  uuid: string;
+  /** Percent of the last sample period in which a kernel ran; undefined where nvidia-smi has none (`[N/A]`). */
+  utilizationGpu: number | undefined;
+  /** Percent of that period in which memory was read or written. */
+  utilizationMemory: number | undefined;
+  memoryUsedMib: number | undefined;
+  memoryTotalMib: number | undefined;
+}
+
+const USAGE_QUERY = ['--query-gpu=index,uuid,utilization.gpu,utilization.memory,memory.used,memory.total', '--format=csv,noheader,nounits'];
+
+/** Every GPU's utilization and memory now: [] without nvidia-smi, or when it fails (with `error`). */
+export async function readGpuUsage(
+  env: NodeJS.ProcessEnv,
+): Promise<{ nvidiaSmi: NvidiaGpuReport['nvidiaSmi']; gpus: GpuUsage[]; error?: string }> {
+  const { nvidiaSmi, stdout, error } = await nvidiaSmiQuery(USAGE_QUERY, env);
+  return { nvidiaSmi, gpus: nvidiaSmi === 'listed' ? parseGpuUsage(stdout) : [], ...(error === undefined ? {} : { error }) };
+}
+
+/**
+ * `0, GPU-5f1c…, 35, 12, 4023, 143771`, a line per GPU (no units). A field nvidia-smi cannot give
+ * (`[N/A]`, `[Not Supported]`: a MIG device's utilization, say) is undefined; lines that do not
+ * parse are left out.
+ */
+export function parseGpuUsage(csv: string): GpuUsage[] {
+  const number = (field: string | undefined) => (field !== undefined && /^\d+(\.\d+)?$/.test(field) ? Number(field) : undefined);
+  const gpus: GpuUsage[] = [];
+  for (const line of csv.split('\n')) {
+    const fields = line.split(',').map((field) => field.trim());
+    if (fields.length !== 6 || !/^\d+$/.test(fields[0]!)) continue;
+    gpus.push({
+      index: Number(fields[0]),
+      uuid: fields[1]!,
+      utilizationGpu: number(fields[2]),
+      utilizationMemory: number(fields[3]),
+      memoryUsedMib: number(fields[4]),
+      memoryTotalMib: number(fields[5]),
+    });
+  }
+  return gpus;
+}
+
+/** Runs nvidia-smi with `args` within its timeout; `error` says why it failed, in one line. */
+function nvidiaSmiQuery(
+  args: readonly string[],
+  env: NodeJS.ProcessEnv,
+): Promise<{ nvidiaSmi: NvidiaGpuReport['nvidiaSmi']; stdout: string; error?: string }> {
   return new Promise((resolve) => {
-    execFile('nvidia-smi', QUERY, { env, timeout: NVIDIA_SMI_TIMEOUT_MS, encoding: 'utf8' }, (error, stdout, stderr) => {
-      if (error === null) return resolve({ nvidiaSmi: 'listed', gpus: parseNvidiaSmi(stdout) });
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return resolve({ nvidiaSmi: 'not found', gpus: [] });
+    execFile('nvidia-smi', args, { env, timeout: NVIDIA_SMI_TIMEOUT_MS, encoding: 'utf8' }, (error, stdout, stderr) => {
+      if (error === null) return resolve({ nvidiaSmi: 'listed', stdout });
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return resolve({ nvidiaSmi: 'not found', stdout: '' });
       const said = `${stdout}\n${stderr}`.split('\n').find((line) => line.trim() !== '');
       const why = error.killed ? `it did not answer within ${NVIDIA_SMI_TIMEOUT_MS / 1000} s` : (said?.trim() ?? error.message);
-      resolve({ nvidiaSmi: 'failed', gpus: [], error: why });
+      resolve({ nvidiaSmi: 'failed', stdout: '', error: why });
     });
   });
 }

@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import { parseNvidiaSmi } from './gpus.js';
+import { parseGpuUsage, parseNvidiaSmi } from './gpus.js';
 import { explain } from './probe.js';
 
 describe('explain', () => {
@@ -43,6 +43,17 @@ describe('parseNvidiaSmi', () => {
     ).toEqual([
       { index: 0, name: 'NVIDIA H200', memoryMib: 143771, driver: '580.159.03' },
       { index: 1, name: 'NVIDIA H200', memoryMib: 143771, driver: '580.159.03' },
+    ]);
+  });
+});
+
+describe('parseGpuUsage', () => {
+  test('utilization and memory per GPU, without units; a field nvidia-smi cannot give is undefined', () => {
+    expect(
+      parseGpuUsage('0, GPU-5f1c2a, 35, 12, 4023, 143771\n1, GPU-77aa01, [N/A], [Not Supported], 0, 143771\nNo devices were found\n'),
+    ).toEqual([
+      { index: 0, uuid: 'GPU-5f1c2a', utilizationGpu: 35, utilizationMemory: 12, memoryUsedMib: 4023, memoryTotalMib: 143771 },
+      { index: 1, uuid: 'GPU-77aa01', utilizationGpu: undefined, utilizationMemory: undefined, memoryUsedMib: 0, memoryTotalMib: 143771 },
     ]);
   });
 });

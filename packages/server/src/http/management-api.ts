@@ -1,3 +1,4 @@
+import { gpuUsage } from '../observability/gpu-usage.js';
 import { residentBytes } from '../pool/resident-memory.js';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { checkModelName } from '@kiln/handler-sdk/runtime';
@@ -328,7 +329,8 @@ function stripDefaults(query: Record<string, unknown>, url: string): Record<stri
  */
 async function describe(model: ModelVersion, service: ModelService, customized: boolean, requestId: string) {
   const metadata = customized ? await customizedMetadata(model, requestId) : undefined;
-  const { modelName, modelVersion, modelUrl, engine, runtime, status, ...rest } = model.describe(residentBytes);
+  const gpus = model.onGpu ? await gpuUsage.usage() : [];
+  const { modelName, modelVersion, modelUrl, engine, runtime, status, ...rest } = model.describe(residentBytes, gpus);
   return {
     modelName,
     modelVersion,

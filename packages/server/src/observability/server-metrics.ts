@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { MetricSample } from '@kiln/handler-sdk/runtime';
+import { gpuUsage, registerGpuMetrics, type GpuUsageReader } from './gpu-usage.js';
 import { HandlerMetrics } from './handler-metrics.js';
 import { VersionMetrics, type Families } from './version-metrics.js';
 
@@ -13,6 +14,8 @@ export interface MetricsOptions {
   torchserveMetrics: boolean;
   /** Told of a handler metric refused (a name declared with two types, say), once per name. */
   onRefused?: (message: string) => void;
+  /** Where the GPU gauges read nvidia-smi from (default: the server's one reader). */
+  gpuUsage?: GpuUsageReader;
 }
 
 /** What the worker pool and model versions report, read when /metrics is scraped. */
@@ -160,6 +163,7 @@ export class ServerMetrics {
           this.set({ model_name: v.name, model_version: v.version, provider: v.provider, device: v.onGpu ? 'gpu' : 'cpu' }, 1);
       },
     });
+    registerGpuMetrics(this.registry, options.gpuUsage ?? gpuUsage, options.torchserveMetrics ? { host } : undefined);
     collectDefaultMetrics({ register: this.registry });
     this.handlers = new HandlerMetrics(this.registry, options.onRefused);
   }

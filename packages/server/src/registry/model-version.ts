@@ -11,9 +11,10 @@ import type {
   Signature,
   WireRequest,
 } from '@kiln/handler-sdk/runtime';
-import { GPU_PROVIDERS } from '@kiln/handler-sdk/runtime';
+import { GPU_PROVIDERS, type GpuUsage } from '@kiln/handler-sdk/runtime';
 import { Batcher, type ClientGone, type RequestTrace } from '../batching/batcher.js';
 import { serverError } from '../errors.js';
+import { gpuUsageText } from '../observability/gpu-usage.js';
 import type { VersionView } from '../observability/server-metrics.js';
 import type { VersionMetrics } from '../observability/version-metrics.js';
 import type { WorkerEvents } from '../pool/pool-worker.js';
@@ -290,9 +291,10 @@ export class ModelVersion {
 
   /**
    * TorchServe's DescribeModelResponse for this version, plus Kiln's state, isolation, signature and
-   * execution providers. `memoryOf` reads a process's resident memory; the registry adds `isDefault`.
+   * execution providers. `memoryOf` reads a process's resident memory, `gpus` is nvidia-smi's word on
+   * the GPUs (a GPU worker's `gpuUsage`); the registry adds `isDefault`.
    */
-  describe(memoryOf: (pid: number | undefined) => number) {
+  describe(memoryOf: (pid: number | undefined) => number, gpus: readonly GpuUsage[] = []) {
     const c = this.current;
     return {
       modelName: this.name,
@@ -317,7 +319,7 @@ export class ModelVersion {
       requested: this.spec.requested ?? { deviceType: c.deviceType, executionProviders: c.executionProviders },
       workerHeapLimitMb: c.workerHeapLimitMb,
       loadedAtStartup: this.loadedAtStartup,
-      workers: this.workers(memoryOf),
+      workers: this.workers(memoryOf, gpus),
       jobQueueStatus: { remainingCapacity: c.jobQueueSize - this.batcher.queued, pendingRequests: this.batcher.queued },
       signature: this.signature,
     };
@@ -339,20 +341,23 @@ export class ModelVersion {
     };
   }
 
-  private workers(memoryOf: (pid: number | undefined) => number): WorkerDescription[] {
-    return this.pool.list().map((w) => ({
-      id: w.id,
-      startTime: new Date(w.startedAt).toISOString(),
-      status: w.state === 'idle' || w.state === 'busy' ? 'READY' : w.state === 'starting' ? 'STARTING' : 'UNLOADING',
-      // A process's resident memory; a thread shares its process's, so its own JavaScript heap.
-      memoryUsage: w.transport.threadId === undefined ? memoryOf(w.transport.pid) : w.heapBytes,
-      pid: w.transport.pid,
-      threadId: w.transport.threadId,
-      gpu: w.providers.length > 0 && GPU_PROVIDERS.has(w.providers[0]!),
-      gpuUsage: 'N/A',
-      ...(w.device?.type === 'gpu' && w.device.id !== undefined ? { deviceId: w.device.id } : {}),
-      executionProvider: w.providers[0],
-    }));
+  private workers(memoryOf: (pid: number | undefined) => number, gpus: readonly GpuUsage[]): WorkerDescription[] {
+    return this.pool.list().map((w) => {
+      const gpu = w.providers.length > 0 && GPU_PROVIDERS.has(w.providers[0]!);
+      return {
+        id: w.id,
+        startTime: new Date(w.startedAt).toISOString(),
+        status: w.state === 'idle' || w.state === 'busy' ? 'READY' : w.state === 'starting' ? 'STARTING' : 'UNLOADING',
+        // A process's resident memory; a thread shares its process's, so its own JavaScript heap.
+        memoryUsage: w.transport.threadId === undefined ? memoryOf(w.transport.pid) : w.heapBytes,
+        pid: w.transport.pid,
+        threadId: w.transport.threadId,
+        gpu,
+        gpuUsage: gpu ? gpuUsageText(gpus, w.device?.id) : 'N/A',
+        ...(w.device?.type === 'gpu' && w.device.id !== undefined ? { deviceId: w.device.id } : {}),
+        executionProvider: w.providers[0],
+      };
+    });
   }
 
   /** Whether its sessions run on a GPU execution provider. */
