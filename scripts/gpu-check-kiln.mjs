@@ -58,9 +58,14 @@ export async function serveAndLoad(/** @type {ServeOptions} */ { root, work, mod
     const before = batchSums(await metrics());
     // Several client processes on a machine with the cores for them, so that the client is not what is measured.
     const share = Math.ceil(settings.concurrency / settings.loadProcesses);
-    const loads = await Promise.all(
+    const loading = Promise.all(
       Array.from({ length: settings.loadProcesses }, () => runLoad({ ...body, concurrency: share, durationS: settings.kilnS })),
     );
+    // Halfway through the window, what nvidia-smi says of the GPUs, as /metrics and describe report it.
+    await new Promise((resolve) => setTimeout(resolve, (settings.kilnS * 1000) / 2));
+    const gpus = gpuGauges(await metrics());
+    const gpuUsage = (await describe()).workers.map((w) => w.gpuUsage);
+    const loads = await loading;
     const after = batchSums(await metrics());
     const errors = {};
     for (const l of loads) for (const [k, v] of Object.entries(l.errors)) errors[k] = (errors[k] ?? 0) + v;
@@ -79,6 +84,8 @@ export async function serveAndLoad(/** @type {ServeOptions} */ { root, work, mod
       p99Ms: Math.max(...loads.map((l) => l.p99 ?? NaN)),
       meanBatchSize: batches > 0 ? (after.sum - before.sum) / batches : null,
       batches,
+      gpus,
+      gpuUsage,
     };
     const failed = Object.keys(errors).length > 0 ? `, failed: ${JSON.stringify(errors)}` : '';
     log(
@@ -86,6 +93,12 @@ export async function serveAndLoad(/** @type {ServeOptions} */ { root, work, mod
         `${result.imagesPerS.toFixed(1)} images/s, p50 ${result.p50Ms.toFixed(1)} ms, p99 ${result.p99Ms.toFixed(1)} ms, ` +
         `mean batch ${result.meanBatchSize?.toFixed(2) ?? 'n/a'} over ${batches} batches${failed}`,
     );
+    log(
+      gpus.length === 0
+        ? 'GPUs mid-window: none in /metrics (nvidia-smi lists no GPU here)'
+        : `GPUs mid-window (/metrics, from nvidia-smi): ${gpus.map((g) => `GPU ${g.gpu} ${(100 * g.utilization).toFixed(0)}% busy, ${(g.memoryUsedBytes / 2 ** 30).toFixed(1)} GiB used`).join('; ')}`,
+    );
+    log(`describe's gpuUsage mid-window: ${gpuUsage.join('; ')}`);
     return { answer, ...result };
   } finally {
     await stop(server);
@@ -142,4 +155,13 @@ function batchSums(text) {
       .filter((l) => l.startsWith(`${name} `) || l.startsWith(`${name}{`))
       .reduce((s, l) => s + Number(l.trim().split(/\s+/).at(-1)), 0);
   return { sum: total('kiln_batch_size_sum'), count: total('kiln_batch_size_count') };
+}
+
+/** kiln_gpu_utilization_ratio and kiln_gpu_memory_used_bytes, by GPU, from a /metrics text. */
+function gpuGauges(text) {
+  const read = (family) =>
+    new Map([...text.matchAll(new RegExp(`^${family}\\{gpu="(\\d+)"[^}]*\\}\\s+(\\S+)$`, 'gm'))].map((m) => [m[1], Number(m[2])]));
+  const utilization = read('kiln_gpu_utilization_ratio');
+  const used = read('kiln_gpu_memory_used_bytes');
+  return [...used.keys()].map((gpu) => ({ gpu: Number(gpu), utilization: utilization.get(gpu) ?? NaN, memoryUsedBytes: used.get(gpu) }));
 }

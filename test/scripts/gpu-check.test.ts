@@ -143,6 +143,8 @@ test.skipIf(noSoftVulkan)(
     expect(text).toMatch(/max \|webgpu − cpu\| = \S+ \(outputs up to [\d.]+; tolerance 1\.00e-3\)/);
     expect(text).toContain('describe: deviceType gpu, executionProviders [webgpu], workers on [webgpu]');
     expect(text).toContain('metrics: kiln_model_execution_provider{provider="webgpu", device="gpu"} 1');
+    expect(text).toContain('GPUs mid-window: none in /metrics (nvidia-smi lists no GPU here)');
+    expect(text).toContain("describe's gpuUsage mid-window: N/A");
     expect(text).toContain(
       '== summary (no GPU listed by nvidia-smi: the provider ran on the adapter it found, a software one perhaps; not a GPU result) ==',
     );
