@@ -9,13 +9,26 @@ import { Deployment } from 'kubernetes-models/apps/v1/Deployment';
 import { HorizontalPodAutoscaler, type IHorizontalPodAutoscaler } from 'kubernetes-models/autoscaling/v2/HorizontalPodAutoscaler';
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1/PodDisruptionBudget';
 import { ConfigMap, type IConfigMap } from 'kubernetes-models/v1/ConfigMap';
-import type { IContainer } from 'kubernetes-models/v1/Container';
 import { Secret } from 'kubernetes-models/v1/Secret';
 import { Service } from 'kubernetes-models/v1/Service';
 import { describe, expect, test } from 'vitest';
 import { parse } from 'yaml';
 import { renderChart, type RenderOptions } from '../support/helm-render.js';
-import { KNOWN_VARIABLES, ROOT, all, kilnContainer, one, readManifests, typeCheck, validateSchema, type Manifest } from './schemas.js';
+import {
+  KNOWN_VARIABLES,
+  ROOT,
+  all,
+  envOf,
+  kilnContainer,
+  kilnMetricFamilies,
+  metadataOf,
+  one,
+  readManifests,
+  serverConfig,
+  typeCheck,
+  validateSchema,
+  type Manifest,
+} from './schemas.js';
 
 // deploy/kubernetes and the Helm chart in deploy/helm/kiln: valid Kubernetes objects, offline, and right about
 // Kiln: its probes, ports, config, token, shutdown arithmetic and the metric the autoscalers read.
@@ -47,20 +60,6 @@ const renders: [string, Manifest[]][] = [
   ['the chart with its defaults', chart()],
   ...Object.entries(VALUE_SETS).map(([name, values]): [string, Manifest[]] => [`the chart with ${name}`, chart({ values })]),
 ];
-
-/** An object's metadata, before it is known to be any kind in particular. */
-function metadataOf(object: Record<string, unknown>): { name?: unknown; labels?: unknown } {
-  const metadata = object.metadata;
-  return typeof metadata === 'object' && metadata !== null ? metadata : {};
-}
-
-const envOf = (container: IContainer) => Object.fromEntries((container.env ?? []).map((e) => [e.name, e.value]));
-
-/** The metric families Kiln writes, with their types, read from their declarations. */
-function kilnMetricFamilies(): Map<string, string> {
-  const source = readFileSync(join(ROOT, 'packages/server/src/observability/server-metrics.ts'), 'utf8');
-  return new Map([...source.matchAll(/new (Counter|Gauge|Histogram)\(\{\s*name: '(\w+)'/g)].map((m) => [m[2]!, m[1]!]));
-}
 
 describe.each(renders)('%s', (_, manifests) => {
   test('every object is valid against the Kubernetes schemas and has no unknown field', () => {
@@ -226,23 +225,6 @@ describe.each(renders)('%s', (_, manifests) => {
 });
 
 /** Kiln's config as the pod would resolve it: the ConfigMap's file, the container's variables, a real token file. */
-function serverConfig(manifests: Manifest[]) {
-  const deployment = one(manifests, Deployment.is);
-  const container = kilnContainer(deployment);
-  const env = envOf(container);
-  const mount = container.volumeMounts!.find((m) => env.KILN_CONFIG!.startsWith(`${m.mountPath}/`))!;
-  const volume = deployment.spec!.template.spec!.volumes!.find((v) => v.name === mount.name)!;
-  const configMap = one(manifests, ConfigMap.is);
-  expect(configMap.metadata?.name).toBe(volume.configMap?.name);
-  const dir = mkdtempSync(join(tmpdir(), 'kiln-deploy-'));
-  const file = join(dir, env.KILN_CONFIG!.slice(mount.mountPath.length + 1));
-  writeFileSync(file, configMap.data![file.slice(dir.length + 1)]!);
-  writeFileSync(join(dir, 'token'), 'a-token-of-32-characters-or-so-x\n');
-  const variables: NodeJS.ProcessEnv = { ...env, KILN_CONFIG: file, KILN_STATE_DIR: join(dir, 'state') };
-  if (env.KILN_TOKEN_FILE !== undefined) variables.KILN_TOKEN_FILE = join(dir, 'token');
-  return resolveServerConfig({ env: variables, cwd: dir });
-}
-
 describe('deploy/kubernetes', () => {
   test('the checks above see a misspelt field, a wrong type, and `off` left unquoted (a boolean to Kubernetes)', () => {
     const text = JSON.stringify(one(plain, Deployment.is));

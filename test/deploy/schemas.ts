@@ -1,4 +1,5 @@
-import { readFileSync, readdirSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { ScaledObject } from '@kubernetes-models/keda/keda.sh/v1alpha1/ScaledObject';
 import { ServiceMonitor } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/ServiceMonitor';
@@ -11,7 +12,7 @@ import { PersistentVolumeClaim } from 'kubernetes-models/v1/PersistentVolumeClai
 import { Pod } from 'kubernetes-models/v1/Pod';
 import { Secret } from 'kubernetes-models/v1/Secret';
 import { Service } from 'kubernetes-models/v1/Service';
-import { SERVER_OPTIONS } from '@kiln/server';
+import { SERVER_OPTIONS, resolveServerConfig } from '@kiln/server';
 import ts from 'typescript';
 import { expect } from 'vitest';
 import { parseAllDocuments } from 'yaml';
@@ -169,4 +170,36 @@ export function kilnContainer(deployment: IDeployment): IContainer {
   const containers = deployment.spec?.template.spec?.containers ?? [];
   expect(containers.map((c) => c.name)).toEqual(['kiln']);
   return containers[0]!;
+}
+
+/** An object's metadata, before it is known to be any kind in particular. */
+export function metadataOf(object: Record<string, unknown>): { name?: unknown; labels?: unknown } {
+  const metadata = object.metadata;
+  return typeof metadata === 'object' && metadata !== null ? metadata : {};
+}
+
+export const envOf = (container: IContainer) => Object.fromEntries((container.env ?? []).map((e) => [e.name, e.value]));
+
+/** The metric families Kiln writes, with their types, read from their declarations. */
+export function kilnMetricFamilies(): Map<string, string> {
+  const source = readFileSync(join(ROOT, 'packages/server/src/observability/server-metrics.ts'), 'utf8');
+  return new Map([...source.matchAll(/new (Counter|Gauge|Histogram)\(\{\s*name: '(\w+)'/g)].map((m) => [m[2]!, m[1]!]));
+}
+
+/** The server config the manifests' ConfigMap, variables and token file make, as Kiln resolves it. */
+export function serverConfig(manifests: Manifest[]) {
+  const deployment = one(manifests, Deployment.is);
+  const container = kilnContainer(deployment);
+  const env = envOf(container);
+  const mount = container.volumeMounts!.find((m) => env.KILN_CONFIG!.startsWith(`${m.mountPath}/`))!;
+  const volume = deployment.spec!.template.spec!.volumes!.find((v) => v.name === mount.name)!;
+  const configMap = one(manifests, ConfigMap.is);
+  expect(configMap.metadata?.name).toBe(volume.configMap?.name);
+  const dir = mkdtempSync(join(tmpdir(), 'kiln-deploy-'));
+  const file = join(dir, env.KILN_CONFIG!.slice(mount.mountPath.length + 1));
+  writeFileSync(file, configMap.data![file.slice(dir.length + 1)]!);
+  writeFileSync(join(dir, 'token'), 'a-token-of-32-characters-or-so-x\n');
+  const variables: NodeJS.ProcessEnv = { ...env, KILN_CONFIG: file, KILN_STATE_DIR: join(dir, 'state') };
+  if (env.KILN_TOKEN_FILE !== undefined) variables.KILN_TOKEN_FILE = join(dir, 'token');
+  return resolveServerConfig({ env: variables, cwd: dir });
 }

@@ -74,3 +74,20 @@ export function grpcClient(address: string, service: ServiceDefinition): GrpcTes
     close: () => client.close(),
   };
 }
+
+/** A KServe v2 tensor as grpc-js decodes it (`contents` holds the typed field that was set). */
+export interface InferTensor {
+  name: string;
+  datatype: string;
+  shape: number[];
+  contents?: Record<string, unknown[]>;
+}
+
+/** ModelInferResponse as grpc-js decodes it. */
+export interface InferResponse {
+  model_name: string;
+  model_version: string;
+  id: string;
+  outputs: InferTensor[];
+  raw_output_contents: Buffer[];
+}
