@@ -29,6 +29,14 @@ describe('explain', () => {
       /libvulkan1/,
     ],
     ['webgpu', 'Failed to get a WebGPU adapter: No supported adapters', '', /^no WebGPU adapter/, /Vulkan/],
+    [
+      'webgpu',
+      'Failed to get a WebGPU adapter: No supported adapters',
+      // Dawn on Debian 12's lavapipe (Mesa 22.3), as the probe child's stderr has it.
+      'Warning: Vulkan shaderUniform*ArrayDynamicIndexing required.\n - While initializing adapter (backend=BackendType::Vulkan)\n    at InitializeImpl (/build/Release/_deps/dawn-src/src/dawn/native/vulkan/PhysicalDeviceVk.cpp:253)\n',
+      /^no WebGPU adapter: Vulkan found a driver that WebGPU cannot use \(Vulkan shaderUniform\*ArrayDynamicIndexing required\.\)$/,
+      /Mesa 24 or later/,
+    ],
   ])('%s: %s', (name, error, stderr, reason, fix) => {
     const found = explain(name, error, stderr);
     expect(found.reason).toMatch(reason);

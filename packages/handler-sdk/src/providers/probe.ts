@@ -166,6 +166,14 @@ export function explain(name: string, error: string, stderr: string): { reason: 
         fix: "install the Vulkan loader (Debian: apt install libvulkan1) and a driver with Vulkan support (NVIDIA's driver ships its own)",
       };
     }
+    // A driver Vulkan found, but Dawn turned down: it says why just before `While initializing adapter`.
+    const turnedDown = /(?:Warning|Error): ([^\n]+)\n\s*- While initializing adapter/.exec(stderr)?.[1];
+    if (turnedDown !== undefined) {
+      return {
+        reason: `no WebGPU adapter: Vulkan found a driver that WebGPU cannot use (${turnedDown.trim()})`,
+        fix: "update the GPU driver: NVIDIA's current one, or Mesa 24 or later (Debian 12's Mesa 22 is too old: bookworm-backports has 25; scripts/soft-vulkan.sh for lavapipe on the CPU)",
+      };
+    }
     if (/adapter/i.test(text)) {
       return {
         reason: 'no WebGPU adapter: Vulkan finds no GPU driver',
