@@ -11,14 +11,22 @@
 #
 # Dawn (WebGPU's engine) needs Vulkan features that lavapipe gained in Mesa 24: where the configured
 # sources have an older mesa-vulkan-drivers (Debian 12 has 22.3), the one from bookworm-backports is
-# taken, from $KILN_DEBIAN_MIRROR (default http://deb.debian.org/debian). It writes .tmp/soft-vulkan/env
+# taken, from $KILN_DEBIAN_MIRROR (default: the mirror apt is configured with, else
+# http://deb.debian.org/debian). It writes .tmp/soft-vulkan/env
 # (LD_LIBRARY_PATH and VK_ICD_FILENAMES) and prints it; test/server/webgpu.test.ts reads it.
 # Exit status 0 when lavapipe is ready, 1 when it could not be set up (the reason is printed).
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 dest=${KILN_SOFT_VULKAN_DIR:-$repo/.tmp/soft-vulkan}
-mirror=${KILN_DEBIAN_MIRROR:-http://deb.debian.org/debian}
+# The Debian mirror apt is configured with (a deb822 URIs: line, or a one-line deb entry), else Debian's own.
+configured_mirror() {
+  cat /etc/apt/sources.list.d/*.sources /etc/apt/sources.list 2>/dev/null |
+    grep -oE '^(URIs:[[:space:]]*|deb[[:space:]]+(\[[^]]*\][[:space:]]+)?)https?://[^[:space:]]+/debian/?([[:space:]]|$)' |
+    grep -oE 'https?://[^[:space:]]+' | sed 's|/$||' | head -n 1 || true
+}
+mirror=${KILN_DEBIAN_MIRROR:-$(configured_mirror)}
+mirror=${mirror:-http://deb.debian.org/debian}
 install_deps=${1:-}
 
 fail() {
