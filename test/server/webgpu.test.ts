@@ -42,7 +42,8 @@ describe.skipIf(noSoftVulkan)('a model on WebGPU (Mesa software Vulkan)', () => 
     env = requireSoftVulkan();
     const config = 'deviceType: gpu\nexecutionProviders: [webgpu]\nfallback: false\nbatchSize: 8\nmaxBatchDelay: 200\n';
     linearArchive(dir, 'linear', config, 'wg');
-    kiln = await startKiln(['--model-store', 'store', '--models', 'wg=wg.mar'], {
+    linearArchive(dir, 'linear', `${config}isolation: process\nminWorkers: 2\n`, 'wgp');
+    kiln = await startKiln(['--model-store', 'store', '--models', 'wg=wg.mar', 'wgp=wgp.mar'], {
       cwd: dir,
       // nvidia-smi, faked: GPU 0's usage in describe.
       env: { ...env, KILN_PROBE_PROVIDERS: 'true', PATH: `${fakeNvidiaSmi(join(dir, 'bin'))}:${process.env.PATH}` },
@@ -66,6 +67,21 @@ describe.skipIf(noSoftVulkan)('a model on WebGPU (Mesa software Vulkan)', () => 
     expect(batches).toBeLessThan(ROWS.length);
   });
 
+  test('in worker processes too: two processes on two GPUs, both on WebGPU, answering within 1e-3', async () => {
+    const answers = await Promise.all(ROWS.map((row) => post(`${kiln.inference}/predictions/wgp`, { row })));
+    for (const [i, answer] of answers.entries()) {
+      expect(answer.status).toBe(200);
+      expectClose(answer.json.y as number[], linearExpected(ROWS[i]!));
+    }
+    const [described] = (await (await fetch(`${kiln.management}/models/wgp`)).json()) as Record<string, unknown>[];
+    const workers = described!.workers as { pid: number; executionProvider: string; deviceId: number }[];
+    expect(workers.map((w) => w.executionProvider)).toEqual(['webgpu', 'webgpu']);
+    // The fake nvidia-smi lists two GPUs: the model's two workers take one each.
+    expect(workers.map((w) => w.deviceId).sort()).toEqual([0, 1]);
+    expect(new Set(workers.map((w) => w.pid)).size).toBe(2);
+    expect(workers.some((w) => w.pid === kiln.child.pid)).toBe(false);
+  });
+
   test('describe, the v2 config, the status page and the metrics say webgpu, on a GPU', async () => {
     const [described] = (await (await fetch(`${kiln.management}/models/wg`)).json()) as Record<string, unknown>[];
     expect(described).toMatchObject({
@@ -87,7 +103,7 @@ describe.skipIf(noSoftVulkan)('a model on WebGPU (Mesa software Vulkan)', () => 
     expect(config.parameters).toEqual({ execution_providers: { string_value: 'webgpu' } });
 
     const status = (await (await fetch(`${kiln.management}/status`)).json()) as { models: Record<string, unknown>[] };
-    expect(status.models[0]).toMatchObject({ name: 'wg', executionProvider: 'webgpu', gpus: [0] });
+    expect(status.models.find((m) => m.name === 'wg')).toMatchObject({ executionProvider: 'webgpu', gpus: [0] });
 
     const samples = await scrape(kiln);
     expect(samples.get('kiln_model_execution_provider{model_name="wg",model_version="1.0",provider="webgpu",device="gpu"}')).toBe(1);
