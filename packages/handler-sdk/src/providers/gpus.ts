@@ -73,6 +73,35 @@ export function parseGpuUsage(csv: string): GpuUsage[] {
   return gpus;
 }
 
+/**
+ * The GPUs CUDA may use, from CUDA_VISIBLE_DEVICES, in CUDA's order: indices as nvidia-smi numbers
+ * them, or UUIDs (whole, or a prefix such as `GPU-5f1c`). Undefined when it is not set: CUDA sees
+ * every GPU. As CUDA reads it, the list ends at the first entry that names no GPU, so `""`, `-1`
+ * and `NoDevFiles` hide them all.
+ */
+export function visibleCudaDevices(env: NodeJS.ProcessEnv): string[] | undefined {
+  const raw = env.CUDA_VISIBLE_DEVICES;
+  if (raw === undefined) return undefined;
+  const visible: string[] = [];
+  for (const entry of raw.split(',').map((e) => e.trim())) {
+    if (!/^\d+$/.test(entry) && !/^(GPU|MIG)-[0-9a-f-]+$/i.test(entry)) break;
+    visible.push(entry);
+  }
+  return visible;
+}
+
+/**
+ * The GPU nvidia-smi lists that is CUDA's device `ordinal` (a worker's deviceId): the same index
+ * when CUDA_VISIBLE_DEVICES is not set, else the one its `ordinal`-th entry names.
+ */
+export function gpuForOrdinal(gpus: readonly GpuUsage[], ordinal: number, visible: readonly string[] | undefined): GpuUsage | undefined {
+  if (visible === undefined) return gpus.find((g) => g.index === ordinal);
+  const entry = visible[ordinal];
+  if (entry === undefined) return undefined;
+  if (/^\d+$/.test(entry)) return gpus.find((g) => g.index === Number(entry));
+  return gpus.find((g) => g.uuid.toLowerCase().startsWith(entry.toLowerCase()));
+}
+
 /** Runs nvidia-smi with `args` within its timeout; `error` says why it failed, in one line. */
 function nvidiaSmiQuery(
   args: readonly string[],

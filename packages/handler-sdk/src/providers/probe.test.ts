@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import { parseGpuUsage, parseNvidiaSmi } from './gpus.js';
+import { gpuForOrdinal, parseGpuUsage, parseNvidiaSmi, visibleCudaDevices, type GpuUsage } from './gpus.js';
 import { explain } from './probe.js';
 
 describe('explain', () => {
@@ -63,5 +63,32 @@ describe('parseGpuUsage', () => {
       { index: 0, uuid: 'GPU-5f1c2a', utilizationGpu: 35, utilizationMemory: 12, memoryUsedMib: 4023, memoryTotalMib: 143771 },
       { index: 1, uuid: 'GPU-77aa01', utilizationGpu: undefined, utilizationMemory: undefined, memoryUsedMib: 0, memoryTotalMib: 143771 },
     ]);
+  });
+});
+
+describe('CUDA_VISIBLE_DEVICES', () => {
+  test('read as CUDA reads it: indices or UUIDs, up to the first entry that names no GPU', () => {
+    expect(visibleCudaDevices({})).toBeUndefined();
+    expect(visibleCudaDevices({ CUDA_VISIBLE_DEVICES: '2,3' })).toEqual(['2', '3']);
+    expect(visibleCudaDevices({ CUDA_VISIBLE_DEVICES: ' 1, GPU-5f1c ' })).toEqual(['1', 'GPU-5f1c']);
+    expect(visibleCudaDevices({ CUDA_VISIBLE_DEVICES: '0,-1,2' })).toEqual(['0']);
+    for (const none of ['', '-1', 'NoDevFiles']) expect(visibleCudaDevices({ CUDA_VISIBLE_DEVICES: none })).toEqual([]);
+  });
+
+  test("a CUDA ordinal is the GPU its entry names, by nvidia-smi's index or by UUID", () => {
+    const gpu = (index: number, uuid: string): GpuUsage => ({
+      index,
+      uuid,
+      utilizationGpu: index,
+      utilizationMemory: 0,
+      memoryUsedMib: 0,
+      memoryTotalMib: 1,
+    });
+    const gpus = [gpu(0, 'GPU-aaaa1111'), gpu(1, 'GPU-bbbb2222'), gpu(2, 'GPU-cccc3333'), gpu(3, 'GPU-dddd4444')];
+    expect(gpuForOrdinal(gpus, 1, undefined)?.index).toBe(1);
+    expect(gpuForOrdinal(gpus, 0, ['2', '3'])?.index).toBe(2);
+    expect(gpuForOrdinal(gpus, 1, ['2', '3'])?.index).toBe(3);
+    expect(gpuForOrdinal(gpus, 2, ['2', '3'])).toBeUndefined();
+    expect(gpuForOrdinal(gpus, 0, ['GPU-DDDD'])?.index).toBe(3);
   });
 });

@@ -62,5 +62,5 @@ export { MODEL_NAME_PATTERN, checkModelName } from '../manifest/model-name.js';
 export { explain as explainProviderFailure, probeProviders, providerSummary } from '../providers/probe.js';
 export type { ProviderReport, ProviderStatus } from '../providers/probe.js';
 export { GPU_PROVIDERS, chooseProviders, settleProviders } from '../providers/choose.js';
-export { listNvidiaGpus, parseGpuUsage, parseNvidiaSmi, readGpuUsage } from '../providers/gpus.js';
+export { gpuForOrdinal, listNvidiaGpus, parseGpuUsage, parseNvidiaSmi, readGpuUsage, visibleCudaDevices } from '../providers/gpus.js';
 export type { GpuUsage, NvidiaGpu, NvidiaGpuReport } from '../providers/gpus.js';

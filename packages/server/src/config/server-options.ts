@@ -114,7 +114,7 @@ export const SERVER_OPTIONS = {
     unit: 'GPUs',
     help: 'GPUs the workers of GPU models share, round-robin (default: those nvidia-smi lists)',
     meaning:
-      "The GPUs (ids 0 to n − 1) that the workers of `deviceType: gpu` models without `deviceIds` take, round-robin, each model starting where the one before left off. Unset: the GPUs `nvidia-smi` lists, asked once when the first GPU model loads; none when it is not there. TorchServe's `number_of_gpu`. See [gpu.md](../guides/gpu.md#devices).",
+      "The GPUs (ids 0 to n − 1) that the workers of `deviceType: gpu` models without `deviceIds` take, round-robin, each model starting where the one before left off. Unset: as many as `CUDA_VISIBLE_DEVICES` names when it is set, else the GPUs `nvidia-smi` lists, asked once when the first GPU model loads; none when it is not there. TorchServe's `number_of_gpu`. See [gpu.md](../guides/gpu.md#devices).",
   }),
   probeProviders: option(boolean, {
     default: true,

@@ -63,6 +63,10 @@ test("gpuUsageText: TorchServe's describe string for the worker's GPU, N/A for o
   expect(gpuUsageText([H200, MIG], 1)).toBe('gpuId::1 utilization.gpu [%]::N/A utilization.memory [%]::N/A memory.used [MiB]::512 MiB');
   expect(gpuUsageText([H200], 3)).toBe('N/A');
   expect(gpuUsageText([H200], undefined)).toBe('N/A');
+  // Under CUDA_VISIBLE_DEVICES=1, the worker's GPU 0 is nvidia-smi's GPU 1: gpuId is the worker's, the figures GPU 1's.
+  expect(gpuUsageText([H200, MIG], 0, ['1'])).toBe(
+    'gpuId::0 utilization.gpu [%]::N/A utilization.memory [%]::N/A memory.used [MiB]::512 MiB',
+  );
 });
 
 describe('the GPU families of /metrics', () => {

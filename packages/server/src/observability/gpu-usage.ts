@@ -1,4 +1,4 @@
-import { readGpuUsage, type GpuUsage } from '@kiln/handler-sdk/runtime';
+import { gpuForOrdinal, readGpuUsage, visibleCudaDevices, type GpuUsage } from '@kiln/handler-sdk/runtime';
 import { Gauge, type Registry } from 'prom-client';
 
 /*
@@ -37,16 +37,21 @@ export class GpuUsageReader {
 /** The server's reader: nvidia-smi's facts are the machine's, the same for every registry. */
 export const gpuUsage = new GpuUsageReader();
 
+/** CUDA_VISIBLE_DEVICES, read once: a worker's deviceId is an ordinal among these. */
+const VISIBLE = visibleCudaDevices(process.env);
+
 /**
  * A GPU worker's `gpuUsage` in describe, as TorchServe writes it:
- * `gpuId::0 utilization.gpu [%]::35 % utilization.memory [%]::12 % memory.used [MiB]::4023 MiB`.
- * `N/A` for a GPU nvidia-smi does not list (no nvidia-smi; WebGPU on a driver of another vendor).
+ * `gpuId::0 utilization.gpu [%]::35 % utilization.memory [%]::12 % memory.used [MiB]::4023 MiB`,
+ * `gpuId` being the worker's deviceId, and the figures those of the GPU it is under
+ * CUDA_VISIBLE_DEVICES. `N/A` for a GPU nvidia-smi does not list (no nvidia-smi; WebGPU on a driver
+ * of another vendor).
  */
-export function gpuUsageText(gpus: readonly GpuUsage[], deviceId: number | undefined): string {
-  const gpu = deviceId === undefined ? undefined : gpus.find((g) => g.index === deviceId);
+export function gpuUsageText(gpus: readonly GpuUsage[], deviceId: number | undefined, visible = VISIBLE): string {
+  const gpu = deviceId === undefined ? undefined : gpuForOrdinal(gpus, deviceId, visible);
   if (gpu === undefined) return 'N/A';
   const value = (n: number | undefined, unit: string) => (n === undefined ? 'N/A' : `${n} ${unit}`);
-  return `gpuId::${gpu.index} utilization.gpu [%]::${value(gpu.utilizationGpu, '%')} utilization.memory [%]::${value(gpu.utilizationMemory, '%')} memory.used [MiB]::${value(gpu.memoryUsedMib, 'MiB')}`;
+  return `gpuId::${deviceId} utilization.gpu [%]::${value(gpu.utilizationGpu, '%')} utilization.memory [%]::${value(gpu.utilizationMemory, '%')} memory.used [MiB]::${value(gpu.memoryUsedMib, 'MiB')}`;
 }
 
 /**

@@ -1,6 +1,6 @@
 import { resolveModelConfig, type ProviderReport } from '@kiln/handler-sdk/runtime';
 import { describe, expect, test } from 'vitest';
-import { DevicePlanner, roundRobin } from './devices.js';
+import { DevicePlanner, roundRobin, serverDevices } from './devices.js';
 
 /** A probe's report: `loadable` names the providers that load (chooseProviders' own tests cover the reasons). */
 const report = (...loadable: string[]): ProviderReport => ({
@@ -80,5 +80,21 @@ describe('deviceType: gpu defaults', () => {
       intraOpNumThreads: 4,
     });
     expect(resolveModelConfig({})).toMatchObject({ batchSize: 1, maxBatchDelayMs: 100, intraOpNumThreads: undefined });
+  });
+});
+
+describe('serverDevices: how many GPUs the server shares out', () => {
+  const log = { info: () => {}, warn: () => {}, error: () => {} };
+  const gpusOf = async (numberOfGpu: number | undefined, env: NodeJS.ProcessEnv) => {
+    const { planner } = serverDevices({ numberOfGpu }, log, env);
+    const plan = await planner.plan('m', resolveModelConfig({ deviceType: 'gpu', executionProviders: ['cpu'], minWorkers: 4 }));
+    return [0, 1, 2, 3].map((i) => plan.device(i).id);
+  };
+
+  test('CUDA_VISIBLE_DEVICES counts, as TorchServe counts it; numberOfGpu wins over it', async () => {
+    // PATH without nvidia-smi: the count can only come from the variable or the option.
+    expect(await gpusOf(undefined, { PATH: '/nonexistent', CUDA_VISIBLE_DEVICES: '4,6' })).toEqual([0, 1, 0, 1]);
+    expect(await gpusOf(3, { PATH: '/nonexistent', CUDA_VISIBLE_DEVICES: '4,6' })).toEqual([0, 1, 2, 0]);
+    expect(await gpusOf(undefined, { PATH: '/nonexistent' })).toEqual([0, 0, 0, 0]);
   });
 });

@@ -3,6 +3,7 @@ import {
   probeProviders,
   providerSummary,
   settleProviders,
+  visibleCudaDevices,
   type Device,
   type ExecutionProvider,
   type ModelConfig,
@@ -76,6 +77,7 @@ const range = (n: number) => Array.from({ length: n }, (_, i) => i);
 export function serverDevices(
   config: Pick<ServerConfig, 'numberOfGpu'>,
   log: ServerLog,
+  env: NodeJS.ProcessEnv = process.env,
 ): { planner: DevicePlanner; probeAll: () => Promise<ProviderReport> } {
   let report: Promise<ProviderReport> | undefined;
   const probeAll = () =>
@@ -84,10 +86,14 @@ export function serverDevices(
       return found;
     }));
   let gpus: Promise<number> | undefined;
+  // As TorchServe counts them: numberOfGpu, else the GPUs CUDA_VISIBLE_DEVICES leaves CUDA, else all nvidia-smi lists.
+  const visible = visibleCudaDevices(env);
   const gpuCount = () =>
     (gpus ??=
       config.numberOfGpu !== undefined
         ? Promise.resolve(config.numberOfGpu)
-        : listNvidiaGpus(process.env).then((found) => found.gpus.length));
+        : visible !== undefined
+          ? Promise.resolve(visible.length)
+          : listNvidiaGpus(env).then((found) => found.gpus.length));
   return { planner: new DevicePlanner({ probe: probeAll, gpuCount, warn: (message) => log.warn(message) }), probeAll };
 }
