@@ -4,7 +4,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { KILN_BIN, REPO_ROOT, tempDir, type KilnRun } from '../support/kiln.js';
-import { writeCommand } from '../support/fake-commands.js';
+import { fakeNvidiaSmi, writeCommand } from '../support/fake-commands.js';
 import { rawZip, type RawEntry } from '../support/raw-zip.js';
 
 // onnxruntime-node as @kiln/handler-sdk resolves it: the copy `kiln doctor` reports on. Its bin
@@ -128,6 +128,15 @@ describe('kiln doctor lists the GPUs nvidia-smi sees', () => {
     expect(text).toContain(
       'GPUs\n  0  NVIDIA H200, 143771 MiB, driver 580.159.03\n  1  NVIDIA A100-SXM4-80GB, 81920 MiB, driver 580.159.03\n',
     );
+  });
+
+  test('CUDA_VISIBLE_DEVICES: which GPUs CUDA sees, as which device', () => {
+    const bin = fakeNvidiaSmi(tempDir('kiln-fake-bin-'));
+    const run = doctor([], { PATH: bin, CUDA_VISIBLE_DEVICES: '1,GPU-0f3e' });
+    expect(run.stdout).toContain('  CUDA_VISIBLE_DEVICES=1,GPU-0f3e: CUDA sees GPU 1 as device 0, GPU-0f3e as device 1\n');
+    expect(JSON.parse(doctor(['--json'], { PATH: bin, CUDA_VISIBLE_DEVICES: '-1' }).stdout).cudaVisibleDevices).toEqual([]);
+    expect(doctor([], { PATH: bin, CUDA_VISIBLE_DEVICES: '' }).stdout).toContain('  CUDA_VISIBLE_DEVICES hides every GPU from CUDA\n');
+    expect(JSON.parse(doctor(['--json'], { PATH: bin, CUDA_VISIBLE_DEVICES: undefined }).stdout).cudaVisibleDevices).toBeNull();
   });
 
   test('an nvidia-smi that cannot reach the driver is reported with its own words', () => {

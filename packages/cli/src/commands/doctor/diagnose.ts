@@ -1,5 +1,5 @@
 import { arch, platform } from 'node:os';
-import { listNvidiaGpus, probeProviders, type NvidiaGpuReport, type ProviderStatus } from '@kiln/handler-sdk/runtime';
+import { listNvidiaGpus, probeProviders, visibleCudaDevices, type NvidiaGpuReport, type ProviderStatus } from '@kiln/handler-sdk/runtime';
 import { findOnnxRuntime, GPU_PACKAGE, type OnnxRuntimePackage } from './onnxruntime-package.js';
 import { findVulkanLoader, type VulkanLoaderReport } from './vulkan-loader.js';
 
@@ -16,6 +16,8 @@ export interface Diagnosis {
   };
   providers: ProviderStatus[];
   nvidia: NvidiaGpuReport;
+  /** CUDA_VISIBLE_DEVICES as CUDA reads it; null when it is not set (CUDA sees every GPU). */
+  cudaVisibleDevices: string[] | null;
   vulkan: VulkanLoaderReport;
   /** What to do, one line each; empty when every provider loads. */
   nextSteps: string[];
@@ -42,6 +44,7 @@ export async function diagnose(env: NodeJS.ProcessEnv): Promise<Diagnosis> {
     },
     providers: report.providers,
     nvidia,
+    cudaVisibleDevices: visibleCudaDevices(env) ?? null,
     vulkan,
     nextSteps: nextSteps(report.providers, ort, nvidia, vulkan),
   };

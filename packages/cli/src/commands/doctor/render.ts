@@ -17,6 +17,7 @@ export function renderDiagnosis(diagnosis: Diagnosis): string {
     '',
     'GPUs',
     ...renderNvidia(diagnosis.nvidia),
+    ...renderVisible(diagnosis.cudaVisibleDevices),
     `  ${renderVulkan(diagnosis.vulkan)}`,
     '',
     'next steps',
@@ -51,6 +52,14 @@ function renderNvidia(report: NvidiaGpuReport): string[] {
   if (report.nvidiaSmi === 'failed') return [`  nvidia-smi failed: ${report.error ?? 'no message'}`];
   if (report.gpus.length === 0) return ['  nvidia-smi lists no GPU'];
   return report.gpus.map((gpu) => `  ${gpu.index}  ${gpu.name}, ${gpu.memoryMib} MiB, driver ${gpu.driver}`);
+}
+
+/** Which GPUs CUDA, and so Kiln's CUDA workers, see under CUDA_VISIBLE_DEVICES, as device 0, 1… */
+function renderVisible(visible: string[] | null): string[] {
+  if (visible === null) return [];
+  if (visible.length === 0) return ['  CUDA_VISIBLE_DEVICES hides every GPU from CUDA'];
+  const seen = visible.map((gpu, ordinal) => `${/^\d+$/.test(gpu) ? `GPU ${gpu}` : gpu} as device ${ordinal}`).join(', ');
+  return [`  CUDA_VISIBLE_DEVICES=${visible.join(',')}: CUDA sees ${seen}`];
 }
 
 function renderVulkan(report: VulkanLoaderReport): string {
