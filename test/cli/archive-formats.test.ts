@@ -90,6 +90,23 @@ test('zip formats store the manifest last and choose deflate or store', async ()
   expect(stored.every((e) => e.method === 0)).toBe(true);
 });
 
+test('default stores an entry deflate would barely shrink (weights), deflates the rest, and reads back the same', async () => {
+  const dir = makeProject(tempDir());
+  // 1 MiB of float32 noise, like trained weights, and 1 MiB of text.
+  const weights = Buffer.from(Float32Array.from({ length: 1 << 18 }, (_, i) => Math.sin(i * 12.9898) * 43758.5453).buffer);
+  const text = Buffer.from(Array.from({ length: 1 << 16 }, (_, i) => `token${i % 5000}\n`).join('')).subarray(0, 1 << 20);
+  writeFileSync(join(dir, 'weights.bin'), weights);
+  writeFileSync(join(dir, 'big-vocab.txt'), text);
+  const args = PROJECT_ARGS.map((a) => (a === 'index_to_name.json,assets' ? `${a},weights.bin,big-vocab.txt` : a));
+  expect(kiln(['archive', ...args], { cwd: dir }).status).toBe(0);
+  const methods = Object.fromEntries((await zipEntries(join(dir, 'out/linear.mar'))).map((e) => [e.name, e.method]));
+  expect(methods).toMatchObject({ 'weights.bin': 0, 'big-vocab.txt': 8, 'vocab.txt': 8, 'MAR-INF/MANIFEST.json': 8 });
+  const files = await readArchive(join(dir, 'out/linear.mar'));
+  expect(files.get('weights.bin')!.equals(weights)).toBe(true);
+  expect(files.get('big-vocab.txt')!.equals(text)).toBe(true);
+  expect(kiln(['inspect', 'out/linear.mar'], { cwd: dir }).status).toBe(0);
+});
+
 test('tgz puts every entry under <model-name>/, as torch-model-archiver does', async () => {
   const dir = makeProject(tempDir());
   expect(kiln(['archive', ...PROJECT_ARGS, '--archive-format', 'tgz'], { cwd: dir }).status).toBe(0);
