@@ -43,7 +43,7 @@ export interface RunOptions {
   oneByOne?: boolean;
   /** Send the inputs to the handler's explain() instead of handle(), as `POST /explanations/{m}` does. */
   explain?: boolean;
-  /** Where the handler's log lines go (default: nowhere). `kiln predict` prints them. */
+  /** Where the handler's log lines go (default: stderr). `kiln predict` prints them. */
   logSink?: LogSink;
   /**
    * For an archive: the folder to unpack it in (default: a temporary one, removed afterwards). The
