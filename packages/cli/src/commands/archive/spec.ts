@@ -30,7 +30,8 @@ export const archiveCommand: CommandSpec = {
     { flags: '--export-path <dir>', description: 'Where to write the archive; created if missing', default: '.' },
     {
       flags: '--archive-format <format>',
-      description: 'default (zip: deflate, but weights that deflate would shrink by less than a fifth are stored), zip-store (zip, no compression), tgz (<name>.tar.gz) or no-archive (a folder <name>/)',
+      description:
+        'default (zip: deflate, but weights that deflate would shrink by less than a fifth are stored), zip-store (zip, no compression), tgz (<name>.tar.gz) or no-archive (a folder <name>/)',
       default: 'default',
       choices: ARCHIVE_FORMATS,
     },
