@@ -14,13 +14,12 @@
 //   _THREADS (intra-op, both sides) [1]  _MIN_RATIO [0.9]  _TOLERANCE [1e-3]  _DEADLINE [360]
 // Exit status: 0 when every check passed, 1 when one failed (all is printed either way), 2 when
 // the check could not run (no GPU provider loads, a bad setting).
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createSession } from '@kiln/handler-sdk';
-import { probeProviders, providerSummary } from '@kiln/handler-sdk/runtime';
+import { listNvidiaGpus, probeProviders, providerSummary } from '@kiln/handler-sdk/runtime';
 import * as ort from 'onnxruntime-node';
 import { prepare } from '../bench/compare/contestants.mjs';
 import { randomFloats, writeConvNet } from '../bench/compare/models.mjs';
@@ -118,10 +117,12 @@ section('machine');
 line(
   `node ${process.version}, ${cpus().length} CPU cores (${report.machine.cpuModel}), onnxruntime-node ${ort.env.versions.node ?? ort.env.versions.common}`,
 );
-const gpus = nvidiaGpus();
+// The GPUs nvidia-smi lists (as kiln doctor reads them), or null without a working nvidia-smi.
+const nvidia = await listNvidiaGpus(process.env);
+const gpus = nvidia.nvidiaSmi === 'listed' ? nvidia.gpus : null;
 report.machine.gpus = gpus;
 if (gpus === null) line('nvidia-smi: not found or failed (no NVIDIA driver here)');
-else for (const g of gpus) line(`nvidia-smi: ${g}`);
+else for (const g of gpus) line(`nvidia-smi: ${g.index}, ${g.name}, ${g.memoryMib} MiB, driver ${g.driver}`);
 
 section('execution providers (probe)');
 const probe = await probeProviders(['cpu', 'webgpu', 'cuda', 'tensorrt']);
@@ -284,20 +285,6 @@ async function kiln(provider, result) {
   };
   line(`first answer: max |Kiln − cpu| = ${sci(result.kiln.answerMaxAbsDiff)}`);
   if (best) line(`ratio to in-process (batch ${best.batch}, ${fmt(best.imagesPerS)} images/s): ${fmt(result.kiln.ratio, 3)}×`);
-}
-
-/** nvidia-smi's one line per GPU (index, name, memory, driver), or null without a working nvidia-smi. */
-function nvidiaGpus() {
-  try {
-    const csv = execFileSync('nvidia-smi', ['--query-gpu=index,name,memory.total,driver_version', '--format=csv,noheader'], {
-      encoding: 'utf8',
-      timeout: 20_000,
-      stdio: ['ignore', 'pipe', 'ignore'],
-    });
-    return csv.trim().split('\n').filter(Boolean);
-  } catch {
-    return null;
-  }
 }
 
 /** The largest |a − b|; Infinity for a NaN or a length mismatch. */

@@ -4,9 +4,8 @@ import { join } from 'node:path';
 import { status, type ServiceError } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { grpcClient, KSERVE_SERVICE, type InferResponse } from '../support/grpc-client.js';
-import { kiln as runKiln } from '../support/kiln.js';
-import { linearExpected, linearModel, writeModel } from '../support/onnx-models.js';
-import { linearArchive, startKiln } from '../support/server.js';
+import { linearExpected, linearModel } from '../support/onnx-models.js';
+import { archiveModel, linearArchive, startKiln } from '../support/server.js';
 
 /*
  * The KServe v2 gRPC API with a token, and while the server drains: each test starts its own
@@ -21,12 +20,7 @@ const connect = (address: string) => grpcClient(address, service);
 let dir: string;
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'kiln-grpc-auth-'));
-  writeModel(dir, 'linear.onnx', linearModel());
-  const run = runKiln(
-    ['archive', '--model-name', 'linear', '-v', '1', '--serialized-file', 'linear.onnx', '--handler', 'tensor', '--export-path', 'store'],
-    { cwd: dir },
-  );
-  expect(run.status).toBe(0);
+  archiveModel(dir, { name: 'linear', model: linearModel(), handler: 'tensor', config: '' });
   // 200 ms a batch, one at a time.
   linearArchive(dir, 'slow-inference', 'batchSize: 1\njobQueueSize: 1\nminWorkers: 1\nmaxWorkers: 1\n', 'slow');
 });
